@@ -1,0 +1,144 @@
+"""The ``rm-mlflow`` command line: argument parsing only; every command calls one library function."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rm_mlflow.errors import RmMlflowError
+from rm_mlflow.scoring.settings import DTYPES, TRUNCATION_MODES
+
+DEFAULT_OUTPUT = "rm-mlflow-results"
+
+
+def _flag(parser: argparse.ArgumentParser, name: str, *aliases: str, **kwargs) -> None:
+    """Accept both rewardbench's ``--batch_size`` and the dashed ``--batch-size`` spelling."""
+    names = [f"--{name}", *aliases]
+    if "_" in name:
+        names.append(f"--{name.replace('_', '-')}")
+    parser.add_argument(*names, **kwargs)
+
+
+def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="score a reward model on benchmarks and write per-example scores and a results JSON",
+        description="Evaluate a reward model. Flags follow the rewardbench CLI where they overlap.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    _flag(parser, "model", required=True, help="local model directory or Hub id")
+    _flag(parser, "dataset", action="append", default=None,
+          help="registered benchmark (see `rm-mlflow benchmarks`), local file/folder, or Hub dataset id; "
+               "repeat or comma-separate for several (default: rewardbench)")
+    _flag(parser, "data_dir", default=None, help="folder with local benchmark copies (also RM_MLFLOW_DATA_DIR)")
+    _flag(parser, "split", default=None, help="dataset split (default: the benchmark's own)")
+    _flag(parser, "revision", default=None, help="model and dataset revision on the Hub")
+    _flag(parser, "subsets", default=None, help="comma-separated subsets to keep")
+    _flag(parser, "limit", type=int, default=None, help="keep the first N examples of each subset (quick runs)")
+    _flag(parser, "skip_invalid", action="store_true", help="skip malformed rows (counted and reported) instead of stopping")
+    _flag(parser, "tokenizer", default=None, help="tokenizer to use instead of the model's")
+    _flag(parser, "chat_template", default="tokenizer",
+          help="'tokenizer' (the tokenizer's own), 'raw', a named template (chatml, tulu, llama-3) or a Jinja file")
+    _flag(parser, "max_length", type=int, default=2048, help="truncation length in tokens")
+    _flag(parser, "truncation", choices=TRUNCATION_MODES, default="none",
+          help="'none' (rewardbench CLI default), 'left' (run_rm.py: keep the end) or 'right'")
+    _flag(parser, "force_truncation", action="store_true", help="rewardbench spelling of --truncation left")
+    _flag(parser, "batch_size", type=int, default=64, help="most sequences per forward pass")
+    _flag(parser, "max_tokens_per_batch", type=int, default=None, help="padded-token budget per forward pass (default: by device)")
+    _flag(parser, "dtype", choices=DTYPES, default="auto", help="'auto' is bfloat16 on GPU, float32 on CPU")
+    _flag(parser, "torch_dtype", dest="dtype", choices=DTYPES, help="alias of --dtype (rewardbench spelling)")
+    _flag(parser, "device", default="auto", help="'auto' (cuda if available), 'cpu', 'cuda', 'cuda:1', ...")
+    _flag(parser, "attn_implementation", default="sdpa", help="sdpa, eager or flash_attention_2")
+    _flag(parser, "score_index", type=int, default=0, help="which logit of a multi-logit head is the reward")
+    _flag(parser, "model_kind", default="auto", help="model loader (default: chosen from the model config)")
+    _flag(parser, "trust_remote_code", action="store_true", help="allow model code from the Hub (off by default)")
+    _flag(parser, "not_quantized", action="store_true", help="accepted for rewardbench compatibility; models are never quantized")
+    _flag(parser, "output", "--output_dir", default=DEFAULT_OUTPUT, help="folder for results.json and per-example parquet")
+    _flag(parser, "no_resume", action="store_true", help="ignore scores cached in the output folder by an earlier run")
+    _flag(parser, "quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(handler=_run_evaluate)
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from rm_mlflow.evaluation import evaluate_reward_model
+    from rm_mlflow.results import format_summary, write_results
+    from rm_mlflow.scoring.settings import ScoringSettings
+
+    datasets = [name.strip() for value in (args.dataset or ["rewardbench"]) for name in value.split(",") if name.strip()]
+    settings = ScoringSettings(
+        tokenizer=args.tokenizer,
+        chat_template=args.chat_template,
+        max_length=args.max_length,
+        truncation="left" if args.force_truncation else args.truncation,
+        batch_size=args.batch_size,
+        max_tokens_per_batch=args.max_tokens_per_batch,
+        dtype=args.dtype,
+        device=args.device,
+        attn_implementation=args.attn_implementation or None,
+        score_index=args.score_index,
+        trust_remote_code=args.trust_remote_code,
+        revision=args.revision,
+    )
+    output = Path(args.output)
+    cache_path = output / "score_cache.jsonl"
+    if args.no_resume and cache_path.exists():
+        cache_path.unlink()
+    report = evaluate_reward_model(
+        args.model,
+        datasets,
+        settings=settings,
+        data_dir=args.data_dir,
+        split=args.split,
+        revision=args.revision,
+        subsets=args.subsets.split(",") if args.subsets else None,
+        limit=args.limit,
+        skip_invalid=args.skip_invalid,
+        cache_path=cache_path,
+        model_kind=args.model_kind,
+        progress=not args.quiet,
+    )
+    paths = write_results(report, output)
+    print(format_summary(report))
+    print(f"\nWrote {paths['results']} and per-example scores to {output}/")
+    return 0
+
+
+def _add_benchmarks(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("benchmarks", help="list the registered benchmarks")
+    parser.set_defaults(handler=_run_benchmarks)
+
+
+def _run_benchmarks(args: argparse.Namespace) -> int:
+    from rm_mlflow.data import BENCHMARKS
+
+    for name, benchmark in BENCHMARKS:
+        home = benchmark.hub_id or "local files (see --data-dir)"
+        print(f"{name:<20} {benchmark.title}  [{home}, split {benchmark.default_split or 'all'}]")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rm-mlflow", description="Reward-model evaluation for MLflow.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    _add_evaluate(subparsers)
+    _add_benchmarks(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.handler(args)
+    except RmMlflowError as error:
+        print(f"rm-mlflow: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

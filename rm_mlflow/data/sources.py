@@ -1,0 +1,146 @@
+"""Reading rows: local files (json, jsonl, parquet, csv), local benchmark copies, and the Hugging Face Hub."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from rm_mlflow.data.validation import Row
+from rm_mlflow.errors import DataValidationError, DatasetNotAvailableError
+
+FILE_SUFFIXES = (".parquet", ".jsonl", ".json", ".csv")
+DATA_DIR_ENV = "RM_MLFLOW_DATA_DIR"
+
+
+def read_rows(path: Path) -> Iterator[Row]:
+    """Yield the rows of a local data file, numbered from 1 (JSONL rows carry their line number)."""
+    source = str(path)
+    suffix = path.suffix.lower()
+    if not path.is_file():
+        raise DataValidationError(source, None, None, "file not found")
+    if suffix == ".jsonl":
+        yield from _jsonl_rows(path)
+        return
+    if suffix == ".json":
+        records = _json_records(path)
+    elif suffix in (".parquet", ".csv"):
+        import pandas as pd
+
+        frame = pd.read_parquet(path) if suffix == ".parquet" else pd.read_csv(path, keep_default_na=False)
+        records = frame.to_dict("records")
+    else:
+        raise DataValidationError(source, None, None, f"unsupported file type {suffix!r}; use one of {', '.join(FILE_SUFFIXES)}")
+    for index, record in enumerate(records, start=1):
+        yield _as_row(source, index, record)
+
+
+def _jsonl_rows(path: Path) -> Iterator[Row]:
+    with path.open(encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise DataValidationError(str(path), line_number, None, f"invalid JSON: {error.msg}") from None
+            yield _as_row(str(path), line_number, record)
+
+
+def _json_records(path: Path) -> list[Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise DataValidationError(str(path), None, None, f"invalid JSON at line {error.lineno}: {error.msg}") from None
+    if isinstance(data, dict) and isinstance(data.get("data"), list):
+        data = data["data"]
+    if not isinstance(data, list):
+        raise DataValidationError(str(path), None, None, "expected a JSON array of row objects (or JSON Lines)")
+    return data
+
+
+def _as_row(source: str, index: int, record: Any) -> Row:
+    if not isinstance(record, dict):
+        raise DataValidationError(source, index, None, f"expected an object with named fields, got {type(record).__name__}")
+    return Row(source=source, index=index, data=record)
+
+
+def split_files(directory: Path, split: str) -> list[Path]:
+    """Files holding ``split`` in a local copy: ``split.jsonl`` or Hub-snapshot shards ``data/split-00000-of-00001.parquet``."""
+    pattern = re.compile(rf"^{re.escape(split)}(-\d+-of-\d+)?$")
+    return sorted(
+        path
+        for path in directory.rglob("*")
+        if path.is_file() and path.suffix.lower() in FILE_SUFFIXES and pattern.match(path.stem)
+    )
+
+
+def split_names(directory: Path) -> list[str]:
+    """The split names present in a local copy (one file or shard set per split)."""
+    names = {
+        re.sub(r"-\d+-of-\d+$", "", path.stem)
+        for path in directory.rglob("*")
+        if path.is_file() and path.suffix.lower() in FILE_SUFFIXES and not path.name.startswith(".")
+    }
+    return sorted(names)
+
+
+def find_local_copy(data_dir: Path | None, dirnames: tuple[str, ...], marker: str | None = None) -> Path | None:
+    """The first of ``data_dir/<dirname>`` (or ``data_dir`` itself when it holds ``marker``) that exists."""
+    for base in _data_dirs(data_dir):
+        for dirname in dirnames:
+            candidate = base / dirname
+            if candidate.is_dir():
+                return candidate
+        if marker is not None and (base / marker).exists():
+            return base
+    return None
+
+
+def _data_dirs(data_dir: Path | None) -> list[Path]:
+    dirs = [data_dir] if data_dir is not None else []
+    if os.environ.get(DATA_DIR_ENV):
+        dirs.append(Path(os.environ[DATA_DIR_ENV]))
+    return [d.expanduser() for d in dirs]
+
+
+def hub_offline() -> bool:
+    return any(os.environ.get(flag, "").lower() in ("1", "true", "yes", "on") for flag in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+
+
+def hub_rows(repo_id: str, split: str | None, revision: str | None, *, hint: str) -> Iterator[Row]:
+    """Rows of one split (all splits, concatenated, when ``split`` is None) of a Hub dataset.
+
+    Raises a clear :class:`DatasetNotAvailableError` when the Hub is unreachable.
+    """
+    loaded = _load_hub_split(repo_id, split, revision, hint=hint)
+    parts = loaded.items() if split is None else [(split, loaded)]
+    for name, dataset in parts:
+        source = f"hf://datasets/{repo_id}@{revision or 'main'}:{name}"
+        for index, record in enumerate(dataset, start=1):
+            yield Row(source=source, index=index, data=record)
+
+
+def hub_split_names(repo_id: str, revision: str | None, *, hint: str) -> list[str]:
+    if hub_offline():
+        raise DatasetNotAvailableError(f"{repo_id} is not available offline (HF_HUB_OFFLINE is set). {hint}")
+    try:
+        from datasets import get_dataset_split_names
+
+        return list(get_dataset_split_names(repo_id, revision=revision))
+    except Exception as error:  # noqa: BLE001 - any Hub failure means the same thing to the user
+        raise DatasetNotAvailableError(f"could not list the splits of {repo_id} on the Hub ({error}). {hint}") from error
+
+
+def _load_hub_split(repo_id: str, split: str | None, revision: str | None, *, hint: str) -> Any:
+    if hub_offline():
+        raise DatasetNotAvailableError(f"{repo_id} (split {split!r}) is not available offline (HF_HUB_OFFLINE is set). {hint}")
+    try:
+        from datasets import load_dataset
+
+        return load_dataset(repo_id, split=split, revision=revision)
+    except Exception as error:  # noqa: BLE001
+        raise DatasetNotAvailableError(f"could not load {repo_id} (split {split!r}) from the Hub ({error}). {hint}") from error

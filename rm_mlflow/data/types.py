@@ -1,0 +1,46 @@
+"""The canonical example every benchmark is converted to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypedDict
+
+ExampleKind = Literal["pairwise", "best_of_n", "multi_chosen", "instruction"]
+
+
+class ChatMessage(TypedDict):
+    role: str
+    content: str
+
+
+@dataclass(frozen=True)
+class PreferenceExample:
+    """One prompt with the responses a reward model must rank.
+
+    ``prompt`` is the conversation before the scored response (multi-turn allowed, ending with a
+    user turn). Pairs are one chosen vs one rejected, best-of-N is one chosen vs N rejected,
+    RewardBench 2 Ties rows have several chosen. Instruction rows have one response and no
+    rejected: they are scored, never counted for accuracy.
+    """
+
+    id: str
+    subset: str
+    prompt: tuple[ChatMessage, ...]
+    chosen: tuple[str, ...]
+    rejected: tuple[str, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def kind(self) -> ExampleKind:
+        if not self.rejected:
+            return "instruction"
+        if len(self.chosen) > 1:
+            return "multi_chosen"
+        return "pairwise" if len(self.rejected) == 1 else "best_of_n"
+
+    def responses(self) -> tuple[str, ...]:
+        """Chosen responses first, then rejected ones."""
+        return self.chosen + self.rejected
+
+    def conversation(self, response: str) -> tuple[ChatMessage, ...]:
+        return self.prompt + (ChatMessage(role="assistant", content=response),)

@@ -1,0 +1,114 @@
+"""Typed field access on raw rows that raises :class:`DataValidationError` naming source, row and field."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from rm_mlflow.data.types import ChatMessage, PreferenceExample
+from rm_mlflow.errors import DataValidationError
+
+_ROLES = ("system", "user", "assistant")
+
+
+@dataclass(frozen=True)
+class Row:
+    """A raw input row with its location, for error messages."""
+
+    source: str
+    index: int  # 1-based, as a person counts rows (the line number for JSONL)
+    data: Mapping[str, Any]
+
+    def error(self, field: str | None, problem: str) -> DataValidationError:
+        return DataValidationError(self.source, self.index, field, problem)
+
+    def has(self, field: str) -> bool:
+        return field in self.data and self.data[field] is not None
+
+    def raw(self, field: str) -> Any:
+        if not self.has(field):
+            raise self.error(field, f"missing (row has: {', '.join(sorted(self.data)) or 'no fields'})")
+        return self.data[field]
+
+    def text(self, field: str, value: Any = None, *, allow_empty: bool = False) -> str:
+        value = self.raw(field) if value is None else value
+        if not isinstance(value, str):
+            raise self.error(field, f"expected a string, got {type(value).__name__}")
+        if not allow_empty and not value.strip():
+            raise self.error(field, "empty string")
+        return value
+
+    def texts(self, field: str) -> tuple[str, ...]:
+        value = _as_list(self.raw(field))
+        if value is None:
+            raise self.error(field, f"expected a list of strings, got {type(self.data[field]).__name__}")
+        if not value:
+            raise self.error(field, "empty list")
+        return tuple(self.text(f"{field}[{i}]", item) for i, item in enumerate(value))
+
+    def messages(self, field: str, value: Any = None) -> tuple[ChatMessage, ...]:
+        value = _as_list(self.raw(field) if value is None else value)
+        if value is None or not value:
+            raise self.error(field, "expected a non-empty list of {role, content} messages")
+        messages = []
+        for i, item in enumerate(value):
+            where = f"{field}[{i}]"
+            if not isinstance(item, Mapping):
+                raise self.error(where, f"expected a {{role, content}} message, got {type(item).__name__}")
+            role = self.text(f"{where}.role", item.get("role", ""))
+            if role not in _ROLES:
+                raise self.error(f"{where}.role", f"unknown role {role!r}; expected one of {', '.join(_ROLES)}")
+            messages.append(ChatMessage(role=role, content=self.text(f"{where}.content", item.get("content"))))
+        return tuple(messages)
+
+    def prompt(self, field: str = "prompt") -> tuple[ChatMessage, ...]:
+        """A prompt given either as a plain string (one user turn) or as a message list ending in a user turn."""
+        value = self.raw(field)
+        if isinstance(value, str):
+            return (ChatMessage(role="user", content=self.text(field)),)
+        messages = self.messages(field)
+        if messages[-1]["role"] != "user":
+            raise self.error(field, f"the last prompt message must be a user turn, got {messages[-1]['role']!r}")
+        return messages
+
+
+def _as_list(value: Any) -> list[Any] | None:
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    if hasattr(value, "tolist") and not isinstance(value, str):  # numpy arrays from parquet
+        converted = value.tolist()
+        return converted if isinstance(converted, list) else None
+    return None
+
+
+RowConverter = Callable[[Row], PreferenceExample]
+
+
+@dataclass
+class ConversionReport:
+    """What happened to the rows of one source: how many were skipped as invalid, and the first few reasons."""
+
+    skipped: int = 0
+    reasons: list[str] | None = None
+
+    def record(self, error: DataValidationError) -> None:
+        self.skipped += 1
+        self.reasons = (self.reasons or [])
+        if len(self.reasons) < 5:
+            self.reasons.append(str(error))
+
+
+def convert_rows(
+    rows: Iterable[Row], convert: RowConverter, *, skip_invalid: bool, report: ConversionReport
+) -> list[PreferenceExample]:
+    """Convert rows; with ``skip_invalid`` bad rows are counted in ``report`` instead of raising."""
+    examples = []
+    for row in rows:
+        try:
+            examples.append(convert(row))
+        except DataValidationError as error:
+            if not skip_invalid:
+                raise
+            report.record(error)
+    return examples

@@ -59,6 +59,10 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
     _flag(parser, "output", "--output_dir", default=DEFAULT_OUTPUT, help="folder for results.json and per-example parquet")
     _flag(parser, "no_resume", action="store_true", help="ignore scores cached in the output folder by an earlier run")
     _flag(parser, "quiet", action="store_true", help="no progress bar")
+    _flag(parser, "mlflow", action="store_true", help="also log the results to an MLflow run")
+    _flag(parser, "tracking_uri", default=None, help="MLflow tracking URI (default: MLFLOW_TRACKING_URI)")
+    _flag(parser, "experiment", default=None, help="MLflow experiment name")
+    _flag(parser, "run_name", default=None, help="MLflow run name")
     parser.set_defaults(handler=_run_evaluate)
 
 
@@ -103,6 +107,34 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     paths = write_results(report, output)
     print(format_summary(report))
     print(f"\nWrote {paths['results']} and per-example scores to {output}/")
+    if args.mlflow or args.tracking_uri:
+        from rm_mlflow.tracking import log_to_new_run
+
+        run_id = log_to_new_run(report, output, tracking_uri=args.tracking_uri, experiment=args.experiment, run_name=args.run_name)
+        print(f"Logged to MLflow run {run_id}")
+    return 0
+
+
+def _add_demo(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="offline end-to-end run: tiny random model, shipped sample data, local sqlite MLflow store",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    _flag(parser, "dir", default="rm-mlflow-demo", help="working folder for the model, results and mlflow.db")
+    parser.set_defaults(handler=_run_demo)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from rm_mlflow.demo import run_demo
+    from rm_mlflow.results import format_summary
+
+    result = run_demo(args.dir)
+    print(format_summary(result.report))
+    print(f"\nModel (random init, not trained): {result.model_dir}")
+    print(f"Results: {result.results_dir}")
+    print(f"MLflow run {result.run_id} in {result.tracking_uri}")
+    print(f"Browse it with: mlflow ui --backend-store-uri {result.tracking_uri}")
     return 0
 
 
@@ -126,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_evaluate(subparsers)
     _add_benchmarks(subparsers)
+    _add_demo(subparsers)
     return parser
 
 

@@ -21,6 +21,7 @@ class LoadRequest:
     split: str | None = None
     revision: str | None = None
     skip_invalid: bool = False
+    subsets: tuple[str, ...] = ()  # a loader may use this to skip reading other subsets' files
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,11 @@ def load_benchmark(
     """
     benchmark = resolve_benchmark(spec) if isinstance(spec, str) else spec
     request = LoadRequest(
-        data_dir=Path(data_dir) if data_dir is not None else None, split=split, revision=revision, skip_invalid=skip_invalid
+        data_dir=Path(data_dir) if data_dir is not None else None,
+        split=split,
+        revision=revision,
+        skip_invalid=skip_invalid,
+        subsets=tuple(subsets or ()),
     )
     report = ConversionReport()
     rows = benchmark.load(benchmark, request, report)

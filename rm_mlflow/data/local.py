@@ -29,6 +29,8 @@ def _response(row: Row, field: str) -> tuple[str, tuple[ChatMessage, ...] | None
     value = row.raw(field)
     if isinstance(value, str):
         return row.text(field), None
+    if not isinstance(value, (list, tuple)) and not hasattr(value, "tolist"):
+        raise row.error(field, f"expected a string, got {type(value).__name__}")
     conversation = row.messages(field)
     if conversation[-1]["role"] != "assistant":
         raise row.error(field, "a conversation given as a response must end with an assistant turn")

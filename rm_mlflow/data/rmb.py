@@ -81,6 +81,8 @@ def load(benchmark: Benchmark, request: LoadRequest, report: ConversionReport) -
     examples: list[PreferenceExample] = []
     for kind in kinds:
         for path in sorted((root / SET_DIRS[kind]).rglob("*.json")):
+            if request.subsets and path.relative_to(root).with_suffix("").as_posix() not in request.subsets:
+                continue
             examples += convert_rows(read_rows(path), CONVERTERS[kind], skip_invalid=request.skip_invalid, report=report)
     return LoadedRows(examples=examples, source=str(root), split=split)
 

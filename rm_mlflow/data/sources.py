@@ -30,7 +30,7 @@ def read_rows(path: Path) -> Iterator[Row]:
     elif suffix in (".parquet", ".csv"):
         import pandas as pd
 
-        frame = pd.read_parquet(path) if suffix == ".parquet" else pd.read_csv(path, keep_default_na=False)
+        frame = pd.read_parquet(path) if suffix == ".parquet" else pd.read_csv(path, dtype=str, keep_default_na=False)
         records = frame.to_dict("records")
     else:
         raise DataValidationError(source, None, None, f"unsupported file type {suffix!r}; use one of {', '.join(FILE_SUFFIXES)}")

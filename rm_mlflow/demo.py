@@ -1,0 +1,39 @@
+"""The embedded default job: a tiny local reward model scored on the shipped sample set, logged to a local sqlite MLflow store."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from rm_mlflow.evaluation import EvaluationReport, evaluate_reward_model
+from rm_mlflow.results import write_results
+from rm_mlflow.tiny_models import build_tiny_reward_model
+from rm_mlflow.tracking.logging import log_to_new_run
+
+SAMPLE_DATA_DIR = Path(__file__).parent / "data" / "samples"
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    report: EvaluationReport
+    run_id: str
+    tracking_uri: str
+    model_dir: Path
+    results_dir: Path
+
+
+def run_demo(workdir: Path | str = "rm-mlflow-demo", *, progress: bool = True) -> DemoResult:
+    workdir = Path(workdir).resolve()
+    model_dir = workdir / "tiny-random-rm"
+    if not (model_dir / "config.json").exists():
+        rows = [json.loads(line) for line in (SAMPLE_DATA_DIR / "reward-bench" / "filtered.jsonl").open()]
+        build_tiny_reward_model(model_dir, corpus=[row[key] for row in rows for key in ("prompt", "chosen", "rejected")])
+    results_dir = workdir / "results"
+    report = evaluate_reward_model(
+        str(model_dir), ["rewardbench"], data_dir=SAMPLE_DATA_DIR, cache_path=results_dir / "score_cache.jsonl", progress=progress
+    )
+    write_results(report, results_dir)
+    tracking_uri = f"sqlite:///{workdir / 'mlflow.db'}"
+    run_id = log_to_new_run(report, results_dir, tracking_uri=tracking_uri, experiment="rm-mlflow-demo", run_name="tiny-random-rm")
+    return DemoResult(report=report, run_id=run_id, tracking_uri=tracking_uri, model_dir=model_dir, results_dir=results_dir)

@@ -1,0 +1,110 @@
+"""End to end: benchmarks -> engine -> metrics, checked against scores computed independently, as rewardbench does."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from rm_mlflow import ScoringSettings, evaluate_reward_model
+from rm_mlflow.data.rewardbench import EXAMPLE_COUNTS, SUBSET_MAPPING
+from rm_mlflow.results import write_results
+from tests.conftest import REPO_ROOT, SAMPLE_DATA, write_jsonl
+from tests.scoring.test_engine import _reference_scores
+
+RMB_SUBSETS = ["Pairwise_set/Harmlessness/S1", "BoN_set/Helpfulness/Code/Documentation"]
+
+
+def test_rewardbench_accuracies_equal_the_reference_rule(tiny_llama):
+    report = evaluate_reward_model(str(tiny_llama), ["rewardbench"], data_dir=SAMPLE_DATA, progress=False)
+    rows = [json.loads(line) for line in (SAMPLE_DATA / "reward-bench" / "filtered.jsonl").open()]
+    conversations = []
+    for row in rows:
+        for response in (row["chosen"], row["rejected"]):
+            conversations.append([{"role": "user", "content": row["prompt"]}, {"role": "assistant", "content": response}])
+    scores = _reference_scores(tiny_llama, conversations)
+    results = pd.DataFrame({"subset": [r["subset"] for r in rows], "correct": [1 if c > r else 0 for c, r in zip(scores[::2], scores[1::2])]})
+    expected_subsets = results.groupby("subset")["correct"].mean().to_dict()
+    scores_out = report.benchmarks["rewardbench"].scores
+    assert scores_out.subsets == expected_subsets
+    for section, subsets in SUBSET_MAPPING.items():
+        weighted = sum(expected_subsets[s] * EXAMPLE_COUNTS[s] for s in subsets) / sum(EXAMPLE_COUNTS[s] for s in subsets)
+        assert scores_out.sections[section] == pytest.approx(weighted)
+    assert scores_out.score == pytest.approx(sum(scores_out.sections.values()) / 4)
+    metrics = report.metrics()
+    assert metrics["rewardbench/section/chat_hard"] == scores_out.sections["Chat Hard"]
+    assert metrics["rewardbench/subset/alpacaeval-easy"] == expected_subsets["alpacaeval-easy"]
+    assert metrics["throughput/examples"] == 25 and metrics["throughput/examples_per_second"] > 0
+
+
+def test_rmb_real_rows_pairwise_and_best_of_n(tiny_llama, shared_data, tmp_path):
+    report = evaluate_reward_model(
+        str(tiny_llama), ["rmb"], data_dir=shared_data, subsets=RMB_SUBSETS, limit=30,
+        settings=ScoringSettings(truncation="left", max_length=512), progress=False,
+    )
+    rmb = report.benchmarks["rmb"]
+    table = rmb.examples
+    assert len(table) == 45  # 30 pairs + all 15 best-of-N rows of that scenario
+    bon = table[table["subset"].str.startswith("BoN")]
+    expected_bon = [float(min(c) > max(r)) for c, r in zip(bon["chosen_scores"], bon["rejected_scores"])]
+    assert rmb.scores.sections["bon/helpfulness"] == pytest.approx(sum(expected_bon) / len(expected_bon))
+    assert set(rmb.scores.sections) == {"bon/helpfulness", "pairwise/harmlessness"}
+    assert rmb.scores.score == pytest.approx(sum(rmb.scores.sections.values()) / 2)
+    paths = write_results(report, tmp_path)
+    saved = json.loads(paths["results"].read_text())
+    assert saved["benchmarks"]["rmb"]["score"] == pytest.approx(rmb.scores.score)
+    assert len(pd.read_parquet(paths["rmb_scores"])) == 45
+
+
+def test_prior_sets_and_core_give_the_original_leaderboard_score(tiny_llama, tmp_path):
+    prompt = [{"role": "user", "content": "Say something kind."}]
+    for split in ("anthropic_helpful", "anthropic_hhh", "shp", "summarize", "mtbench_gpt4"):
+        write_jsonl(tmp_path / "pref-test-sets" / f"{split}.jsonl", [{"prompt": prompt, "chosen": "You are doing great.", "rejected": "No."}] * 2)
+    (tmp_path / "reward-bench").symlink_to(SAMPLE_DATA / "reward-bench")
+    report = evaluate_reward_model(str(tiny_llama), ["rewardbench", "rewardbench-prior"], data_dir=tmp_path, progress=False)
+    core, prior = report.benchmarks["rewardbench"].scores, report.benchmarks["rewardbench-prior"].scores
+    expected = (2 * sum(core.sections.values()) + prior.score) / 9
+    assert report.combined["rewardbench/score_original"] == pytest.approx(expected)
+    assert report.throughput["distinct_conversations"] == 50 + 2  # the prior-set rows repeat one pair
+
+
+def test_rewardbench2_ties_and_partial_credit(tiny_llama, tmp_path):
+    rows = [
+        {"id": "1", "prompt": "Name a fruit.", "chosen": ["Apple."], "rejected": ["Car.", "Blue.", "Seven."], "subset": "Focus"},
+        {"id": "ref:3", "prompt": "Name a prime.", "chosen": ["Two."], "rejected": ["Four.", "Nine."], "subset": "Ties"},
+        {"id": "tied:3", "prompt": "Name a prime.", "chosen": ["Two.", "Three."], "rejected": ["Four."], "subset": "Ties"},
+    ]
+    write_jsonl(tmp_path / "reward-bench-2" / "test.jsonl", rows)
+    report = evaluate_reward_model(str(tiny_llama), ["rewardbench2"], data_dir=tmp_path, progress=False)
+    rb2 = report.benchmarks["rewardbench2"]
+    focus = rb2.examples.iloc[0]
+    scores = [*focus["chosen_scores"], *focus["rejected_scores"]]
+    assert rb2.scores.subsets["Focus"] == (1.0 / scores.count(max(scores)) if scores[0] == max(scores) else 0.0)
+    assert set(rb2.scores.subsets) == {"Focus", "Ties"} and "ties/ref_accuracy" in rb2.scores.extra
+
+
+def test_cli_evaluate_prints_scores_and_writes_results(tiny_llama, tmp_path):
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "rm_mlflow.cli", "evaluate", "--model", str(tiny_llama), "--dataset", "rewardbench",
+               "--data-dir", str(SAMPLE_DATA), "--batch_size", "8", "--output", str(out), "--quiet"]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "section Chat Hard" in result.stdout and "SCORE rewardbench:" in result.stdout and "examples/s" in result.stdout
+    assert (out / "results.json").exists() and (out / "rewardbench_scores.parquet").exists()
+    # a rerun resumes from the score cache: nothing is scored twice
+    again = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
+    assert "(50 from cache)" in again.stdout
+
+
+def test_cli_bad_input_is_one_clear_line(tmp_path, tiny_llama):
+    bad = write_jsonl(tmp_path / "prefs.jsonl", [{"prompt": "Q", "chosen": "A", "rejected": "B"}, {"prompt": "Q", "chosen": ["x"], "rejected": "B"}])
+    result = subprocess.run(
+        [sys.executable, "-m", "rm_mlflow.cli", "evaluate", "--model", str(tiny_llama), "--dataset", str(bad), "--output", str(tmp_path / "o")],
+        capture_output=True, text=True, cwd=REPO_ROOT, timeout=300,
+    )
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("rm-mlflow: error: ") and "prefs.jsonl, row 2, field 'chosen[0]'" in last
+    assert "Traceback" not in result.stderr

@@ -108,3 +108,13 @@ def test_cli_bad_input_is_one_clear_line(tmp_path, tiny_llama):
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("rm-mlflow: error: ") and "prefs.jsonl, row 2, field 'chosen[0]'" in last
     assert "Traceback" not in result.stderr
+
+
+def test_instruction_set_is_scored_without_accuracy(tiny_llama, tmp_path):
+    rows = [{"messages": [{"role": "user", "content": f"Count to {n}."}, {"role": "assistant", "content": " ".join(map(str, range(1, n + 1)))}]} for n in (2, 3, 4)]
+    report = evaluate_reward_model(str(tiny_llama), [str(write_jsonl(tmp_path / "sft.jsonl", rows))], progress=False)
+    scores = report.benchmarks["sft"].scores
+    assert scores.score is None and scores.subsets == {}
+    assert report.benchmarks["sft"].examples["correct"].isna().all()
+    metrics = report.metrics()
+    assert "sft/score" not in metrics and metrics["sft/num_examples"] == 3 and "sft/chosen_score_mean" in metrics

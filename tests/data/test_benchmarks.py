@@ -93,3 +93,10 @@ def test_offline_without_local_copy_says_what_to_download(tmp_path: Path):
     assert "allenai/reward-bench" in message and "--data-dir" in message and "hf download" in message
     with pytest.raises(DatasetNotAvailableError, match="github.com/Zhou-Zoey"):
         load_benchmark("rmb", data_dir=tmp_path)
+
+
+def test_hub_dataset_id_offline_is_a_clear_error():
+    with pytest.raises(DatasetNotAvailableError, match=r"someorg/my-prefs.*offline.*hf download someorg/my-prefs"):
+        load_benchmark("someorg/my-prefs")
+    with pytest.raises(UnknownNameError, match="unknown dataset 'nonsense'"):
+        load_benchmark("nonsense")

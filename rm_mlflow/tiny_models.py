@@ -30,7 +30,12 @@ def build_tokenizer(corpus: Iterable[str], vocab_size: int = 2000):
     )
     tokenizer.train_from_iterator(list(corpus), trainer=trainer)
     wrapped = PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>"
+        tokenizer_object=tokenizer,
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+        model_input_names=["input_ids", "attention_mask"],
     )
     wrapped.chat_template = CHAT_TEMPLATE
     return wrapped

@@ -55,18 +55,66 @@ def ensure_peer_venv(venv: Path) -> Path:
     return python
 
 
-def build_model(path: Path, corpus: list[str], shape: str) -> Path:
-    """A tiny Llama sequence classifier saved so that both transformers 5 (ours) and 4.51 (the peer's) load it."""
+# Llama-3-8B's shape (random init): for GPU throughput runs, where only the FLOPs matter.
+LLAMA3_8B = dict(hidden_size=4096, num_layers=32, intermediate_size=14336, num_attention_heads=32, num_key_value_heads=8, vocab_size=128256)
+PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12}
+
+
+def build_model(path: Path, corpus: list[str], shape: str, device: str) -> Path:
+    """A Llama sequence classifier saved so that both transformers 5 (ours) and 4.51 (the peer's) load it."""
     if not (path / "config.json").exists():
-        if shape != "tiny":
-            raise SystemExit("only --model-shape tiny runs without a GPU")
         build_tiny_reward_model(path, corpus=corpus, architecture="llama")
+        if shape == "llama3-8b":
+            _replace_with_8b_shape(path, device)
         config_path = path / "tokenizer_config.json"
         config = json.loads(config_path.read_text())
         config["tokenizer_class"] = "PreTrainedTokenizerFast"  # transformers 4.51 has no TokenizersBackend
         config["chat_template"] = (path / "chat_template.jinja").read_text()
         config_path.write_text(json.dumps(config, indent=2))
     return path
+
+
+def _replace_with_8b_shape(path: Path, device: str) -> None:
+    import torch
+    from transformers import AutoConfig, LlamaForSequenceClassification
+
+    config = AutoConfig.from_pretrained(path)
+    shape = dict(LLAMA3_8B)
+    config.num_hidden_layers = shape.pop("num_layers")
+    for key, value in shape.items():
+        setattr(config, key, value)
+    config.dtype = "bfloat16"
+    torch.manual_seed(0)
+    with torch.device(device):
+        model = LlamaForSequenceClassification(config).to(torch.bfloat16)
+    model.save_pretrained(path)
+
+
+def parameter_count(path: Path) -> int:
+    from safetensors import safe_open
+
+    total = 0
+    for file in path.glob("*.safetensors"):
+        with safe_open(str(file), framework="pt") as handle:
+            for name in handle.keys():
+                total += _numel(handle.get_slice(name).get_shape())
+    return total
+
+
+def _numel(shape) -> int:
+    count = 1
+    for size in shape:
+        count *= size
+    return count
+
+
+def peak_flops() -> float | None:
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    name = torch.cuda.get_device_name()
+    return next((flops for key, flops in PEAK_BF16_FLOPS.items() if key in name), None)
 
 
 def write_dataset(path: Path, data_dir: Path, limit: int | None) -> list[dict]:
@@ -126,19 +174,19 @@ def main() -> int:
     data_path = work / f"pairs-limit{args.limit or 'all'}.jsonl"
     rows = write_dataset(data_path, args.data_dir.resolve(), args.limit)
     corpus = [m["content"] for row in rows[:200] for m in row["chosen"]]
-    model_dir = build_model(work / "tiny-rm", corpus, args.model_shape)
+    model_dir = build_model(work / f"{args.model_shape}-rm", corpus, args.model_shape, args.device)
     tokens = count_tokens(model_dir, rows)
     dtype = "float32" if args.device == "cpu" else "bfloat16"
 
     peer_out = work / "peer"
     peer_command = [
-        str(peer_python), str(HERE / "peer_cpu_shim.py"), "--model", "tiny-rm", "--dataset", str(data_path), "--load_json",
+        str(peer_python), str(HERE / "peer_cpu_shim.py"), "--model", model_dir.name, "--dataset", str(data_path), "--load_json",
         "--not_quantized", "--batch_size", str(args.batch_size), "--max_length", str(args.max_length),
         "--torch_dtype", dtype, "--output_dir", str(peer_out) + "/", "--attn_implementation", "sdpa",
     ] + (["--force_truncation"] if args.truncation == "left" else [])
     ours_out = work / "ours"
     ours_command = [
-        sys.executable, "-m", "rm_mlflow.cli", "evaluate", "--model", "tiny-rm", "--dataset", str(data_path),
+        sys.executable, "-m", "rm_mlflow.cli", "evaluate", "--model", model_dir.name, "--dataset", str(data_path),
         "--max_length", str(args.max_length), "--truncation", args.truncation, "--dtype", dtype, "--device", args.device,
         "--output", str(ours_out), "--no_resume", "--quiet",
     ]
@@ -146,7 +194,7 @@ def main() -> int:
     peer_seconds = run_timed(peer_command, work, work / "peer.log")
     ours_seconds = run_timed(ours_command, work, work / "ours.log")
 
-    peer_rows = [json.loads(line) for line in (peer_out / "tiny-rm_outputs.jsonl").open()]
+    peer_rows = [json.loads(line) for line in (peer_out / f"{model_dir.name}_outputs.jsonl").open()]
     peer_acc = subset_accuracies((row["subset"], float(row["results"])) for row in peer_rows)
     ours_table = __import__("pandas").read_parquet(ours_out / f"{data_path.stem}_scores.parquet")
     ours_acc = subset_accuracies(zip(ours_table["subset"], ours_table["correct"]))
@@ -168,6 +216,12 @@ def main() -> int:
     print(f"{'rm-mlflow':<12} {ours_seconds:>8.1f} {n / ours_seconds:>11.2f} {tokens / ours_seconds:>10.0f}")
     speedup = peer_seconds / ours_seconds
     print(f"ratio rm-mlflow/rewardbench examples/s: {speedup:.2f}")
+    peak = peak_flops()
+    if peak is not None:
+        params = parameter_count(model_dir)
+        scoring_seconds = json.loads((ours_out / "results.json").read_text())["throughput"]["seconds"]
+        for name, seconds in (("rewardbench (wall)", peer_seconds), ("rm-mlflow (wall)", ours_seconds), ("rm-mlflow (scoring)", scoring_seconds)):
+            print(f"MFU {name}: {2 * params * tokens / seconds / peak:.1%}  ({params / 1e9:.2f}B params, peak {peak / 1e12:.0f} TFLOP/s)")
     print(f"RESULT max_abs_diff={max_diff:.4f} speedup={speedup:.2f}")
     return 0
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -23,6 +24,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
 from rm_mlflow.data import load_benchmark  # noqa: E402
+from rm_mlflow.data.sample import SAMPLE_DATA_DIR  # noqa: E402
 from rm_mlflow.data.rewardbench import EXAMPLE_COUNTS, SUBSET_MAPPING  # noqa: E402
 from rm_mlflow.metrics import section_scores, subset_accuracies  # noqa: E402
 from rm_mlflow.tiny_models import build_tiny_reward_model  # noqa: E402
@@ -31,7 +33,6 @@ PEER_PACKAGES = ["rewardbench==0.1.4", "torch==2.13.0", "transformers==4.51.0"]
 # rewardbench imports pkg_resources, gone from the setuptools torch 2.13 brings; pip warns about the
 # downgrade (torch's own requirement) but the peer runs. Installed in a second step for that reason.
 PEER_SETUPTOOLS = "setuptools<70"
-SAMPLE_DATA = REPO / "rm_mlflow" / "data" / "samples"
 RMB_SCENARIOS = [
     "Pairwise_set/Harmlessness/S1",
     "Pairwise_set/Harmlessness/S6",
@@ -97,15 +98,9 @@ def parameter_count(path: Path) -> int:
     for file in path.glob("*.safetensors"):
         with safe_open(str(file), framework="pt") as handle:
             for name in handle.keys():
-                total += _numel(handle.get_slice(name).get_shape())
+                total += math.prod(handle.get_slice(name).get_shape())
     return total
 
-
-def _numel(shape) -> int:
-    count = 1
-    for size in shape:
-        count *= size
-    return count
 
 
 def peak_flops() -> float | None:
@@ -119,7 +114,7 @@ def peak_flops() -> float | None:
 
 def write_dataset(path: Path, data_dir: Path, limit: int | None) -> list[dict]:
     """RewardBench-schema rows (the shipped sample) and real RMB pairs, in the `--load_json` form both tools read."""
-    examples = load_benchmark("rewardbench", data_dir=SAMPLE_DATA).examples
+    examples = load_benchmark("rewardbench", data_dir=SAMPLE_DATA_DIR).examples
     examples += load_benchmark("rmb", data_dir=data_dir, split="pairwise", subsets=RMB_SCENARIOS, limit=limit).examples
     rows = []
     for example in examples:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from rm_mlflow.data.sample import SAMPLE_DATA_DIR, sample_corpus
 from rm_mlflow.evaluation import EvaluationReport, evaluate_reward_model
 from rm_mlflow.results import write_results
 from rm_mlflow.tiny_models import build_tiny_reward_model
 from rm_mlflow.tracking.logging import log_to_new_run
-
-SAMPLE_DATA_DIR = Path(__file__).parent / "data" / "samples"
 
 
 @dataclass(frozen=True)
@@ -27,8 +25,7 @@ def run_demo(workdir: Path | str = "rm-mlflow-demo", *, progress: bool = True) -
     workdir = Path(workdir).resolve()
     model_dir = workdir / "tiny-random-rm"
     if not (model_dir / "config.json").exists():
-        rows = [json.loads(line) for line in (SAMPLE_DATA_DIR / "reward-bench" / "filtered.jsonl").open()]
-        build_tiny_reward_model(model_dir, corpus=[row[key] for row in rows for key in ("prompt", "chosen", "rejected")])
+        build_tiny_reward_model(model_dir, corpus=sample_corpus())
     results_dir = workdir / "results"
     report = evaluate_reward_model(
         str(model_dir), ["rewardbench"], data_dir=SAMPLE_DATA_DIR, cache_path=results_dir / "score_cache.jsonl", progress=progress

@@ -8,18 +8,15 @@ from pathlib import Path
 
 import pytest
 
+from rm_mlflow.data.sample import SAMPLE_DATA_DIR, sample_corpus, sample_rows
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("RM_MLFLOW_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
-SAMPLE_DATA = REPO_ROOT / "rm_mlflow" / "data" / "samples"
-
-
-def _corpus() -> list[str]:
-    rows = [json.loads(line) for line in (SAMPLE_DATA / "reward-bench" / "filtered.jsonl").open()]
-    return [row[key] for row in rows for key in ("prompt", "chosen", "rejected")]
+SAMPLE_DATA = SAMPLE_DATA_DIR
 
 
 @pytest.fixture(scope="session")
@@ -33,14 +30,14 @@ def shared_data() -> Path:
 def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from rm_mlflow.tiny_models import build_tiny_reward_model
 
-    return build_tiny_reward_model(tmp_path_factory.mktemp("tiny-llama"), corpus=_corpus(), architecture="llama")
+    return build_tiny_reward_model(tmp_path_factory.mktemp("tiny-llama"), corpus=sample_corpus(), architecture="llama")
 
 
 @pytest.fixture(scope="session")
 def tiny_gpt2(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from rm_mlflow.tiny_models import build_tiny_reward_model
 
-    return build_tiny_reward_model(tmp_path_factory.mktemp("tiny-gpt2"), corpus=_corpus(), architecture="gpt2", max_positions=256)
+    return build_tiny_reward_model(tmp_path_factory.mktemp("tiny-gpt2"), corpus=sample_corpus(), architecture="gpt2", max_positions=256)
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
@@ -51,7 +48,7 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 
 def rewardbench_rows() -> list[dict]:
     """The shipped sample rows: exactly the allenai/reward-bench ``filtered`` schema."""
-    return [json.loads(line) for line in (SAMPLE_DATA / "reward-bench" / "filtered.jsonl").open()]
+    return sample_rows()
 
 
 def _free_port() -> int:

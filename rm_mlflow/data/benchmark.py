@@ -133,7 +133,7 @@ def load_benchmark(
         split=rows.split,
         revision=rows.revision,
         skipped=report.skipped,
-        skipped_reasons=report.reasons or [],
+        skipped_reasons=report.reasons,
     )
 
 

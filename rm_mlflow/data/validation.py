@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from rm_mlflow.data.types import ChatMessage, PreferenceExample
@@ -90,11 +90,10 @@ class ConversionReport:
     """What happened to the rows of one source: how many were skipped as invalid, and the first few reasons."""
 
     skipped: int = 0
-    reasons: list[str] | None = None
+    reasons: list[str] = field(default_factory=list)
 
     def record(self, error: DataValidationError) -> None:
         self.skipped += 1
-        self.reasons = (self.reasons or [])
         if len(self.reasons) < 5:
             self.reasons.append(str(error))
 

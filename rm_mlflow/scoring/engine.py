@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from tqdm.auto import tqdm
@@ -65,7 +65,7 @@ def score_conversations(
             owner.append(position)
 
     tokenized = model.tokenize(distinct)
-    _check_lengths(model, tokenized, settings, [labels[i] if labels else f"conversation {i}" for i in owner])
+    _check_lengths(model, tokenized, settings, lambda d: labels[owner[d]] if labels else f"conversation {owner[d]}")
     truncated = sum(item.truncated for item in tokenized)
     if truncated:
         logger.warning(
@@ -132,14 +132,14 @@ def _score_with_oom_retry(model: RewardModel, batch: list[TokenizedConversation]
 
 
 def _check_lengths(
-    model: RewardModel, tokenized: list[TokenizedConversation], settings: ScoringSettings, labels: Sequence[str]
+    model: RewardModel, tokenized: list[TokenizedConversation], settings: ScoringSettings, label: Callable[[int], str]
 ) -> None:
     limit = model.max_positions()
     if limit is None:
         return
-    for item, label in zip(tokenized, labels):
+    for index, item in enumerate(tokenized):
         if len(item) > limit:
             raise SequenceTooLongError(
-                f"{label}: {len(item)} tokens, but the model takes at most {limit}; "
+                f"{label(index)}: {len(item)} tokens, but the model takes at most {limit}; "
                 f"pass --truncation left (rewardbench's --force_truncation) with --max_length {min(limit, settings.max_length)}"
             )

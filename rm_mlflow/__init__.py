@@ -6,6 +6,15 @@ from rm_mlflow.scoring import RewardModel, ScoringSettings, load_reward_model, s
 
 __version__ = "0.1.0"
 
+
+
+def log_model(reward_model, name: str = "reward_model", **kwargs):
+    """Log a reward model (local folder or Hub id) as an ``rm_mlflow``-flavor MLflow model; see :func:`rm_mlflow.tracking.flavor.log_model`."""
+    from rm_mlflow.tracking.flavor import log_model as _log_model
+
+    return _log_model(reward_model, name, **kwargs)
+
+
 __all__ = [
     "BENCHMARKS",
     "BenchmarkReport",
@@ -16,5 +25,6 @@ __all__ = [
     "evaluate_reward_model",
     "load_benchmark",
     "load_reward_model",
+    "log_model",
     "score_conversations",
 ]

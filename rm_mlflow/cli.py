@@ -29,7 +29,8 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
         description="Evaluate a reward model. Flags follow the rewardbench CLI where they overlap.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    _flag(parser, "model", required=True, help="local model directory or Hub id")
+    _flag(parser, "model", required=True,
+          help="models:/NAME/VERSION, models:/NAME@ALIAS, runs:/ID/PATH, a local MLflow or Hugging Face model folder, or a Hub id")
     _flag(parser, "dataset", action="append", default=None,
           help="registered benchmark (see `rm-mlflow benchmarks`), local file/folder, or Hub dataset id; "
                "repeat or comma-separate for several (default: rewardbench)")
@@ -40,19 +41,19 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
     _flag(parser, "limit", type=int, default=None, help="keep the first N examples of each subset (quick runs)")
     _flag(parser, "skip_invalid", action="store_true", help="skip malformed rows (counted and reported) instead of stopping")
     _flag(parser, "tokenizer", default=None, help="tokenizer to use instead of the model's")
-    _flag(parser, "chat_template", default="tokenizer",
-          help="'tokenizer' (the tokenizer's own), 'raw', a named template (chatml, tulu, llama-3) or a Jinja file")
-    _flag(parser, "max_length", type=int, default=2048, help="truncation length in tokens")
-    _flag(parser, "truncation", choices=TRUNCATION_MODES, default="none",
-          help="'none' (rewardbench CLI default), 'left' (run_rm.py: keep the end) or 'right'")
+    _flag(parser, "chat_template", default=None,
+          help="'tokenizer' (the tokenizer's own; the default), 'raw', a named template (chatml, tulu, llama-3) or a Jinja file")
+    _flag(parser, "max_length", type=int, default=None, help="truncation length in tokens (default 2048)")
+    _flag(parser, "truncation", choices=TRUNCATION_MODES, default=None,
+          help="'none' (default, as the rewardbench CLI), 'left' (run_rm.py: keep the end) or 'right'")
     _flag(parser, "force_truncation", action="store_true", help="rewardbench spelling of --truncation left")
-    _flag(parser, "batch_size", type=int, default=64, help="most sequences per forward pass")
+    _flag(parser, "batch_size", type=int, default=None, help="most sequences per forward pass (default 64)")
     _flag(parser, "max_tokens_per_batch", type=int, default=None, help="padded-token budget per forward pass (default: by device)")
-    _flag(parser, "dtype", choices=DTYPES, default="auto", help="'auto' is bfloat16 on GPU, float32 on CPU")
+    _flag(parser, "dtype", choices=DTYPES, default=None, help="'auto' (default) is bfloat16 on GPU, float32 on CPU")
     _flag(parser, "torch_dtype", dest="dtype", choices=DTYPES, help="alias of --dtype (rewardbench spelling)")
-    _flag(parser, "device", default="auto", help="'auto' (cuda if available), 'cpu', 'cuda', 'cuda:1', ...")
-    _flag(parser, "attn_implementation", default="sdpa", help="sdpa, eager or flash_attention_2")
-    _flag(parser, "score_index", type=int, default=0, help="which logit of a multi-logit head is the reward")
+    _flag(parser, "device", default=None, help="'auto' (default: cuda if available), 'cpu', 'cuda', 'cuda:1', ...")
+    _flag(parser, "attn_implementation", default=None, help="sdpa (default), eager or flash_attention_2")
+    _flag(parser, "score_index", type=int, default=None, help="which logit of a multi-logit head is the reward (default 0)")
     _flag(parser, "model_kind", default="auto", help="model loader (default: chosen from the model config)")
     _flag(parser, "trust_remote_code", action="store_true", help="allow model code from the Hub (off by default)")
     _flag(parser, "not_quantized", action="store_true", help="accepted for rewardbench compatibility; models are never quantized")
@@ -66,52 +67,55 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_run_evaluate)
 
 
+SCORING_FLAGS = ("tokenizer", "chat_template", "max_length", "truncation", "batch_size", "max_tokens_per_batch",
+                 "dtype", "device", "attn_implementation", "score_index", "revision")
+
+
+def scoring_overrides(args: argparse.Namespace) -> dict[str, object]:
+    """The scoring settings given on the command line; the rest come from the model's logged settings or the defaults."""
+    values = {name: getattr(args, name) for name in SCORING_FLAGS if getattr(args, name) is not None}
+    if args.force_truncation:
+        values["truncation"] = "left"
+    if args.trust_remote_code:
+        values["trust_remote_code"] = True
+    return values
+
+
 def _run_evaluate(args: argparse.Namespace) -> int:
     from rm_mlflow.evaluation import evaluate_reward_model
     from rm_mlflow.results import format_summary, write_results
-    from rm_mlflow.scoring.settings import ScoringSettings
+    from rm_mlflow.tracking.models import load_model_for_scoring, resolve_model_reference
+    from rm_mlflow.tracking.run import DataOptions, evaluate_to_run
 
     datasets = [name.strip() for value in (args.dataset or ["rewardbench"]) for name in value.split(",") if name.strip()]
-    settings = ScoringSettings(
-        tokenizer=args.tokenizer,
-        chat_template=args.chat_template,
-        max_length=args.max_length,
-        truncation="left" if args.force_truncation else args.truncation,
-        batch_size=args.batch_size,
-        max_tokens_per_batch=args.max_tokens_per_batch,
-        dtype=args.dtype,
-        device=args.device,
-        attn_implementation=args.attn_implementation or None,
-        score_index=args.score_index,
-        trust_remote_code=args.trust_remote_code,
-        revision=args.revision,
+    data = DataOptions(
+        data_dir=args.data_dir, split=args.split, revision=args.revision,
+        subsets=tuple(args.subsets.split(",")) if args.subsets else (), limit=args.limit, skip_invalid=args.skip_invalid,
     )
     output = Path(args.output)
+    if args.mlflow or args.tracking_uri:
+        result = evaluate_to_run(
+            args.model, datasets, settings=scoring_overrides(args), model_kind=args.model_kind, data=data, output_dir=output,
+            resume=not args.no_resume, tracking_uri=args.tracking_uri, experiment=args.experiment, run_name=args.run_name,
+            progress=not args.quiet,
+        )
+        print(format_summary(result.report))
+        print(f"\nWrote results to {output}/ and logged them to MLflow run {result.run_id}")
+        if result.gate is not None:
+            print(f"Promotion gate: {'passed' if result.gate.passed else 'FAILED'}: {result.gate.message}")
+        return 0
+
     cache_path = output / "score_cache.jsonl"
     if args.no_resume and cache_path.exists():
         cache_path.unlink()
+    reward_model = load_model_for_scoring(resolve_model_reference(args.model), scoring_overrides(args), kind=args.model_kind)
     report = evaluate_reward_model(
-        args.model,
-        datasets,
-        settings=settings,
-        data_dir=args.data_dir,
-        split=args.split,
-        revision=args.revision,
-        subsets=args.subsets.split(",") if args.subsets else None,
-        limit=args.limit,
-        skip_invalid=args.skip_invalid,
-        cache_path=cache_path,
-        model_kind=args.model_kind,
-        progress=not args.quiet,
+        reward_model, datasets, data_dir=data.data_dir, split=data.split, revision=data.revision, subsets=data.subsets or None,
+        limit=data.limit, skip_invalid=data.skip_invalid, cache_path=cache_path, progress=not args.quiet,
     )
     paths = write_results(report, output)
     print(format_summary(report))
     print(f"\nWrote {paths['results']} and per-example scores to {output}/")
-    if args.mlflow or args.tracking_uri:
-        from rm_mlflow.tracking import log_to_new_run
-
-        run_id = log_to_new_run(report, output, tracking_uri=args.tracking_uri, experiment=args.experiment, run_name=args.run_name)
-        print(f"Logged to MLflow run {run_id}")
     return 0
 
 

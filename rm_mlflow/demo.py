@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rm_mlflow.data.sample import SAMPLE_DATA_DIR, sample_corpus
-from rm_mlflow.evaluation import EvaluationReport, evaluate_reward_model
-from rm_mlflow.results import write_results
+from rm_mlflow.evaluation import EvaluationReport
 from rm_mlflow.tiny_models import build_tiny_reward_model
-from rm_mlflow.tracking.logging import log_to_new_run
+from rm_mlflow.tracking.run import DataOptions, evaluate_to_run
 
 
 @dataclass(frozen=True)
@@ -27,10 +26,9 @@ def run_demo(workdir: Path | str = "rm-mlflow-demo", *, progress: bool = True) -
     if not (model_dir / "config.json").exists():
         build_tiny_reward_model(model_dir, corpus=sample_corpus())
     results_dir = workdir / "results"
-    report = evaluate_reward_model(
-        str(model_dir), ["rewardbench"], data_dir=SAMPLE_DATA_DIR, cache_path=results_dir / "score_cache.jsonl", progress=progress
-    )
-    write_results(report, results_dir)
     tracking_uri = f"sqlite:///{workdir / 'mlflow.db'}"
-    run_id = log_to_new_run(report, results_dir, tracking_uri=tracking_uri, experiment="rm-mlflow-demo", run_name="tiny-random-rm")
-    return DemoResult(report=report, run_id=run_id, tracking_uri=tracking_uri, model_dir=model_dir, results_dir=results_dir)
+    result = evaluate_to_run(
+        str(model_dir), ["rewardbench"], data=DataOptions(data_dir=str(SAMPLE_DATA_DIR)), output_dir=results_dir,
+        tracking_uri=tracking_uri, experiment="rm-mlflow-demo", run_name="tiny-random-rm", progress=progress,
+    )
+    return DemoResult(report=result.report, run_id=result.run_id, tracking_uri=tracking_uri, model_dir=model_dir, results_dir=results_dir)

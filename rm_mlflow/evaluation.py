@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from rm_mlflow.data.benchmark import LoadedBenchmark, load_benchmark
+from rm_mlflow.data.benchmark import Benchmark, LoadedBenchmark, load_benchmark
 from rm_mlflow.metrics.accuracy import CORRECTNESS_RULES
 from rm_mlflow.metrics.aggregators import BenchmarkScores, ExampleOutcome, aggregate, combined_rewardbench_scores
 from rm_mlflow.scoring.base import RewardModel
@@ -89,7 +89,7 @@ class EvaluationReport:
 
 def evaluate_reward_model(
     model: str | RewardModel,
-    datasets: Sequence[str],
+    datasets: Sequence[str | Benchmark],
     *,
     settings: ScoringSettings | None = None,
     data_dir: Path | str | None = None,
@@ -117,7 +117,10 @@ def evaluate_reward_model(
             logger.warning("%s: skipped %d invalid row(s), e.g. %s", item.benchmark.name, item.skipped, item.skipped_reasons[0])
     _check_unique_names(loaded)
 
-    reward_model = load_reward_model(model, settings, kind=model_kind) if isinstance(model, str) else model
+    if isinstance(model, str):
+        reward_model = load_reward_model(model, settings, kind=model_kind)
+    else:
+        reward_model, settings = model, model.settings
     model_info = reward_model.describe()
 
     conversations, labels, slots = [], [], []
@@ -141,6 +144,7 @@ def evaluate_reward_model(
     reports: dict[str, BenchmarkReport] = {}
     for b, item in enumerate(loaded):
         rule = CORRECTNESS_RULES.get(item.benchmark.correctness)
+        section_of = {subset: section for section, members in item.benchmark.sections.items() for subset in members}
         outcomes, rows = [], []
         for e, example in enumerate(item.examples):
             scores = per_example_scores.get((b, e), [])
@@ -153,6 +157,7 @@ def evaluate_reward_model(
                 {
                     "id": example.id,
                     "subset": example.subset,
+                    "section": section_of.get(example.subset),
                     "correct": correct,
                     "margin": min(chosen) - max(rejected) if rejected else None,
                     "chosen_scores": list(chosen),

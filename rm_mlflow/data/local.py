@@ -117,3 +117,23 @@ def hub_benchmark(repo_id: str) -> Benchmark:
         return LoadedRows(examples=examples, source=f"hf://datasets/{repo_id}", split=request.split or "all", revision=request.revision)
 
     return Benchmark(name=name, title=f"Hub dataset {repo_id}", load=load, aggregator="preference", hub_id=repo_id)
+
+
+def frame_benchmark(frame, name: str = "dataframe") -> Benchmark:
+    """A benchmark over an in-memory pandas DataFrame of preference (or instruction) rows, as passed to ``mlflow.models.evaluate``."""
+    # a column missing in some rows (e.g. ``subset``) comes back as NaN: treat it as absent
+    records = [{key: value for key, value in record.items() if not _is_nan(value)} for record in frame.to_dict(orient="records")]
+    source = f"pandas DataFrame '{name}'"
+
+    def load(benchmark: Benchmark, request: LoadRequest, report: ConversionReport) -> LoadedRows:
+        rows = (Row(source=source, index=index, data=record) for index, record in enumerate(records, start=1))
+        examples = convert_rows(rows, _converter(name), skip_invalid=request.skip_invalid, report=report)
+        if not examples and not report.skipped:
+            raise DataValidationError(source, None, None, "no rows")
+        return LoadedRows(examples=examples, source=source, split="all")
+
+    return Benchmark(name=_slug(name), title=f"DataFrame {name}", load=load, aggregator="preference", default_split="all")
+
+
+def _is_nan(value: object) -> bool:
+    return isinstance(value, float) and value != value

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rm_mlflow.data.types import ChatMessage
+from rm_mlflow.scoring.settings import ScoringSettings
 
 Conversation = Sequence[ChatMessage]
 
@@ -33,6 +34,7 @@ class RewardModel(ABC):
 
     name: str
     device: str
+    settings: ScoringSettings
 
     @abstractmethod
     def tokenize(self, conversations: Sequence[Conversation]) -> list[TokenizedConversation]:

@@ -122,12 +122,22 @@ def load_sequence_classifier(model_id: str, settings: ScoringSettings) -> Sequen
     except Exception as error:  # noqa: BLE001
         raise ModelLoadError(f"cannot load {model_id!r} as a sequence-classification reward model: {error}") from error
 
+    return wrap_sequence_classifier(model, tokenizer, settings, name=model_id)
+
+
+def wrap_sequence_classifier(model: Any, tokenizer: Any, settings: ScoringSettings, *, name: str) -> SequenceClassifierRewardModel:
+    """A reward model over an already-loaded classifier and tokenizer (e.g. unwrapped from an MLflow pipeline).
+
+    Moves the model to the settings' device and dtype and pads with EOS when there is no pad
+    token, as rewardbench does.
+    """
+    device = resolve_device(settings.device)
     if tokenizer.pad_token_id is None:  # rewardbench: pad with EOS, in tokenizer and model config
         tokenizer.pad_token = tokenizer.eos_token
     if tokenizer.pad_token_id is None:
-        raise ModelLoadError(f"{model_id}: the tokenizer has neither a pad nor an EOS token to pad batches with")
+        raise ModelLoadError(f"{name}: the tokenizer has neither a pad nor an EOS token to pad batches with")
     model.config.pad_token_id = tokenizer.pad_token_id
-    return SequenceClassifierRewardModel(model.to(device), tokenizer, settings, name=model_id)
+    return SequenceClassifierRewardModel(model.to(device=device, dtype=resolve_dtype(settings.dtype, device)), tokenizer, settings, name=name)
 
 
 SEQUENCE_CLASSIFIER = register_loader(

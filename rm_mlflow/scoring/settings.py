@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
 TruncationMode = Literal["none", "left", "right"]
@@ -42,6 +43,15 @@ class ScoringSettings:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], *, source: str = "settings") -> ScoringSettings:
+        """Build from a plain mapping (evaluator config, MLproject params, a logged model's defaults); unknown keys are an error."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"{source}: unknown scoring setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return cls(**values)
 
 
 def resolve_device(requested: str = "auto") -> str:

@@ -1,7 +1,8 @@
-"""Logging an :class:`EvaluationReport` to the active MLflow run: params, metrics, tags and result files.
+"""Logging an :class:`EvaluationReport` to an MLflow run: params, metrics, tags, dataset inputs, tables and result files.
 
 Results are written to disk before anything is sent, and every MLflow call is retried with
-backoff, so a flaky tracking server never loses an evaluation.
+backoff, so a flaky tracking server never loses an evaluation: what could not be sent stays in
+the results folder and the last error is raised.
 """
 
 from __future__ import annotations
@@ -9,16 +10,18 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from rm_mlflow.evaluation import EvaluationReport
+from rm_mlflow.evaluation import BenchmarkReport, EvaluationReport
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
-_METRICS_PER_CALL = 500
+ARTIFACT_DIR = "rm_eval"
+_BATCH = 100  # MLflow's per-call limit for params and tags (metrics allow 1000)
 _PARAM_LIMIT = 6000
+_ARTIFACT_SUFFIXES = (".json", ".parquet", ".md", ".png", ".yaml")
 
 
 def with_retries(call: Callable[[], T], *, what: str, attempts: int = 5, first_delay: float = 1.0) -> T:
@@ -40,6 +43,7 @@ def evaluation_params(report: EvaluationReport) -> dict[str, str]:
     params: dict[str, Any] = {"model": report.model.get("name")}
     params |= {f"scoring.{key}": value for key, value in report.settings.items()}
     params |= {f"model.{key}": value for key, value in report.model.items() if key != "name"}
+    params["datasets"] = ",".join(report.benchmarks)
     for name, benchmark in report.benchmarks.items():
         params[f"dataset.{name}.source"] = benchmark.source
         params[f"dataset.{name}.split"] = benchmark.split
@@ -47,52 +51,113 @@ def evaluation_params(report: EvaluationReport) -> dict[str, str]:
     return {key: str(value)[:_PARAM_LIMIT] for key, value in params.items() if value is not None}
 
 
-def log_evaluation(report: EvaluationReport, results_dir: Path | str) -> None:
-    """Log ``report`` (already written to ``results_dir`` by :func:`rm_mlflow.results.write_results`) to the active run."""
-    import mlflow
-
-    results_dir = Path(results_dir)
-    with_retries(lambda: mlflow.log_params(evaluation_params(report)), what="log_params")
-    metrics = report.metrics()
-    items = list(metrics.items())
-    for start in range(0, len(items), _METRICS_PER_CALL):
-        chunk = dict(items[start : start + _METRICS_PER_CALL])
-        with_retries(lambda chunk=chunk: mlflow.log_metrics(chunk), what="log_metrics")
-    tags = {"rm_mlflow.version": report.environment.get("rm-mlflow", "unknown"), "rm_mlflow.device": str(report.model.get("device"))}
-    with_retries(lambda: mlflow.set_tags(tags), what="set_tags")
-    for path in sorted(results_dir.iterdir()):
-        if path.suffix in (".json", ".parquet", ".md", ".png"):
-            with_retries(lambda path=path: mlflow.log_artifact(str(path), artifact_path="rm_eval"), what=f"log_artifact {path.name}")
-    for name, benchmark in report.benchmarks.items():
-        table = benchmark.examples.assign(
-            chosen_scores=benchmark.examples["chosen_scores"].map(json.dumps),
-            rejected_scores=benchmark.examples["rejected_scores"].map(json.dumps),
-            chosen_tokens=benchmark.examples["chosen_tokens"].map(json.dumps),
-            rejected_tokens=benchmark.examples["rejected_tokens"].map(json.dumps),
-        )
-        with_retries(lambda table=table, name=name: mlflow.log_table(table, artifact_file=f"rm_eval/{name}_examples.json"), what="log_table")
+def evaluation_tags(report: EvaluationReport) -> dict[str, str]:
+    return {
+        "rm_mlflow.version": report.environment.get("rm-mlflow", "unknown"),
+        "rm_mlflow.device": str(report.model.get("device")),
+        "rm_mlflow.datasets": ",".join(report.benchmarks),
+    }
 
 
-def log_to_new_run(
+def log_evaluation(
     report: EvaluationReport,
     results_dir: Path | str,
     *,
-    tracking_uri: str | None = None,
-    experiment: str | None = None,
-    run_name: str | None = None,
-) -> str:
-    """Start a run (in ``experiment`` at ``tracking_uri``, defaults from the environment), log the report, return the run id."""
+    run_id: str,
+    params: Mapping[str, str] | None = None,
+    tags: Mapping[str, str] | None = None,
+    extra_metrics: Mapping[str, float] | None = None,
+    client: Any = None,
+) -> dict[str, str]:
+    """Log ``report`` (already written to ``results_dir``) to run ``run_id``; returns artifact name -> URI.
+
+    ``params``, ``tags`` and ``extra_metrics`` are added to the evaluation's own (e.g. the model's registry
+    name and version, the promotion gate's outcome).
+    """
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric, Param, RunTag
+
+    client = client or MlflowClient()
+    results_dir = Path(results_dir)
+    now = int(time.time() * 1000)
+
+    all_params = evaluation_params(report) | dict(params or {})
+    _in_batches(client, run_id, [Param(key, value) for key, value in all_params.items()], kind="params")
+    all_metrics = report.metrics() | dict(extra_metrics or {})
+    metrics = [Metric(key, float(value), now, 0) for key, value in all_metrics.items()]
+    _in_batches(client, run_id, metrics, kind="metrics", size=1000)
+    all_tags = evaluation_tags(report) | dict(tags or {})
+    _in_batches(client, run_id, [RunTag(key, value) for key, value in all_tags.items()], kind="tags")
+
+    log_dataset_inputs(report, run_id=run_id, client=client)
+    artifact_root = with_retries(lambda: client.get_run(run_id).info.artifact_uri, what="get_run").rstrip("/")
+    uris: dict[str, str] = {}
+    for path in sorted(results_dir.iterdir()):
+        if path.is_file() and path.suffix in _ARTIFACT_SUFFIXES:
+            with_retries(lambda path=path: client.log_artifact(run_id, str(path), ARTIFACT_DIR), what=f"log_artifact {path.name}")
+            uris[path.stem] = f"{artifact_root}/{ARTIFACT_DIR}/{path.name}"
+    for name, benchmark in report.benchmarks.items():
+        artifact_file = f"{ARTIFACT_DIR}/{name}_examples.json"
+        table = _table(benchmark)
+        with_retries(lambda table=table, file=artifact_file: client.log_table(run_id, table, file), what="log_table")
+        uris[f"{name}_examples"] = f"{artifact_root}/{artifact_file}"
+    return uris
+
+
+def _in_batches(client: Any, run_id: str, items: list, *, kind: str, size: int = _BATCH) -> None:
+    for start in range(0, len(items), size):
+        chunk = items[start : start + size]
+        with_retries(lambda chunk=chunk: client.log_batch(run_id, **{kind: chunk}), what=f"log_batch ({kind})")
+
+
+def _table(benchmark: BenchmarkReport):
+    """The per-example table with list columns as JSON text, so the UI's table view shows them."""
+    list_columns = ("chosen_scores", "rejected_scores", "chosen_tokens", "rejected_tokens")
+    return benchmark.examples.assign(**{column: benchmark.examples[column].map(json.dumps) for column in list_columns})
+
+
+def log_dataset_inputs(report: EvaluationReport, *, run_id: str, client: Any) -> None:
+    """Record each benchmark as a run input (name, source, digest, schema), for MLflow's dataset lineage."""
     import mlflow
+    from mlflow.entities import DatasetInput, InputTag
+    from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
+    inputs = []
+    for name, benchmark in report.benchmarks.items():
+        frame = benchmark.examples[["id", "subset"]].astype(str)
+        dataset = mlflow.data.from_pandas(frame, source=_dataset_source(benchmark), name=name)
+        inputs.append(DatasetInput(dataset=dataset._to_mlflow_entity(), tags=[InputTag(MLFLOW_DATASET_CONTEXT, "evaluation")]))
+    if inputs:
+        with_retries(lambda: client.log_inputs(run_id, inputs), what="log_inputs")
+
+
+def _dataset_source(benchmark: BenchmarkReport) -> Any:
+    from mlflow.data.huggingface_dataset_source import HuggingFaceDatasetSource
+
+    if benchmark.source.startswith("hf://datasets/"):
+        return HuggingFaceDatasetSource(path=benchmark.source.removeprefix("hf://datasets/"), split=benchmark.split, revision=benchmark.revision)
+    return benchmark.source
+
+
+def start_evaluation_run(*, tracking_uri: str | None = None, experiment: str | None = None, run_name: str | None = None) -> str:
+    """Create a run (in ``experiment`` at ``tracking_uri``, defaults from the environment) and return its id."""
+    import mlflow
+    from mlflow import MlflowClient
 
     if tracking_uri:
         mlflow.set_tracking_uri(tracking_uri)
+    client = MlflowClient()
+    experiment_id = None
     if experiment:
-        with_retries(lambda: mlflow.set_experiment(experiment), what="set_experiment")
-    run = with_retries(lambda: mlflow.start_run(run_name=run_name), what="start_run")
-    try:
-        log_evaluation(report, results_dir)
-    except BaseException:
-        mlflow.end_run(status="FAILED")
-        raise
-    mlflow.end_run()
+        found = with_retries(lambda: client.get_experiment_by_name(experiment), what="get_experiment_by_name")
+        experiment_id = found.experiment_id if found else with_retries(lambda: client.create_experiment(experiment), what="create_experiment")
+    else:
+        experiment_id = _default_experiment_id()
+    run = with_retries(lambda: client.create_run(experiment_id, run_name=run_name), what="create_run")
     return run.info.run_id
+
+
+def _default_experiment_id() -> str:
+    from mlflow.tracking.fluent import _get_experiment_id
+
+    return _get_experiment_id()

@@ -1,0 +1,72 @@
+"""The ``reward_model`` evaluator for ``mlflow.models.evaluate``: a thin adapter over :func:`rm_mlflow.tracking.evaluate_to_run`.
+
+    mlflow.models.evaluate(
+        model="models:/my-rm@champion",
+        data=["rewardbench", "rewardbench-prior"],   # or a DataFrame of preference rows
+        model_type="reward_model",
+        evaluators=["reward_model"],
+        evaluator_config={"batch_size": 32, "max_length": 4096},
+    )
+
+``evaluator_config`` keys are listed by :class:`rm_mlflow.tracking.options.EvaluationOptions`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlflow.models.evaluation import EvaluationResult, ModelEvaluator
+from mlflow.models.evaluation.artifacts import EvaluationArtifact
+
+from rm_mlflow.tracking.inputs import benchmarks_from_data
+from rm_mlflow.tracking.models import reference_from_pyfunc, resolve_model_reference, reward_model_from_pyfunc
+from rm_mlflow.tracking.options import EvaluationOptions
+from rm_mlflow.tracking.run import evaluate_to_run
+
+MODEL_TYPE = "reward_model"
+
+
+class _Artifact(EvaluationArtifact):
+    """A logged result file; its content loads on first access."""
+
+    def _load_content_from_file(self, local_artifact_path: str) -> Any:
+        with open(local_artifact_path, "rb") as handle:
+            return handle.read()
+
+    def _save(self, output_artifact_path: str) -> None:
+        with open(output_artifact_path, "wb") as handle:
+            handle.write(self.content)
+
+
+class RewardModelEvaluator(ModelEvaluator):
+    @classmethod
+    def can_evaluate(cls, *, model_type: str | None, evaluator_config: dict | None, **kwargs: Any) -> bool:
+        return model_type == MODEL_TYPE
+
+    def evaluate(
+        self,
+        *,
+        model_type: str,
+        dataset: Any,
+        run_id: str,
+        evaluator_config: dict | None,
+        model: Any = None,
+        **kwargs: Any,
+    ) -> EvaluationResult:
+        if model is None:
+            raise ValueError("the reward_model evaluator scores a model: pass model=... (a models:/ URI, run URI or local path)")
+        options = EvaluationOptions.from_mapping(evaluator_config)
+        reference = resolve_model_reference(options.model_uri) if options.model_uri else reference_from_pyfunc(model)
+        result = evaluate_to_run(
+            reward_model_from_pyfunc(model, options.settings),
+            benchmarks_from_data(dataset.features_data, dataset_name=options.dataset_name),
+            run_id=run_id,
+            reference=reference,
+            data=options.data,
+            gate=options.gate,
+            output_dir=options.output_dir,
+            resume=options.resume,
+            progress=options.progress,
+        )
+        artifacts = {name: _Artifact(uri=uri) for name, uri in result.artifacts.items()}
+        return EvaluationResult(metrics=result.metrics, artifacts=artifacts, run_id=run_id)

@@ -1,0 +1,84 @@
+"""PNG plots of an evaluation: per-subset accuracy, chosen-minus-rejected margins by section, response length vs score."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from rm_mlflow.evaluation import BenchmarkReport, EvaluationReport
+
+
+def write_plots(report: EvaluationReport, output_dir: Path | str) -> list[Path]:
+    """Write the plots for every benchmark into ``output_dir``; returns the files written."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, never a window
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for name, benchmark in report.benchmarks.items():
+        if benchmark.examples.empty:
+            continue
+        if benchmark.scores.subsets:
+            written.append(_subset_accuracy(benchmark, output_dir / f"{name}_subset_accuracy.png"))
+        if benchmark.examples["margin"].notna().any():
+            written.append(_margins(benchmark, output_dir / f"{name}_margins.png"))
+        written.append(_length_vs_score(benchmark, output_dir / f"{name}_length_vs_score.png"))
+    return written
+
+
+def _subset_accuracy(benchmark: BenchmarkReport, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    subsets = benchmark.scores.subsets
+    figure, axes = plt.subplots(figsize=(8, max(2.5, 0.28 * len(subsets) + 1)))
+    names = list(subsets)
+    axes.barh(names, [subsets[name] for name in names], color="#4c72b0")
+    axes.axvline(0.5, color="grey", linestyle="--", linewidth=0.8)
+    axes.set_xlim(0, 1)
+    axes.invert_yaxis()
+    axes.set_xlabel("accuracy")
+    axes.set_title(f"{benchmark.title}: accuracy per subset")
+    return _save(figure, path)
+
+
+def _margins(benchmark: BenchmarkReport, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    frame = benchmark.examples.dropna(subset=["margin"])
+    groups = frame.groupby(frame["section"].fillna("all") if "section" in frame else pd.Series("all", index=frame.index))
+    figure, axes = plt.subplots(figsize=(8, 4))
+    for section, part in groups:
+        axes.hist(part["margin"].astype(float), bins=30, alpha=0.5, label=f"{section} (n={len(part)})")
+    axes.axvline(0.0, color="black", linewidth=0.8)
+    axes.set_xlabel("min chosen score - max rejected score")
+    axes.set_ylabel("examples")
+    axes.set_title(f"{benchmark.title}: margin by section")
+    axes.legend(fontsize="small")
+    return _save(figure, path)
+
+
+def _length_vs_score(benchmark: BenchmarkReport, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    for role, color in (("chosen", "#55a868"), ("rejected", "#c44e52")):
+        tokens = benchmark.examples[f"{role}_tokens"].explode().dropna().astype(float)
+        scores = benchmark.examples[f"{role}_scores"].explode().dropna().astype(float)
+        if len(tokens):
+            axes.scatter(tokens, scores, s=6, alpha=0.5, color=color, label=role)
+    axes.set_xlabel("conversation length (tokens)")
+    axes.set_ylabel("reward")
+    axes.set_title(f"{benchmark.title}: length vs score")
+    axes.legend(fontsize="small")
+    return _save(figure, path)
+
+
+def _save(figure, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path

@@ -79,7 +79,7 @@ def format_markdown_summary(report: EvaluationReport) -> str:
         lines.append(f"| {benchmark.title} (`{name}`) | {len(benchmark.examples)} | {headline} | {sections} |")
     for key, value in report.combined.items():
         lines.append(f"| `{key}` | | {100 * value:.1f} | |")
-    for name, benchmark in report.benchmarks.items():
+    for benchmark in report.benchmarks.values():
         if not benchmark.scores.subsets:
             continue
         lines += ["", f"## {benchmark.title}", "", "| subset | n | accuracy |", "|---|---:|---:|"]

@@ -25,7 +25,7 @@ def test_cli_logs_metrics_params_and_artifacts_to_mlflow(tiny_llama, mlflow_serv
     assert run.data.metrics["rewardbench/score"] == saved["benchmarks"]["rewardbench"]["score"]
     assert run.data.metrics["rewardbench/section/chat_hard"] == saved["benchmarks"]["rewardbench"]["sections"]["Chat Hard"]
     assert "rewardbench/subset/llmbar-adver-gptinst" in run.data.metrics
-    assert run.data.params["scoring.truncation"] == "none" and run.data.params["model"] == str(tiny_llama)
+    assert run.data.params["scoring.truncation"] == "none" and run.data.params["model.name"] == str(tiny_llama)
     artifacts = {a.path for a in client.list_artifacts(run_id, "rm_eval")}
     assert {"rm_eval/results.json", "rm_eval/rewardbench_scores.parquet", "rm_eval/rewardbench_examples.json"} <= artifacts
     assert not any(name.startswith("rm_eval/score_cache") for name in artifacts)

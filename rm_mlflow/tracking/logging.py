@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,7 +32,7 @@ def with_retries(call: Callable[[], T], *, what: str, attempts: int = 5, first_d
         try:
             return call()
         except Exception as error:  # noqa: BLE001 - MLflow raises many types for transient failures
-            if attempt == attempts:
+            if attempt == attempts or not is_transient(error):
                 raise
             logger.warning("MLflow %s failed (%s); retry %d/%d in %.0fs", what, error, attempt, attempts - 1, delay)
             time.sleep(delay)
@@ -39,11 +40,21 @@ def with_retries(call: Callable[[], T], *, what: str, attempts: int = 5, first_d
     raise AssertionError("unreachable")
 
 
+def is_transient(error: BaseException) -> bool:
+    """Worth retrying: connection trouble, timeouts, 429 and 5xx. A rejected request (4xx) fails the same way again."""
+    from mlflow.exceptions import MlflowException
+
+    if isinstance(error, MlflowException):
+        status = error.get_http_status_code()
+        return status >= 500 or status == 429
+    return True
+
+
 def evaluation_params(report: EvaluationReport) -> dict[str, str]:
-    params: dict[str, Any] = {"model": report.model.get("name")}
+    params: dict[str, Any] = {"model.name": report.model.get("name")}
     params |= {f"scoring.{key}": value for key, value in report.settings.items()}
     params |= {f"model.{key}": value for key, value in report.model.items() if key != "name"}
-    params["datasets"] = ",".join(report.benchmarks)
+    params["dataset.names"] = ",".join(report.benchmarks)
     for name, benchmark in report.benchmarks.items():
         params[f"dataset.{name}.source"] = benchmark.source
         params[f"dataset.{name}.split"] = benchmark.split
@@ -125,7 +136,9 @@ def log_dataset_inputs(report: EvaluationReport, *, run_id: str, client: Any) ->
     inputs = []
     for name, benchmark in report.benchmarks.items():
         frame = benchmark.examples[["id", "subset"]].astype(str)
-        dataset = mlflow.data.from_pandas(frame, source=_dataset_source(benchmark), name=name)
+        with warnings.catch_warnings():  # MLflow registers the local-file source twice ("" and "file:") and warns about it
+            warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted in multiple ways")
+            dataset = mlflow.data.from_pandas(frame, source=_dataset_source(benchmark), name=name)
         inputs.append(DatasetInput(dataset=dataset._to_mlflow_entity(), tags=[InputTag(MLFLOW_DATASET_CONTEXT, "evaluation")]))
     if inputs:
         with_retries(lambda: client.log_inputs(run_id, inputs), what="log_inputs")

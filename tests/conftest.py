@@ -94,3 +94,39 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory):
         process.wait(timeout=20)
     except subprocess.TimeoutExpired:
         process.kill()
+
+
+@pytest.fixture
+def tracking(mlflow_server, monkeypatch):
+    """Point MLflow (this process and its children) at the loopback server for one test."""
+    import mlflow
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    mlflow.set_tracking_uri(mlflow_server)
+    yield mlflow_server
+    while mlflow.active_run():
+        mlflow.end_run()
+    os.environ.pop("MLFLOW_EXPERIMENT_ID", None)  # mlflow.set_experiment exports it; it must not leak into later tests
+
+
+@pytest.fixture(scope="session")
+def registered_rm(mlflow_server, tiny_llama) -> str:
+    """The tiny Llama reward model logged with the rm_mlflow flavor and registered as ``tiny-rm`` v1, alias ``champion``."""
+    import mlflow
+
+    import rm_mlflow
+
+    mlflow.set_tracking_uri(mlflow_server)
+    mlflow.set_experiment("registered-models")
+    with mlflow.start_run():
+        rm_mlflow.log_model(str(tiny_llama), "rm", registered_model_name="tiny-rm", settings={"max_length": 1024})
+    mlflow.MlflowClient().set_registered_model_alias("tiny-rm", "champion", "1")
+    return "tiny-rm"
+
+
+def sample_metrics(model_dir: Path) -> dict[str, float]:
+    """The metrics a direct library evaluation of ``model_dir`` on the shipped sample set gives: the numbers every path must match."""
+    from rm_mlflow.evaluation import evaluate_reward_model
+
+    report = evaluate_reward_model(str(model_dir), ["rewardbench"], data_dir=SAMPLE_DATA, progress=False)
+    return {key: value for key, value in report.metrics().items() if not key.startswith("throughput/")}

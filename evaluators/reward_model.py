@@ -67,6 +67,8 @@ class RewardModelEvaluator(ModelEvaluator):
             output_dir=options.output_dir,
             resume=options.resume,
             progress=options.progress,
+            sync_model_card=options.sync_model_card,
+            model_card=options.model_card,
         )
         artifacts = {name: _Artifact(uri=uri) for name, uri in result.artifacts.items()}
         return EvaluationResult(metrics=result.metrics, artifacts=artifacts, run_id=run_id)

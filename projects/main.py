@@ -25,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_flag(parser, "dtype", default="", help="auto, float32, bfloat16, float16")
     add_flag(parser, "device", default="", help="auto, cpu, cuda, cuda:1")
     add_flag(parser, "chat_template", default="", help="tokenizer, raw, chatml, tulu, llama-3 or a Jinja file")
-    add_flag(parser, "sync_card", default="off", help="off, local or hub: write the results into the model card")
+    add_flag(parser, "sync_card", default="off",
+             help="off, local (the model folder's README.md and the run's model_card/README.md) or hub (also a pull request)")
     return parser
 
 
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             "dtype": optional(args.dtype),
             "device": optional(args.device),
             "chat_template": optional(args.chat_template),
+            "sync_model_card": optional(args.sync_card),
         }.items()
         if value is not None
     }
@@ -57,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     with mlflow.start_run() as run:  # the run `mlflow run` created (MLFLOW_RUN_ID)
         result = evaluate_to_run(
             args.model, datasets, run_id=run.info.run_id, settings=options.settings, data=options.data, model_kind=options.model_kind,
+            sync_model_card=options.sync_model_card, model_card=options.model_card,
         )
     for name, benchmark in result.report.benchmarks.items():
         score = benchmark.scores.score

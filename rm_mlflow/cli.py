@@ -64,6 +64,8 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
     _flag(parser, "tracking_uri", default=None, help="MLflow tracking URI (default: MLFLOW_TRACKING_URI)")
     _flag(parser, "experiment", default=None, help="MLflow experiment name")
     _flag(parser, "run_name", default=None, help="MLflow run name")
+    _flag(parser, "sync_model_card", choices=("off", "local", "hub"), default="off",
+          help="with --mlflow: write the results into the model card (local folder and run artifacts; hub also opens a PR)")
     parser.set_defaults(handler=_run_evaluate)
 
 
@@ -97,10 +99,12 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         result = evaluate_to_run(
             args.model, datasets, settings=scoring_overrides(args), model_kind=args.model_kind, data=data, output_dir=output,
             resume=not args.no_resume, tracking_uri=args.tracking_uri, experiment=args.experiment, run_name=args.run_name,
-            progress=not args.quiet,
+            progress=not args.quiet, sync_model_card=args.sync_model_card,
         )
         print(format_summary(result.report))
         print(f"\nWrote results to {output}/ and logged them to MLflow run {result.run_id}")
+        for outcome in result.card_sync:
+            print(f"Model card {outcome['target']}: {outcome['status']}" + (f": {outcome['error']}" if outcome.get("error") else ""))
         if result.gate is not None:
             print(f"Promotion gate: {'passed' if result.gate.passed else 'FAILED'}: {result.gate.message}")
         return 0
@@ -156,6 +160,67 @@ def _run_benchmarks(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_card(subparsers: argparse._SubParsersAction) -> None:
+    card = subparsers.add_parser("card", help="model-card (model-index) metadata")
+    actions = card.add_subparsers(dest="card_command", required=True)
+    parser = actions.add_parser(
+        "sync",
+        help="merge evaluation results into a model card: a local folder's README.md, the run's artifacts, or the Hub",
+        description="Existing results from other sources are kept byte for byte; our earlier results are replaced. "
+        "The Hub token comes only from HF_TOKEN or `hf auth login` and is never printed.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    _flag(source, "run_id", help="an rm-mlflow evaluation run (reads rm_eval/results.json)")
+    _flag(source, "results", help="a results.json written by `rm-mlflow evaluate`")
+    _flag(parser, "tracking_uri", default=None, help="MLflow tracking URI (default: MLFLOW_TRACKING_URI)")
+    _flag(parser, "model_dir", default=None, help="write the card into this model folder's README.md (created if missing)")
+    _flag(parser, "repo_id", default=None, help="the model's Hub repo")
+    _flag(parser, "push", action="store_true", help="push to --repo_id: a pull request unless --direct_commit")
+    _flag(parser, "direct_commit", action="store_true", help="commit to the main branch instead of opening a pull request")
+    _flag(parser, "model_name", default=None, help="model-index name (default: the folder name or repo id)")
+    _flag(parser, "include_subsets", action="store_true", help="one metric per subset as well as score and sections")
+    _flag(parser, "public_url", default=None, help="public MLflow address for each result's source link (also RM_MLFLOW_PUBLIC_URL)")
+    _flag(parser, "dry_run", action="store_true", help="print the YAML diff and write nothing")
+    parser.set_defaults(handler=_run_card_sync)
+
+
+def _run_card_sync(args: argparse.Namespace) -> int:
+    import os
+
+    from rm_mlflow.card import CardSyncError, load_results, sync_hub, sync_local, sync_run_artifact
+    from rm_mlflow.card.sync import run_url
+
+    if not (args.model_dir or args.repo_id or args.run_id):
+        raise CardSyncError("nothing to write: give --model_dir, --repo_id (with --push or --dry_run) or --run_id")
+    if args.tracking_uri:
+        import mlflow
+
+        mlflow.set_tracking_uri(args.tracking_uri)
+    results = load_results(run_id=args.run_id, results_path=args.results)
+    render = {"include_subsets": args.include_subsets, "model_name": args.model_name}
+    public_url = args.public_url or os.environ.get("RM_MLFLOW_PUBLIC_URL")
+    if public_url and args.run_id:
+        from mlflow import MlflowClient
+
+        render["source_url"] = run_url(public_url, MlflowClient().get_run(args.run_id).info.experiment_id, args.run_id)
+    outcomes = []
+    if args.model_dir:
+        outcomes.append(sync_local(args.model_dir, results, dry_run=args.dry_run, **render))
+    if args.repo_id:
+        if not (args.push or args.dry_run):
+            raise CardSyncError("--repo_id needs --push (or --dry_run to see the change)")
+        outcomes.append(sync_hub(args.repo_id, results, create_pr=not args.direct_commit, dry_run=args.dry_run, **render))
+    if args.run_id and not args.dry_run and not (args.model_dir or args.repo_id):
+        outcomes.append(sync_run_artifact(args.run_id, results, **render))
+    for outcome in outcomes:
+        if args.dry_run:
+            print(outcome.diff or f"{outcome.target}: no change")
+        else:
+            print(f"{outcome.target}: {'updated' if outcome.changed else 'already up to date'}" + (f" ({outcome.url})" if outcome.url else ""))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rm-mlflow", description="Reward-model evaluation for MLflow.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -163,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate(subparsers)
     _add_benchmarks(subparsers)
     _add_demo(subparsers)
+    _add_card(subparsers)
     return parser
 
 
@@ -170,6 +236,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "httpx2"):  # one INFO line per HTTP request otherwise
+        logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     try:
         return args.handler(args)
     except RmMlflowError as error:

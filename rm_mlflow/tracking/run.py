@@ -23,6 +23,7 @@ from rm_mlflow.tracking.models import ModelReference, load_model_for_scoring, re
 from rm_mlflow.tracking.plots import write_plots
 
 logger = logging.getLogger(__name__)
+SYNC_MODES = ("off", "local", "hub")
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class RunResult:
     results_dir: Path
     reference: ModelReference | None = None
     gate: GateOutcome | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    card_sync: list[dict[str, Any]] = field(default_factory=list)
 
 
 def evaluate_to_run(
@@ -72,6 +73,8 @@ def evaluate_to_run(
     experiment: str | None = None,
     run_name: str | None = None,
     progress: bool = True,
+    sync_model_card: str = "off",
+    model_card: Mapping[str, Any] | None = None,
 ) -> RunResult:
     """Evaluate ``model`` on ``datasets`` and log everything to run ``run_id`` (a new run when None).
 
@@ -80,6 +83,10 @@ def evaluate_to_run(
     :func:`rm_mlflow.log_model` starts from its logged ones. Results are written to ``output_dir``
     (a temporary folder when None) before anything is sent to MLflow; scores cached there are reused
     when ``resume`` is true, so a killed run picks up where it stopped.
+
+    ``sync_model_card`` (``off``, ``local``, ``hub``) writes the results into the model card once
+    they are logged (see :func:`rm_mlflow.card.sync_after_evaluation`); a failed sync is reported in
+    the run (tag ``rm_mlflow.card_sync``) and never loses the evaluation.
     """
     from mlflow import MlflowClient
 
@@ -140,8 +147,35 @@ def evaluate_to_run(
         logger.error("logging to MLflow run %s failed; the results are kept in %s", run_id, output)
         _end_run(client, run_id, "FAILED")
         raise
+    card_sync = []
+    if sync_model_card != "off":
+        card_sync = _sync_card(sync_model_card, dict(model_card or {}), output, run_id, reference, client)
     _end_run(client, run_id, "FINISHED")
-    return RunResult(run_id=run_id, report=report, metrics=metrics, artifacts=artifacts, results_dir=output, reference=reference, gate=outcome)
+    return RunResult(
+        run_id=run_id, report=report, metrics=metrics, artifacts=artifacts, results_dir=output, reference=reference, gate=outcome,
+        card_sync=card_sync,
+    )
+
+
+def _sync_card(mode: str, options: dict[str, Any], output: Path, run_id: str, reference: ModelReference | None, client: Any) -> list[dict]:
+    from rm_mlflow.card import CardTarget, sync_after_evaluation
+
+    if mode not in SYNC_MODES:
+        raise ValueError(f"sync_model_card must be one of {', '.join(SYNC_MODES)}, got {mode!r}")
+    if reference is not None:
+        if reference.source == "huggingface" and Path(reference.uri).is_dir():
+            options.setdefault("model_dir", reference.uri)
+            options.setdefault("model_name", Path(reference.uri).name)
+        elif reference.source == "huggingface":
+            options.setdefault("repo_id", reference.uri)
+        options.setdefault("model_name", reference.registered_name or options.get("repo_id") or reference.uri)
+    outcomes = sync_after_evaluation(CardTarget(mode=mode, **options), output / "results.json", run_id=run_id, client=client)
+    failed = [item for item in outcomes if item["status"] == "failed"]
+    status = "failed" if failed else "succeeded"
+    with_retries(lambda: client.set_tag(run_id, "rm_mlflow.card_sync", status), what="set_tag")
+    if failed:
+        with_retries(lambda: client.set_tag(run_id, "rm_mlflow.card_sync.error", failed[0]["error"][:5000]), what="set_tag")
+    return outcomes
 
 
 def _run_name(reference: ModelReference | None) -> str | None:

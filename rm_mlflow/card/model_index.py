@@ -1,0 +1,66 @@
+"""``model-index`` entries for a results document (``results.json``), built with huggingface_hub's own types.
+
+The shape follows what ``rewardbench --upload_model_metadata_to_hf`` and the leaderboard bots write
+(task, dataset, metrics, source), so existing parsers read it: one result per benchmark, with the
+headline score, the section scores and, optionally, one metric per subset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+TASK_TYPE = "preference_evaluation"  # rewardbench's task type
+TASK_NAME = "Reward Model Evaluation (rm-mlflow)"  # marks our entries, so a later sync replaces exactly these
+SOURCE_NAME = "rm-mlflow"
+
+
+def build_eval_results(results: Mapping[str, Any], *, source_url: str | None = None, include_subsets: bool = False) -> list[Any]:
+    """One ``EvalResult`` per metric, grouped by huggingface_hub into one model-index result per benchmark."""
+    from huggingface_hub import EvalResult
+
+    entries = []
+    for name, benchmark in results["benchmarks"].items():
+        common = {
+            "task_type": TASK_TYPE,
+            "task_name": TASK_NAME,
+            "dataset_type": _dataset_type(name, benchmark),
+            "dataset_name": benchmark.get("title") or name,
+            "dataset_split": benchmark.get("split"),
+            "dataset_revision": benchmark.get("revision"),
+            "source_name": SOURCE_NAME if source_url else None,
+            "source_url": source_url,
+        }
+        metrics: list[tuple[str, str, float]] = []
+        if benchmark.get("score") is not None:
+            metrics.append(("score", "Score", benchmark["score"]))
+        metrics += [(f"section/{_slug(section)}", section, value) for section, value in benchmark.get("sections", {}).items()]
+        if include_subsets:
+            metrics += [(f"subset/{subset}", subset, value) for subset, value in benchmark.get("subsets", {}).items()]
+        for metric_type, metric_name, value in metrics:
+            if value is None:
+                continue
+            entries.append(EvalResult(metric_type=metric_type, metric_name=metric_name, metric_value=round(float(value), 6), **common))
+    return entries
+
+
+def is_ours(result: Mapping[str, Any]) -> bool:
+    """A model-index result this tool wrote (its task name, or its source name when a URL was given)."""
+    task, source = result.get("task") or {}, result.get("source") or {}
+    return task.get("name") == TASK_NAME or source.get("name") == SOURCE_NAME
+
+
+def _dataset_type(name: str, benchmark: Mapping[str, Any]) -> str:
+    """The Hub dataset id when the data came from the Hub (or is a registered benchmark), else our benchmark name."""
+    from rm_mlflow.data.benchmark import BENCHMARKS
+
+    source = str(benchmark.get("source") or "")
+    if source.startswith("hf://datasets/"):
+        return source.removeprefix("hf://datasets/")
+    if name in BENCHMARKS and BENCHMARKS.get(name).hub_id:
+        return BENCHMARKS.get(name).hub_id
+    return name
+
+
+def _slug(text: str) -> str:
+    return text.lower().replace(" ", "_")

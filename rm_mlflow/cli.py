@@ -10,6 +10,7 @@ from pathlib import Path
 
 from rm_mlflow.errors import RmMlflowError
 from rm_mlflow.scoring.settings import DTYPES, TRUNCATION_MODES
+from rm_mlflow.tracking.run import SYNC_MODES
 
 DEFAULT_OUTPUT = "rm-mlflow-results"
 
@@ -64,7 +65,7 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
     _flag(parser, "tracking_uri", default=None, help="MLflow tracking URI (default: MLFLOW_TRACKING_URI)")
     _flag(parser, "experiment", default=None, help="MLflow experiment name")
     _flag(parser, "run_name", default=None, help="MLflow run name")
-    _flag(parser, "sync_model_card", choices=("off", "local", "hub"), default="off",
+    _flag(parser, "sync_model_card", choices=SYNC_MODES, default="off",
           help="with --mlflow: write the results into the model card (local folder and run artifacts; hub also opens a PR)")
     parser.set_defaults(handler=_run_evaluate)
 
@@ -113,10 +114,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     if args.no_resume and cache_path.exists():
         cache_path.unlink()
     reward_model = load_model_for_scoring(resolve_model_reference(args.model), scoring_overrides(args), kind=args.model_kind)
-    report = evaluate_reward_model(
-        reward_model, datasets, data_dir=data.data_dir, split=data.split, revision=data.revision, subsets=data.subsets or None,
-        limit=data.limit, skip_invalid=data.skip_invalid, cache_path=cache_path, progress=not args.quiet,
-    )
+    report = evaluate_reward_model(reward_model, datasets, cache_path=cache_path, progress=not args.quiet, **data.load_kwargs())
     paths = write_results(report, output)
     print(format_summary(report))
     print(f"\nWrote {paths['results']} and per-example scores to {output}/")
@@ -186,10 +184,8 @@ def _add_card(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_card_sync(args: argparse.Namespace) -> int:
-    import os
-
     from rm_mlflow.card import CardSyncError, load_results, sync_hub, sync_local, sync_run_artifact
-    from rm_mlflow.card.sync import run_url
+    from rm_mlflow.card.sync import source_url_for_run
 
     if not (args.model_dir or args.repo_id or args.run_id):
         raise CardSyncError("nothing to write: give --model_dir, --repo_id (with --push or --dry_run) or --run_id")
@@ -199,11 +195,8 @@ def _run_card_sync(args: argparse.Namespace) -> int:
         mlflow.set_tracking_uri(args.tracking_uri)
     results = load_results(run_id=args.run_id, results_path=args.results)
     render = {"include_subsets": args.include_subsets, "model_name": args.model_name}
-    public_url = args.public_url or os.environ.get("RM_MLFLOW_PUBLIC_URL")
-    if public_url and args.run_id:
-        from mlflow import MlflowClient
-
-        render["source_url"] = run_url(public_url, MlflowClient().get_run(args.run_id).info.experiment_id, args.run_id)
+    if args.run_id:
+        render["source_url"] = source_url_for_run(args.run_id, args.public_url)
     outcomes = []
     if args.model_dir:
         outcomes.append(sync_local(args.model_dir, results, dry_run=args.dry_run, **render))

@@ -149,10 +149,15 @@ def load_results(*, run_id: str | None = None, results_path: Path | str | None =
         return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
-def run_url(public_url: str | None, experiment_id: str, run_id: str) -> str | None:
-    """The MLflow UI address of a run, for the ``source`` of our results; only with a public tracking URL."""
+def source_url_for_run(run_id: str, public_url: str | None = None, *, client: Any = None) -> str | None:
+    """The MLflow UI address of a run, for the ``source`` of our results; None without a public tracking URL
+    (``public_url`` or ``RM_MLFLOW_PUBLIC_URL``)."""
+    public_url = public_url or os.environ.get("RM_MLFLOW_PUBLIC_URL")
     if not public_url:
         return None
+    from mlflow import MlflowClient
+
+    experiment_id = (client or MlflowClient()).get_run(run_id).info.experiment_id
     return f"{public_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
 
 
@@ -177,10 +182,11 @@ def sync_after_evaluation(target: CardTarget, results_path: Path | str, *, run_i
 
     client = client or MlflowClient()
     results = load_results(results_path=results_path)
-    public_url = target.public_url or os.environ.get("RM_MLFLOW_PUBLIC_URL")
-    render = {"include_subsets": target.include_subsets, "model_name": target.model_name}
-    if public_url:
-        render["source_url"] = run_url(public_url, client.get_run(run_id).info.experiment_id, run_id)
+    render = {
+        "include_subsets": target.include_subsets,
+        "model_name": target.model_name,
+        "source_url": source_url_for_run(run_id, target.public_url, client=client),
+    }
     steps: list[tuple[str, Any]] = [(f"mlflow run {run_id}", lambda: sync_run_artifact(run_id, results, client=client, **render))]
     if target.model_dir:
         steps.append((str(target.model_dir), lambda: sync_local(target.model_dir, results, **render)))

@@ -47,7 +47,7 @@ class ChatFormatter:
                     f"({', '.join(NAMED_TEMPLATES.names())}), or a Jinja template file"
                 )
         elif template != RAW:
-            self._jinja = _resolve_template(template)
+            self._jinja = resolve_template(template)
 
     def format(self, conversation: Sequence[ChatMessage]) -> str:
         if self.name == RAW:
@@ -58,7 +58,8 @@ class ChatFormatter:
         return self.name if self._jinja is None or self.name in NAMED_TEMPLATES else "custom"
 
 
-def _resolve_template(template: str) -> str:
+def resolve_template(template: str) -> str:
+    """The Jinja text of a named template, an inline Jinja string, or a template file."""
     if template in NAMED_TEMPLATES:
         return NAMED_TEMPLATES.get(template)
     if "{%" in template or "{{" in template:

@@ -23,7 +23,7 @@ from rm_mlflow.scoring.base import Conversation, RewardModel
 from rm_mlflow.scoring.engine import score_conversations
 from rm_mlflow.scoring.loaders import load_reward_model
 from rm_mlflow.scoring.settings import ScoringSettings
-from rm_mlflow.scoring.templates import _resolve_template
+from rm_mlflow.scoring.templates import resolve_template
 
 FLAVOR_NAME = "rm_mlflow"
 MODEL_SUBPATH = "reward_model"
@@ -154,9 +154,7 @@ class _RewardModelPyfunc:
     def predict(self, data: pd.DataFrame, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
         """Score each row: a ``messages`` column (list of ``{role, content}``) or ``prompt`` and ``response`` strings."""
         model = self.reward_model()
-        conversations = conversations_from_frame(pd.DataFrame(data))
-        settings, _ = self.settings({})
-        scored = score_conversations(model, conversations, settings, progress=False)
+        scored = score_conversations(model, conversations_from_frame(pd.DataFrame(data)), model.settings, progress=False)
         return pd.DataFrame({"score": scored.scores})
 
 
@@ -182,7 +180,7 @@ def _model_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
     values = dict(settings)
     template = values.get("chat_template")
     if template and template not in ("tokenizer", "raw"):
-        values["chat_template"] = _resolve_template(template)  # a file path is stored as its text
+        values["chat_template"] = resolve_template(template)  # a file path is stored as its text
     scoring_only = {key: value for key, value in values.items() if key != "model_kind"}
     ScoringSettings.from_mapping(scoring_only, source="settings")  # validate now, not at evaluation time
     return values

@@ -77,13 +77,13 @@ def log_evaluation(
     run_id: str,
     params: Mapping[str, str] | None = None,
     tags: Mapping[str, str] | None = None,
-    extra_metrics: Mapping[str, float] | None = None,
+    metrics: Mapping[str, float] | None = None,
     client: Any = None,
 ) -> dict[str, str]:
     """Log ``report`` (already written to ``results_dir``) to run ``run_id``; returns artifact name -> URI.
 
-    ``params``, ``tags`` and ``extra_metrics`` are added to the evaluation's own (e.g. the model's registry
-    name and version, the promotion gate's outcome).
+    ``params`` and ``tags`` are added to the evaluation's own (e.g. the model's registry name and version);
+    ``metrics`` replaces ``report.metrics()`` when the caller added some (e.g. the promotion gate's outcome).
     """
     from mlflow import MlflowClient
     from mlflow.entities import Metric, Param, RunTag
@@ -94,9 +94,8 @@ def log_evaluation(
 
     all_params = evaluation_params(report) | dict(params or {})
     _in_batches(client, run_id, [Param(key, value) for key, value in all_params.items()], kind="params")
-    all_metrics = report.metrics() | dict(extra_metrics or {})
-    metrics = [Metric(key, float(value), now, 0) for key, value in all_metrics.items()]
-    _in_batches(client, run_id, metrics, kind="metrics", size=1000)
+    values = report.metrics() if metrics is None else metrics
+    _in_batches(client, run_id, [Metric(key, float(value), now, 0) for key, value in values.items()], kind="metrics", size=1000)
     all_tags = evaluation_tags(report) | dict(tags or {})
     _in_batches(client, run_id, [RunTag(key, value) for key, value in all_tags.items()], kind="tags")
 

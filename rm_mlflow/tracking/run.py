@@ -37,6 +37,11 @@ class DataOptions:
     limit: int | None = None
     skip_invalid: bool = False
 
+    def load_kwargs(self) -> dict[str, Any]:
+        """These options as :func:`rm_mlflow.evaluate_reward_model` keyword arguments."""
+        return {"data_dir": self.data_dir, "split": self.split, "revision": self.revision, "subsets": self.subsets or None,
+                "limit": self.limit, "skip_invalid": self.skip_invalid}
+
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> DataOptions:
         values = dict(values)
@@ -107,23 +112,12 @@ def evaluate_to_run(
     try:
         if reward_model is None:
             reward_model = load_model_for_scoring(reference, settings, kind=model_kind)
-        report = evaluate_reward_model(
-            reward_model,
-            datasets,
-            data_dir=data.data_dir,
-            split=data.split,
-            revision=data.revision,
-            subsets=data.subsets or None,
-            limit=data.limit,
-            skip_invalid=data.skip_invalid,
-            cache_path=cache_path,
-            progress=progress,
-        )
+        elif reference is not None:
+            reward_model.name = reference.display_name
+        report = evaluate_reward_model(reward_model, datasets, cache_path=cache_path, progress=progress, **data.load_kwargs())
     except BaseException:
         _end_run(client, run_id, "FAILED")
         raise
-    if reference is not None:
-        report.model["name"] = reference.display_name
 
     metrics = report.metrics()
     outcome = None
@@ -140,8 +134,7 @@ def evaluate_to_run(
         tags["rm_mlflow.gate"] = "passed" if outcome.passed else "failed"
     try:
         artifacts = log_evaluation(
-            report, output, run_id=run_id, params=reference.params() if reference else None, tags=tags, client=client,
-            extra_metrics={"gate/passed": metrics["gate/passed"]} if outcome else None,
+            report, output, run_id=run_id, params=reference.params() if reference else None, tags=tags, metrics=metrics, client=client,
         )
     except BaseException:
         logger.error("logging to MLflow run %s failed; the results are kept in %s", run_id, output)

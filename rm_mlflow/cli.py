@@ -9,10 +9,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rm_mlflow.errors import RmMlflowError
+from rm_mlflow.service.signature import DEFAULT_SECRET_ENV, DEFAULT_TOLERANCE_SECONDS
 from rm_mlflow.scoring.settings import DTYPES, TRUNCATION_MODES
-from rm_mlflow.tracking.run import SYNC_MODES
+from rm_mlflow.tracking.run import SYNC_MODES, DataOptions
 
 DEFAULT_OUTPUT = "rm-mlflow-results"
+WEBHOOK_EVENTS = ("model_version.created", "model_version_alias.created")
 
 
 def _flag(parser: argparse.ArgumentParser, name: str, *aliases: str, **kwargs) -> None:
@@ -23,15 +25,8 @@ def _flag(parser: argparse.ArgumentParser, name: str, *aliases: str, **kwargs) -
     parser.add_argument(*names, **kwargs)
 
 
-def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "evaluate",
-        help="score a reward model on benchmarks and write per-example scores and a results JSON",
-        description="Evaluate a reward model. Flags follow the rewardbench CLI where they overlap.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    _flag(parser, "model", required=True,
-          help="models:/NAME/VERSION, models:/NAME@ALIAS, runs:/ID/PATH, a local MLflow or Hugging Face model folder, or a Hub id")
+def _add_evaluation_flags(parser: argparse.ArgumentParser) -> None:
+    """Which benchmarks and how to score: shared by ``evaluate``, ``serve`` and ``watch``."""
     _flag(parser, "dataset", action="append", default=None,
           help="registered benchmark (see `rm-mlflow benchmarks`), local file/folder, or Hub dataset id; "
                "repeat or comma-separate for several (default: rewardbench)")
@@ -58,6 +53,18 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
     _flag(parser, "model_kind", default="auto", help="model loader (default: chosen from the model config)")
     _flag(parser, "trust_remote_code", action="store_true", help="allow model code from the Hub (off by default)")
     _flag(parser, "not_quantized", action="store_true", help="accepted for rewardbench compatibility; models are never quantized")
+
+
+def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="score a reward model on benchmarks and write per-example scores and a results JSON",
+        description="Evaluate a reward model. Flags follow the rewardbench CLI where they overlap.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    _flag(parser, "model", required=True,
+          help="models:/NAME/VERSION, models:/NAME@ALIAS, runs:/ID/PATH, a local MLflow or Hugging Face model folder, or a Hub id")
+    _add_evaluation_flags(parser)
     _flag(parser, "output", "--output_dir", default=DEFAULT_OUTPUT, help="folder for results.json and per-example parquet")
     _flag(parser, "no_resume", action="store_true", help="ignore scores cached in the output folder by an earlier run")
     _flag(parser, "quiet", action="store_true", help="no progress bar")
@@ -84,17 +91,25 @@ def scoring_overrides(args: argparse.Namespace) -> dict[str, object]:
     return values
 
 
+def dataset_names(args: argparse.Namespace) -> list[str]:
+    return [name.strip() for value in (args.dataset or ["rewardbench"]) for name in value.split(",") if name.strip()]
+
+
+def data_options(args: argparse.Namespace) -> DataOptions:
+    return DataOptions(
+        data_dir=args.data_dir, split=args.split, revision=args.revision,
+        subsets=tuple(args.subsets.split(",")) if args.subsets else (), limit=args.limit, skip_invalid=args.skip_invalid,
+    )
+
+
 def _run_evaluate(args: argparse.Namespace) -> int:
     from rm_mlflow.evaluation import evaluate_reward_model
     from rm_mlflow.results import format_summary, write_results
     from rm_mlflow.tracking.models import load_model_for_scoring, resolve_model_reference
-    from rm_mlflow.tracking.run import DataOptions, evaluate_to_run
+    from rm_mlflow.tracking.run import evaluate_to_run
 
-    datasets = [name.strip() for value in (args.dataset or ["rewardbench"]) for name in value.split(",") if name.strip()]
-    data = DataOptions(
-        data_dir=args.data_dir, split=args.split, revision=args.revision,
-        subsets=tuple(args.subsets.split(",")) if args.subsets else (), limit=args.limit, skip_invalid=args.skip_invalid,
-    )
+    datasets = dataset_names(args)
+    data = data_options(args)
     output = Path(args.output)
     if args.mlflow or args.tracking_uri:
         result = evaluate_to_run(
@@ -214,6 +229,123 @@ def _run_card_sync(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_service_flags(parser: argparse.ArgumentParser) -> None:
+    """What the registration service evaluates, and where it keeps its queue: shared by ``serve`` and ``watch``."""
+    _flag(parser, "tracking_uri", default=None, help="MLflow tracking/registry URI (default: MLFLOW_TRACKING_URI)")
+    _flag(parser, "state_dir", default="rm-mlflow-service", help="folder for the job queue (queue.sqlite) and each job's results")
+    _flag(parser, "select_tag", default="rm_eval=true",
+          help="registered-model tag KEY=VALUE that marks reward models ('' to select by --name_pattern only)")
+    _flag(parser, "name_pattern", default=None, help="also select registered models whose name matches this glob, e.g. 'rm-*'")
+    _flag(parser, "experiment", default="rm-eval", help="MLflow experiment for the evaluation runs")
+    _flag(parser, "workers", type=int, default=None, help="evaluations at a time (default: one per GPU, one on CPU)")
+    _flag(parser, "max_attempts", type=int, default=5, help="attempts for transient failures (tracking server, network)")
+    _flag(parser, "retry_delay", type=float, default=30.0, help="seconds before the first retry; doubles each time")
+    _flag(parser, "backfill", action="store_true", help="when polling for the first time, also queue versions registered earlier")
+    _flag(parser, "sync_model_card", choices=SYNC_MODES, default="off", help="write each run's results into the model card")
+    _add_evaluation_flags(parser)
+
+
+def _add_serve(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="receive MLflow model-registry webhooks and evaluate each new version of a reward model",
+        description="Each delivery is verified (HMAC-SHA256 signature, 5-minute timestamp window, new delivery id) "
+        "and queued durably before it is answered; a worker evaluates each model version exactly once and writes "
+        "rm_eval.status, rm_eval.run_id, rm_eval.score and rm_eval.error tags on the version. "
+        "Register the webhook with `rm-mlflow webhook create`.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    _flag(parser, "host", default="127.0.0.1", help="address to listen on")
+    _flag(parser, "port", type=int, default=8765, help="port to listen on")
+    _flag(parser, "secret_env", default=DEFAULT_SECRET_ENV, help="environment variable holding the webhook secret")
+    _flag(parser, "secret_file", default=None, help="file holding the webhook secret (instead of --secret_env)")
+    _flag(parser, "tolerance", type=int, default=DEFAULT_TOLERANCE_SECONDS, help="seconds a delivery's timestamp may be off")
+    _flag(parser, "poll_interval", type=float, default=None, help="also poll the registry every N seconds (catches missed deliveries)")
+    _add_service_flags(parser)
+    parser.set_defaults(handler=_run_serve)
+
+
+def _add_watch(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "watch",
+        help="poll the registry for new versions of reward models and evaluate them (for stores without webhooks)",
+        description="The polling fallback of `rm-mlflow serve`: same queue, same exactly-once evaluation, same version tags.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    _flag(parser, "interval", type=float, default=30.0, help="seconds between polls")
+    _flag(parser, "once", action="store_true", help="poll once, evaluate what is due, then exit (for cron)")
+    _add_service_flags(parser)
+    parser.set_defaults(handler=_run_watch)
+
+
+def _service(args: argparse.Namespace, *, poll_interval: float | None):
+    from rm_mlflow.service import EvaluationPlan, EvaluationService, ModelSelector, RetryPolicy, ServiceConfig
+
+    plan = EvaluationPlan(datasets=tuple(dataset_names(args)), data=data_options(args), settings=scoring_overrides(args),
+                          model_kind=args.model_kind, experiment=args.experiment, sync_model_card=args.sync_model_card)
+    config = ServiceConfig(
+        state_dir=Path(args.state_dir), plan=plan, selector=ModelSelector.from_options(args.select_tag, args.name_pattern),
+        retry=RetryPolicy(max_attempts=args.max_attempts, first_delay=args.retry_delay), tracking_uri=args.tracking_uri,
+        workers=args.workers, poll_interval=poll_interval, backfill=args.backfill,
+    )
+    return EvaluationService(config)
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    from rm_mlflow.service import WebhookVerifier, load_secret, serve
+
+    verifier = WebhookVerifier(load_secret(env=args.secret_env, file=args.secret_file), tolerance_seconds=args.tolerance)
+    serve(_service(args, poll_interval=args.poll_interval), verifier, host=args.host, port=args.port)
+    return 0
+
+
+def _run_watch(args: argparse.Namespace) -> int:
+    from rm_mlflow.service import watch
+
+    added = watch(_service(args, poll_interval=args.interval), once=args.once)
+    if args.once:
+        print(f"queued {added} new version(s)")
+    return 0
+
+
+def _add_webhook(subparsers: argparse._SubParsersAction) -> None:
+    webhook = subparsers.add_parser("webhook", help="MLflow model-registry webhooks for `rm-mlflow serve`")
+    actions = webhook.add_subparsers(dest="webhook_command", required=True)
+    parser = actions.add_parser(
+        "create",
+        help="register `rm-mlflow serve` as a webhook receiver with the MLflow server",
+        description="Calls MlflowClient.create_webhook. The MLflow server only accepts an http:// or private-address URL when "
+        "it runs with MLFLOW_WEBHOOK_ALLOWED_SCHEMES=http,https and MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS=true (see the README).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    _flag(parser, "url", required=True, help="the receiver's address, e.g. https://rm-eval.internal:8765/webhook")
+    _flag(parser, "secret_env", default=DEFAULT_SECRET_ENV, help="environment variable holding the shared secret")
+    _flag(parser, "secret_file", default=None, help="file holding the shared secret (instead of --secret_env)")
+    _flag(parser, "name", default="rm-mlflow", help="webhook name")
+    _flag(parser, "events", default=",".join(WEBHOOK_EVENTS), help="comma-separated events")
+    _flag(parser, "tracking_uri", default=None, help="MLflow server (default: MLFLOW_TRACKING_URI)")
+    _flag(parser, "test", action="store_true", help="then have MLflow send a test delivery and report the answer")
+    parser.set_defaults(handler=_run_webhook_create)
+
+
+def _run_webhook_create(args: argparse.Namespace) -> int:
+    from mlflow import MlflowClient
+
+    from rm_mlflow.service import load_secret
+
+    client = MlflowClient(tracking_uri=args.tracking_uri)
+    secret = load_secret(env=args.secret_env, file=args.secret_file)
+    events = [event.strip() for event in args.events.split(",") if event.strip()]
+    webhook = client.create_webhook(name=args.name, url=args.url, events=events, secret=secret,
+                                    description="rm-mlflow: evaluate new reward-model versions")
+    print(f"created webhook {webhook.webhook_id} ({args.name}) -> {args.url} for {', '.join(events)}")
+    if args.test:
+        result = client.test_webhook(webhook.webhook_id)
+        print(f"test delivery: {'ok' if result.success else 'FAILED'} (HTTP {result.response_status}) {result.error_message or ''}".rstrip())
+        return 0 if result.success else 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rm-mlflow", description="Reward-model evaluation for MLflow.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -222,6 +354,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_benchmarks(subparsers)
     _add_demo(subparsers)
     _add_card(subparsers)
+    _add_serve(subparsers)
+    _add_watch(subparsers)
+    _add_webhook(subparsers)
     return parser
 
 

@@ -1,0 +1,63 @@
+"""The polling fallback (``rm-mlflow watch``): find new versions of selected models and feed the same queue.
+
+For stores that deliver no webhooks (a plain ``sqlite:///`` or file store, or a server where they
+are not configured). The high-water mark lives in the queue file, so versions registered while the
+watcher was down are found on restart; the queue's uniqueness makes overlapping polls harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from rm_mlflow.service.queue import JobQueue
+from rm_mlflow.service.selection import ModelSelector
+from rm_mlflow.tracking.logging import with_retries
+
+logger = logging.getLogger(__name__)
+_WATERMARK = "watch.since_ms"
+_CLOCK_SKEW_MS = 60_000  # look back this far on each poll: the store's clock and ours may differ
+
+
+class RegistryPoller:
+    def __init__(self, queue: JobQueue, selector: ModelSelector, *, backfill: bool = False, client: Any = None) -> None:
+        from mlflow import MlflowClient
+
+        self.queue = queue
+        self.selector = selector
+        self.client = client or MlflowClient()
+        if queue.get_state(_WATERMARK) is None:
+            # First start: only versions registered from now on, unless asked to evaluate the existing ones too.
+            queue.set_state(_WATERMARK, "0" if backfill else str(int(time.time() * 1000) - _CLOCK_SKEW_MS))
+
+    def poll_once(self) -> int:
+        """Queue every new version of every selected model; returns how many jobs were added."""
+        started_ms = int(time.time() * 1000)
+        since_ms = int(self.queue.get_state(_WATERMARK) or 0)
+        added = 0
+        for model in self._pages(lambda token: self.client.search_registered_models(max_results=200, page_token=token)):
+            if not self.selector.matches(model.name, model.tags):
+                continue
+            quoted = model.name.replace("'", "\\'")
+            versions = self._pages(
+                lambda token, quoted=quoted: self.client.search_model_versions(f"name='{quoted}'", max_results=200, page_token=token)
+            )
+            for version in versions:
+                if (version.creation_timestamp or 0) >= since_ms:
+                    _, created = self.queue.enqueue(version.name, str(version.version), origin="watch")
+                    if created:
+                        logger.info("watch: queued models:/%s/%s", version.name, version.version)
+                        added += 1
+        self.queue.set_state(_WATERMARK, str(max(since_ms, started_ms - _CLOCK_SKEW_MS)))
+        return added
+
+    @staticmethod
+    def _pages(fetch: Any) -> list[Any]:
+        items, token = [], None
+        while True:
+            page = with_retries(lambda: fetch(token), what="search")
+            items.extend(page)
+            token = page.token
+            if not token:
+                return items

@@ -1,0 +1,249 @@
+"""The durable job queue behind ``rm-mlflow serve`` and ``rm-mlflow watch``: one sqlite file.
+
+A job is one registered model version, and ``UNIQUE(model_name, version)`` makes "evaluate
+exactly once" a property of the table: a second delivery, a poll that sees the same version or a
+restart can never add a second job. Accepted webhook delivery ids are stored in the same
+transaction as the job, so a replayed delivery is refused atomically. Everything is committed
+before the HTTP reply, so a killed service loses nothing; on restart, jobs left ``running`` by the
+dead worker go back to ``queued`` and resume (their MLflow run id and score cache are kept).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+QUEUED, RUNNING, SUCCEEDED, FAILED, SKIPPED = "queued", "running", "succeeded", "failed", "skipped"
+STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, SKIPPED)
+_DELIVERY_RETENTION_SECONDS = 7 * 24 * 3600  # far beyond the timestamp window, after which a replay is refused anyway
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    model_name TEXT NOT NULL,
+    version TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    not_before REAL NOT NULL,
+    run_id TEXT,
+    score REAL,
+    error TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    finished_at REAL,
+    UNIQUE (model_name, version)
+);
+CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, not_before);
+CREATE TABLE IF NOT EXISTS deliveries (
+    delivery_id TEXT PRIMARY KEY,
+    received_at REAL NOT NULL,
+    event TEXT NOT NULL,
+    job_id INTEGER
+);
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    model_name: str
+    version: str
+    origin: str
+    status: str
+    attempts: int
+    not_before: float
+    run_id: str | None
+    score: float | None
+    error: str | None
+    created_at: float
+    updated_at: float
+    finished_at: float | None
+
+    @property
+    def model_uri(self) -> str:
+        return f"models:/{self.model_name}/{self.version}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"model_uri": self.model_uri}
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What the queue made of one verified delivery."""
+
+    replayed: bool
+    job: Job | None = None
+    created: bool = False
+
+
+class JobQueue:
+    """Thread-safe access to the queue file; every method is one short transaction."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self.wakeup = threading.Event()  # set when a job is added, so an in-process worker starts at once
+        self._connection().executescript(_SCHEMA)  # executescript manages its own transaction
+
+    def _connection(self) -> sqlite3.Connection:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            connection.row_factory = sqlite3.Row
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=FULL")  # a 2xx reply promises the job is on disk
+            self._local.connection = connection
+        return connection
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        db = self._connection()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def accept_delivery(self, delivery_id: str, event: str, target: tuple[str, str] | None) -> Admission:
+        """Record a verified delivery and, when it names a model version, its job. A known delivery id is a replay."""
+        now = time.time()
+        with self._transaction() as db:
+            try:
+                db.execute("INSERT INTO deliveries (delivery_id, received_at, event) VALUES (?, ?, ?)", (delivery_id, now, event))
+            except sqlite3.IntegrityError:
+                return Admission(replayed=True)
+            if target is None:
+                return Admission(replayed=False)
+            job, created = self._enqueue(db, *target, origin=f"webhook:{event}", now=now)
+            db.execute("UPDATE deliveries SET job_id = ? WHERE delivery_id = ?", (job.id, delivery_id))
+        if created:
+            self.wakeup.set()
+        return Admission(replayed=False, job=job, created=created)
+
+    def enqueue(self, model_name: str, version: str, *, origin: str) -> tuple[Job, bool]:
+        """Add the job for ``model_name`` version ``version`` unless it exists; returns it and whether it is new."""
+        with self._transaction() as db:
+            job, created = self._enqueue(db, model_name, str(version), origin=origin, now=time.time())
+        if created:
+            self.wakeup.set()
+        return job, created
+
+    def _enqueue(self, db: sqlite3.Connection, model_name: str, version: str, *, origin: str, now: float) -> tuple[Job, bool]:
+        cursor = db.execute(
+            "INSERT OR IGNORE INTO jobs (model_name, version, origin, status, not_before, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (model_name, version, origin, QUEUED, now, now, now),
+        )
+        row = db.execute("SELECT * FROM jobs WHERE model_name = ? AND version = ?", (model_name, version)).fetchone()
+        return Job(**row), cursor.rowcount == 1
+
+    def claim(self) -> Job | None:
+        """Take the oldest due job and mark it running (one more attempt)."""
+        now = time.time()
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT id FROM jobs WHERE status = ? AND not_before <= ? ORDER BY not_before, id LIMIT 1", (QUEUED, now)
+            ).fetchone()
+            if row is None:
+                return None
+            db.execute("UPDATE jobs SET status = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?", (RUNNING, now, row["id"]))
+            return Job(**db.execute("SELECT * FROM jobs WHERE id = ?", (row["id"],)).fetchone())
+
+    def set_run_id(self, job_id: int, run_id: str) -> None:
+        self._update(job_id, run_id=run_id)
+
+    def succeed(self, job_id: int, *, run_id: str, score: float | None) -> Job:
+        return self._update(job_id, status=SUCCEEDED, run_id=run_id, score=score, error=None, finished_at=time.time())
+
+    def fail(self, job_id: int, error: str) -> Job:
+        return self._update(job_id, status=FAILED, error=error, finished_at=time.time())
+
+    def skip(self, job_id: int, reason: str) -> Job:
+        return self._update(job_id, status=SKIPPED, error=reason, finished_at=time.time())
+
+    def retry_later(self, job_id: int, error: str, *, delay: float) -> Job:
+        return self._update(job_id, status=QUEUED, error=error, not_before=time.time() + delay)
+
+    def _update(self, job_id: int, **values: Any) -> Job:
+        values["updated_at"] = time.time()
+        assignments = ", ".join(f"{column} = ?" for column in values)
+        with self._transaction() as db:
+            db.execute(f"UPDATE jobs SET {assignments} WHERE id = ?", (*values.values(), job_id))
+            return Job(**db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone())
+
+    def requeue_orphans(self) -> int:
+        """Put jobs a dead worker left ``running`` back in the queue; call only while holding the worker lock."""
+        with self._transaction() as db:
+            count = db.execute("UPDATE jobs SET status = ?, updated_at = ? WHERE status = ?", (QUEUED, time.time(), RUNNING)).rowcount
+            db.execute("DELETE FROM deliveries WHERE received_at < ?", (time.time() - _DELIVERY_RETENTION_SECONDS,))
+        return count
+
+    def get(self, model_name: str, version: str) -> Job | None:
+        row = self._connection().execute("SELECT * FROM jobs WHERE model_name = ? AND version = ?", (model_name, str(version))).fetchone()
+        return Job(**row) if row else None
+
+    def jobs(self, *, status: str | None = None, limit: int = 100) -> list[Job]:
+        query, args = "SELECT * FROM jobs", ()
+        if status:
+            query, args = query + " WHERE status = ?", (status,)
+        rows = self._connection().execute(query + " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
+        return [Job(**row) for row in rows]
+
+    def counts(self) -> dict[str, int]:
+        rows = self._connection().execute("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status").fetchall()
+        return {status: 0 for status in STATUSES} | {row["status"]: row["n"] for row in rows}
+
+    def pending(self) -> int:
+        return self._connection().execute("SELECT COUNT(*) FROM jobs WHERE status IN (?, ?)", (QUEUED, RUNNING)).fetchone()[0]
+
+    def next_due_in(self) -> float | None:
+        """Seconds until the earliest queued job is due (0 when one is due now); None when nothing is queued."""
+        row = self._connection().execute("SELECT MIN(not_before) FROM jobs WHERE status = ?", (QUEUED,)).fetchone()
+        return None if row[0] is None else max(0.0, row[0] - time.time())
+
+    def get_state(self, key: str) -> str | None:
+        row = self._connection().execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_state(self, key: str, value: str) -> None:
+        with self._transaction() as db:
+            db.execute("INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+
+
+class WorkerLock:
+    """At most one worker process per queue file (an exclusive ``flock``, released by the kernel when the process dies).
+
+    Holding it proves that no other worker is alive, so jobs marked ``running`` are orphans.
+    """
+
+    def __init__(self, queue_path: Path | str) -> None:
+        self.path = Path(f"{queue_path}.worker.lock")
+        self._handle = None
+
+    def acquire(self) -> bool:
+        handle = self.path.open("a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return False
+        self._handle = handle
+        return True
+
+    def release(self) -> None:
+        if self._handle is not None:
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None

@@ -1,0 +1,153 @@
+"""Putting the service together: the queue, one worker per GPU (one on CPU), an optional poller, the HTTP app."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rm_mlflow.errors import RmMlflowError
+from rm_mlflow.service.poller import RegistryPoller
+from rm_mlflow.service.queue import JobQueue, WorkerLock
+from rm_mlflow.service.selection import ModelSelector
+from rm_mlflow.service.worker import EvaluationPlan, RetryPolicy, Worker
+
+logger = logging.getLogger(__name__)
+QUEUE_FILE = "queue.sqlite"
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    state_dir: Path
+    plan: EvaluationPlan = field(default_factory=EvaluationPlan)
+    selector: ModelSelector = field(default_factory=ModelSelector)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    tracking_uri: str | None = None
+    workers: int | None = None  # None: one per visible GPU, or one on CPU
+    poll_interval: float | None = None  # seconds between registry polls; None: no polling
+    backfill: bool = False
+
+
+def worker_devices(count: int | None, configured_device: str | None) -> list[str | None]:
+    """One device per worker: each GPU gets its own worker unless the device is set explicitly."""
+    import torch
+
+    gpus = torch.cuda.device_count() if configured_device in (None, "auto", "cuda") else 0
+    if count is None:
+        count = max(gpus, 1)
+    if gpus:
+        return [f"cuda:{index % gpus}" for index in range(count)]
+    return [None] * count
+
+
+class EvaluationService:
+    """Owns the queue and the background threads; ``start`` before serving, ``stop`` after."""
+
+    def __init__(self, config: ServiceConfig) -> None:
+        import mlflow
+
+        if config.tracking_uri:
+            mlflow.set_tracking_uri(config.tracking_uri)
+        self.config = config
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+        self.queue = JobQueue(config.state_dir / QUEUE_FILE)
+        self.lock = WorkerLock(self.queue.path)
+        self.stop_event = threading.Event()
+        self.workers: list[Worker] = []
+        self.threads: list[threading.Thread] = []
+        self.poller: RegistryPoller | None = None
+
+    def start(self, *, background: bool = True) -> None:
+        """Become the queue's worker if no other process is, resume orphaned jobs, start the workers and the poller.
+
+        With ``background`` false nothing is started in threads: the caller polls and drains (``watch --once``).
+        """
+        if self.lock.acquire():
+            orphans = self.queue.requeue_orphans()
+            if orphans:
+                logger.info("resuming %d job(s) left running by a stopped service", orphans)
+            devices = worker_devices(self.config.workers, self.config.plan.settings.get("device"))
+            for index, device in enumerate(devices if background else devices[:1]):
+                self.workers.append(Worker(self.queue, self.config.plan, self.config.selector, output_root=self.config.state_dir / "jobs",
+                                           retry=self.config.retry, device=device, name=f"worker-{index}"))
+        elif not background:
+            raise RmMlflowError(f"another rm-mlflow process is the worker for {self.queue.path}")
+        else:
+            logger.warning("another rm-mlflow process is the worker for %s; this one only receives and queues", self.queue.path)
+        if self.config.poll_interval or not background:
+            self.poller = RegistryPoller(self.queue, self.config.selector, backfill=self.config.backfill)
+        if background:
+            for worker in self.workers:
+                self._spawn(worker.name, worker.run_forever, self.stop_event)
+            if self.poller is not None:
+                self._spawn("poller", self._poll_forever)
+
+    def _spawn(self, name: str, target: Any, *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def _poll_forever(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                self.poller.poll_once()
+            except Exception as error:  # noqa: BLE001 - a failed poll is retried at the next interval
+                logger.error("registry poll failed: %s", error)
+            self.stop_event.wait(self.config.poll_interval)
+
+    def drain(self) -> None:
+        """Process due jobs in this thread until none is due (``rm-mlflow watch --once``)."""
+        if not self.workers:
+            return
+        while self.workers[0].run_once() is not None:
+            pass
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "worker": "active" if self.workers else "standby (another process holds the worker lock)",
+            "running": [worker.current.model_uri for worker in self.workers if worker.current is not None],
+            "selection": self.config.selector.describe(),
+            "datasets": list(self.config.plan.datasets),
+        }
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.stop_event.set()
+        self.queue.wakeup.set()
+        for thread in self.threads:
+            thread.join(timeout)
+        self.lock.release()
+
+
+def serve(service: EvaluationService, verifier: Any, *, host: str, port: int) -> None:
+    """Run the webhook receiver until interrupted (uvicorn handles SIGINT/SIGTERM)."""
+    import uvicorn
+
+    from rm_mlflow.service.app import create_app
+
+    app = create_app(service.queue, verifier, health=service.health)
+    service.start()
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+    finally:
+        service.stop()
+
+
+def watch(service: EvaluationService, *, once: bool = False) -> int:
+    """Poll the registry and evaluate until interrupted; with ``once``, one poll and the jobs due, then exit.
+
+    Returns the number of jobs the single poll added (0 when running until interrupted).
+    """
+    service.start(background=not once)
+    try:
+        if once:
+            added = service.poller.poll_once()
+            service.drain()
+            return added
+        service.stop_event.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        service.stop()
+    return 0

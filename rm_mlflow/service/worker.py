@@ -1,0 +1,230 @@
+"""Running queued jobs: one evaluation per registered model version, progress and outcome as model-version tags.
+
+Each job gets one MLflow run, created before scoring and remembered in the queue, and one results
+folder under the state directory holding its score cache; a retried or resumed job reuses both, so
+a version is evaluated exactly once however often it is interrupted. Transient failures (the
+tracking server or network) are retried with exponential backoff; anything else (bad model files,
+bad data, a rejected request) fails the job once, with the message in the ``rm_eval.error`` tag.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rm_mlflow.errors import RmMlflowError
+from rm_mlflow.service.queue import Job, JobQueue
+from rm_mlflow.service.selection import ModelSelector
+from rm_mlflow.tracking.logging import start_evaluation_run, with_retries
+from rm_mlflow.tracking.run import DataOptions, evaluate_to_run
+
+logger = logging.getLogger(__name__)
+
+STATUS_TAG = "rm_eval.status"
+RUN_ID_TAG = "rm_eval.run_id"
+SCORE_TAG = "rm_eval.score"
+ERROR_TAG = "rm_eval.error"
+_TAG_VALUE_LIMIT = 5000
+
+
+@dataclass(frozen=True)
+class EvaluationPlan:
+    """What every job runs: the same options as ``rm-mlflow evaluate``."""
+
+    datasets: tuple[str, ...] = ("rewardbench",)
+    data: DataOptions = field(default_factory=DataOptions)
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    model_kind: str = "auto"
+    experiment: str = "rm-eval"
+    sync_model_card: str = "off"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 5
+    first_delay: float = 30.0
+    max_delay: float = 900.0
+
+    def delay(self, attempt: int) -> float:
+        return min(self.first_delay * 2 ** (attempt - 1), self.max_delay)
+
+
+class JobSkipped(Exception):
+    """The version is not to be evaluated (its model is not a reward model, or it no longer exists)."""
+
+
+def is_transient_failure(error: BaseException) -> bool:
+    """Worth another attempt: the tracking server or network failed (5xx, 429, connection, timeout).
+
+    Errors rm-mlflow raises on purpose (bad model files, bad data) and requests MLflow rejected (4xx)
+    fail the same way every time.
+    """
+    from mlflow.exceptions import MlflowException
+    from requests.exceptions import ConnectionError as RequestsConnectionError
+    from requests.exceptions import Timeout
+
+    if isinstance(error, RmMlflowError):
+        return False
+    if isinstance(error, MlflowException):
+        status = error.get_http_status_code()
+        return status >= 500 or status == 429
+    return isinstance(error, (ConnectionError, TimeoutError, RequestsConnectionError, Timeout))
+
+
+def describe_failure(error: BaseException) -> str:
+    """One line for the ``rm_eval.error`` tag."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    if not isinstance(error, RmMlflowError):
+        text = f"{type(error).__name__}: {text}"
+    return text[:_TAG_VALUE_LIMIT]
+
+
+class Worker:
+    """Takes jobs from ``queue`` one at a time; one worker per GPU (``device``), or one on CPU."""
+
+    def __init__(
+        self,
+        queue: JobQueue,
+        plan: EvaluationPlan,
+        selector: ModelSelector,
+        *,
+        output_root: Path | str,
+        retry: RetryPolicy | None = None,
+        device: str | None = None,
+        name: str = "worker",
+    ) -> None:
+        self.queue = queue
+        self.plan = plan
+        self.selector = selector
+        self.output_root = Path(output_root)
+        self.retry = retry or RetryPolicy()
+        self.device = device
+        self.name = name
+        self.current: Job | None = None
+
+    def run_forever(self, stop: threading.Event, *, idle_wait: float = 1.0) -> None:
+        while not stop.is_set():
+            if self.run_once() is None:
+                due_in = self.queue.next_due_in()
+                self.queue.wakeup.wait(idle_wait if due_in is None else min(idle_wait, due_in))
+                self.queue.wakeup.clear()
+
+    def run_once(self) -> Job | None:
+        """Claim and process one due job; None when none is due."""
+        job = self.queue.claim()
+        if job is None:
+            return None
+        self.current = job
+        try:
+            return self.process(job)
+        finally:
+            self.current = None
+
+    def process(self, job: Job) -> Job:
+        from mlflow import MlflowClient
+
+        client = MlflowClient()
+        logger.info("%s: evaluating %s (attempt %d)", self.name, job.model_uri, job.attempts)
+        try:
+            self._check_selected(client, job)
+            self._set_tags(client, job, {STATUS_TAG: "running"})
+            run_id = self._run_for(client, job)
+            metrics = self._finished_metrics(client, run_id)
+            if metrics is None:
+                result = evaluate_to_run(
+                    job.model_uri, list(self.plan.datasets), run_id=run_id, settings=self._settings(), model_kind=self.plan.model_kind,
+                    data=self.plan.data, output_dir=self.output_root / f"job-{job.id}", resume=True, progress=False,
+                    sync_model_card=self.plan.sync_model_card,
+                )
+                metrics = result.metrics
+        except JobSkipped as reason:
+            logger.info("%s: skipped %s: %s", self.name, job.model_uri, reason)
+            return self.queue.skip(job.id, str(reason))
+        except Exception as error:  # noqa: BLE001 - every failure is recorded in the queue and the registry
+            return self._record_failure(client, job, error)
+
+        scores = {name: metrics[f"{name}/score"] for name in self.plan.datasets if f"{name}/score" in metrics}
+        headline = next(iter(scores.values()), None)
+        tags = {STATUS_TAG: "succeeded", RUN_ID_TAG: run_id}
+        if headline is not None:
+            tags[SCORE_TAG] = f"{headline:.6f}"
+        if len(scores) > 1:
+            tags |= {f"{SCORE_TAG}.{name}": f"{value:.6f}" for name, value in scores.items()}
+        finished = self.queue.succeed(job.id, run_id=run_id, score=headline)
+        self._delete_tag(client, job, ERROR_TAG)
+        self._set_tags(client, job, tags)
+        logger.info("%s: %s finished: run %s, score %s", self.name, job.model_uri, run_id, headline)
+        return finished
+
+    def _check_selected(self, client: Any, job: Job) -> None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            model = client.get_registered_model(job.model_name)
+            client.get_model_version(job.model_name, job.version)
+        except MlflowException as error:
+            if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+                raise JobSkipped(f"{job.model_uri} does not exist") from None
+            raise
+        if not self.selector.matches(model.name, model.tags):
+            raise JobSkipped(f"{job.model_name} is not selected as a reward model ({self.selector.describe()})")
+
+    def _run_for(self, client: Any, job: Job) -> str:
+        """The job's run: the one an earlier attempt created (marked running again), or a new one."""
+        if job.run_id:
+            if client.get_run(job.run_id).info.status != "FINISHED":
+                with_retries(lambda: client.update_run(job.run_id, status="RUNNING"), what="update_run")
+            return job.run_id
+        run_id = start_evaluation_run(experiment=self.plan.experiment, run_name=f"{job.model_name}-v{job.version}")
+        self.queue.set_run_id(job.id, run_id)
+        self._set_tags(client, job, {RUN_ID_TAG: run_id})
+        return run_id
+
+    @staticmethod
+    def _finished_metrics(client: Any, run_id: str) -> dict[str, float] | None:
+        """The metrics of a run an earlier attempt finished (killed before it could record that), else None."""
+        run = client.get_run(run_id)
+        return dict(run.data.metrics) if run.info.status == "FINISHED" else None
+
+    def _settings(self) -> dict[str, Any]:
+        settings = dict(self.plan.settings)
+        if self.device is not None:
+            settings.setdefault("device", self.device)
+        return settings
+
+    def _record_failure(self, client: Any, job: Job, error: BaseException) -> Job:
+        message = describe_failure(error)
+        if is_transient_failure(error) and job.attempts < self.retry.max_attempts:
+            delay = self.retry.delay(job.attempts)
+            logger.warning("%s: %s attempt %d failed (%s); retrying in %.0fs", self.name, job.model_uri, job.attempts, message, delay)
+            queued = self.queue.retry_later(job.id, message, delay=delay)
+            self._set_tags(client, job, {STATUS_TAG: "queued", ERROR_TAG: f"attempt {job.attempts} failed, retrying: {message}"})
+            return queued
+        logger.error("%s: %s failed: %s", self.name, job.model_uri, message)
+        failed = self.queue.fail(job.id, message)
+        self._set_tags(client, job, {STATUS_TAG: "failed", ERROR_TAG: message})
+        return failed
+
+    def _set_tags(self, client: Any, job: Job, tags: Mapping[str, str]) -> None:
+        """Registry tags are a view of the queue; a tag that cannot be written is logged, never fatal.
+
+        The status tag goes last, so whoever sees a final status also sees the run id, score or error.
+        """
+        for key, value in sorted(tags.items(), key=lambda item: item[0] == STATUS_TAG):
+            try:
+                with_retries(lambda key=key, value=value: client.set_model_version_tag(job.model_name, job.version, key, value),
+                             what="set_model_version_tag")
+            except Exception as error:  # noqa: BLE001
+                logger.error("could not set tag %s on %s: %s", key, job.model_uri, error)
+
+    def _delete_tag(self, client: Any, job: Job, key: str) -> None:
+        try:
+            version = client.get_model_version(job.model_name, job.version)
+            if key in version.tags:
+                client.delete_model_version_tag(job.model_name, job.version, key)
+        except Exception as error:  # noqa: BLE001
+            logger.error("could not delete tag %s on %s: %s", key, job.model_uri, error)

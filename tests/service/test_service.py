@@ -1,0 +1,218 @@
+"""``rm-mlflow serve`` end to end: a real MLflow server delivers registry webhooks to the real service process."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import pytest
+
+from rm_mlflow.service.signature import sign
+from tests.conftest import SHARED_DATA, sample_metrics
+from tests.service.conftest import SECRET, ServiceProcess, sample_args, version_tags, wait_for, wait_for_outcome
+
+EXPERIMENT = "rm-eval"
+
+
+@pytest.fixture(scope="module")
+def logged_model(webhook_server, tiny_llama) -> str:
+    """The tiny Llama reward model logged once (not registered); versions are registered from it per test."""
+    import mlflow
+
+    import rm_mlflow
+
+    mlflow.set_experiment("service-models")
+    with mlflow.start_run():
+        info = rm_mlflow.log_model(str(tiny_llama), "rm")
+    mlflow.end_run()
+    return info.model_uri
+
+
+@pytest.fixture(scope="module")
+def service(webhook_server, tmp_path_factory) -> ServiceProcess:
+    process = ServiceProcess(tmp_path_factory.mktemp("service"), webhook_server, sample_args()).start()
+    yield process
+    process.stop()
+
+
+def register(name: str, model_uri: str) -> str:
+    import mlflow
+
+    return mlflow.register_model(model_uri, name).version
+
+
+def _client(url: str):
+    from mlflow import MlflowClient
+
+    return MlflowClient(url)
+
+
+def _runs_for(client, name: str) -> list:
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    return client.search_runs([experiment.experiment_id], filter_string=f"tags.`rm_mlflow.model_name` = '{name}'")
+
+
+def _post(service: ServiceProcess, body: bytes, headers: dict[str, str]) -> tuple[int, dict]:
+    request = urllib.request.Request(f"{service.url}/webhook", data=body, headers={"Content-Type": "application/json", **headers})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def _delivery(name: str, version: str, *, secret: str = SECRET, timestamp: int | None = None) -> tuple[bytes, dict[str, str]]:
+    """A model_version.created delivery exactly as mlflow/webhooks/delivery.py builds and signs it."""
+    body = json.dumps({"entity": "model_version", "action": "created", "timestamp": "2026-11-22T00:00:00+00:00",
+                       "data": {"name": name, "version": version, "source": "models:/m-1", "run_id": None, "tags": {}, "description": None}})
+    delivery_id, stamp = str(uuid.uuid4()), str(int(time.time()) if timestamp is None else timestamp)
+    headers = {"X-MLflow-Delivery-Id": delivery_id, "X-MLflow-Timestamp": stamp,
+               "X-MLflow-Signature": sign(secret, delivery_id, stamp, body.encode())}
+    return body.encode(), headers
+
+
+def test_registering_a_version_produces_a_finished_run_linked_from_its_tags(webhook_server, service, webhook_for, logged_model, tiny_llama):
+    client = _client(webhook_server)
+    webhook_for(service)
+    client.create_registered_model("rm-auto", tags={"rm_eval": "true"})
+    client.create_registered_model("plain-classifier")  # not tagged: not a reward model for the service
+
+    registered_at = time.monotonic()
+    register("rm-auto", logged_model)
+    tags = wait_for_outcome(client, "rm-auto", "1", timeout=180, service=service)
+    run = client.get_run(tags["rm_eval.run_id"])
+    while run.info.end_time is None:
+        run = client.get_run(run.info.run_id)
+    elapsed = time.monotonic() - registered_at
+    print(f"\nregistration -> finished evaluation run: {elapsed:.1f}s")
+
+    assert tags["rm_eval.status"] == "succeeded", service.log()
+    assert run.info.status == "FINISHED"
+    assert client.get_experiment(run.info.experiment_id).name == EXPERIMENT
+    assert run.data.tags["rm_mlflow.model_name"] == "rm-auto" and run.data.tags["rm_mlflow.model_version"] == "1"
+    expected = sample_metrics(tiny_llama)
+    assert {key: run.data.metrics[key] for key in expected} == pytest.approx(expected, abs=1e-9)
+    assert float(tags["rm_eval.score"]) == pytest.approx(run.data.metrics["rewardbench/score"], abs=1e-6)
+    assert "rm_eval.error" not in tags
+    assert service.job("rm-auto", "1")["origin"] == "webhook:model_version.created"
+
+    register("plain-classifier", logged_model)
+    job = wait_for(lambda: (found := service.job("plain-classifier", "1")) and found["status"] == "skipped" and found,
+                   timeout=60, what="the untagged model's job to be skipped", on_timeout=service.log)
+    assert "not selected as a reward model" in job["error"]
+    assert not any(key.startswith("rm_eval.") for key in version_tags(client, "plain-classifier", "1"))
+    assert _runs_for(client, "plain-classifier") == []
+
+
+def test_forged_stale_and_replayed_deliveries_are_refused_and_create_no_job(service):
+    jobs_before = service.get("/jobs")["jobs"]
+    forged = _delivery("rm-sec", "1", secret="not-the-secret")
+    stale = _delivery("rm-sec", "1", timestamp=int(time.time()) - 301)
+    from_the_future = _delivery("rm-sec", "1", timestamp=int(time.time()) + 301)
+    body, headers = _delivery("rm-sec", "1")
+    tampered = (body.replace(b"rm-sec", b"rm-evil"), headers)
+    unsigned = (body, {key: value for key, value in headers.items() if key != "X-MLflow-Signature"})
+    for case, (payload, sent_headers) in {"forged": forged, "stale": stale, "future": from_the_future, "tampered": tampered,
+                                           "unsigned": unsigned}.items():
+        status, answer = _post(service, payload, sent_headers)
+        assert status == 401, (case, answer)
+    assert service.get("/jobs")["jobs"] == jobs_before
+
+    status, answer = _post(service, body, headers)
+    assert (status, answer["status"]) == (202, "queued")
+    status, answer = _post(service, body, headers)  # the very same delivery again
+    assert status == 409 and "already received" in answer["error"]
+    assert [job["model_uri"] for job in service.get("/jobs")["jobs"]].count("models:/rm-sec/1") == 1
+
+    health = json.dumps(service.get("/healthz")) + json.dumps(service.get("/jobs"))
+    assert SECRET not in health and SECRET not in service.log()
+
+
+def test_duplicate_deliveries_and_five_concurrent_versions_are_each_evaluated_once(webhook_server, service, webhook_for, logged_model):
+    client = _client(webhook_server)
+    webhook_for(service, events=("model_version.created", "model_version_alias.created"))
+    client.create_registered_model("rm-many", tags={"rm_eval": "true"})
+    threads = [threading.Thread(target=register, args=("rm-many", logged_model)) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    versions = sorted(int(mv.version) for mv in client.search_model_versions("name='rm-many'"))
+    assert versions == [1, 2, 3, 4, 5]
+    # More deliveries for versions already queued: an alias event (MLflow sends it as a new delivery) and our own re-send.
+    client.set_registered_model_alias("rm-many", "champion", "1")
+    body, headers = _delivery("rm-many", "2")
+    assert _post(service, body, headers)[1]["status"] in ("queued", "duplicate")
+
+    outcomes = {version: wait_for_outcome(client, "rm-many", str(version), timeout=300, service=service) for version in versions}
+    assert {tags["rm_eval.status"] for tags in outcomes.values()} == {"succeeded"}, service.log()
+    runs = _runs_for(client, "rm-many")
+    assert sorted(run.data.tags["rm_mlflow.model_version"] for run in runs) == ["1", "2", "3", "4", "5"]
+    assert {run.info.run_id for run in runs} == {tags["rm_eval.run_id"] for tags in outcomes.values()}
+    jobs = [service.job("rm-many", str(version)) for version in versions]
+    assert [job["attempts"] for job in jobs] == [1] * 5
+    wait_for(lambda: "(model_version_alias.created): duplicate job" in service.log(), timeout=30,
+             what="the alias delivery to be answered as a duplicate", on_timeout=service.log)
+
+
+def test_a_version_with_bad_model_files_fails_once_with_a_clear_message(webhook_server, service, webhook_for, tmp_path):
+    import mlflow
+
+    client = _client(webhook_server)
+    webhook_for(service)
+    mlflow.set_experiment("service-models")
+    with mlflow.start_run() as run:
+        (tmp_path / "weights.txt").write_text("these are not model weights")
+        mlflow.log_artifact(str(tmp_path / "weights.txt"), "broken")
+    client.create_registered_model("rm-broken", tags={"rm_eval": "true"})
+    client.create_model_version("rm-broken", f"runs:/{run.info.run_id}/broken", run_id=run.info.run_id)
+
+    tags = wait_for_outcome(client, "rm-broken", "1", timeout=120, service=service)
+    assert tags["rm_eval.status"] == "failed"
+    error = tags["rm_eval.error"]
+    assert error.startswith("models:/rm-broken/1: cannot load the MLflow model") and "MLmodel" in error, error
+    assert "\n" not in error
+    job = service.job("rm-broken", "1")
+    assert job["status"] == "failed" and job["attempts"] == 1
+    assert client.get_run(tags["rm_eval.run_id"]).info.status == "FAILED"
+
+
+def test_a_killed_service_resumes_the_job_and_finishes_it_once(webhook_server, webhook_for, logged_model, tmp_path):
+    """SIGKILL while scoring, restart on the same state folder: the same run finishes, reusing the scores cached before the kill."""
+    client = _client(webhook_server)
+    slow = ServiceProcess(tmp_path / "state", webhook_server,
+                          ["--dataset", "rmb", "--data_dir", str(SHARED_DATA), "--limit", "10", "--skip_invalid",
+                           "--batch_size", "4", "--max_length", "1024", "--truncation", "left"]).start()
+    try:
+        webhook_for(slow)
+        client.create_registered_model("rm-kill", tags={"rm_eval": "true"})
+        register("rm-kill", logged_model)
+        job = wait_for(lambda: slow.job("rm-kill", "1"), timeout=30, what="the job", on_timeout=slow.log)
+        cache = slow.state_dir / "jobs" / f"job-{job['id']}" / "score_cache.jsonl"
+        wait_for(lambda: cache.exists() and cache.read_text().count("\n") >= 200, timeout=180, interval=0.1,
+                 what="scoring to be under way", on_timeout=slow.log)
+        slow.kill()
+        cached_before_kill = cache.read_text().count("\n")
+        tags = version_tags(client, "rm-kill", "1")
+        assert tags["rm_eval.status"] == "running"
+        run_id = tags["rm_eval.run_id"]
+        assert client.get_run(run_id).info.status == "RUNNING"
+
+        slow.start()  # a new process, same queue
+        tags = wait_for_outcome(client, "rm-kill", "1", timeout=240, service=slow)
+        job = slow.job("rm-kill", "1")
+    finally:
+        slow.stop()
+    assert tags["rm_eval.status"] == "succeeded", slow.log()
+    assert tags["rm_eval.run_id"] == run_id
+    runs = _runs_for(client, "rm-kill")
+    assert [run.info.run_id for run in runs] == [run_id]
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics["throughput/cached_conversations"] >= cached_before_kill > 0
+    assert (job["status"], job["attempts"]) == ("succeeded", 2)
+    assert "resuming 1 job(s)" in slow.log()

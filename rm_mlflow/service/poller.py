@@ -29,7 +29,7 @@ class RegistryPoller:
         self.client = client or MlflowClient()
         if queue.get_state(_WATERMARK) is None:
             # First start: only versions registered from now on, unless asked to evaluate the existing ones too.
-            queue.set_state(_WATERMARK, "0" if backfill else str(int(time.time() * 1000) - _CLOCK_SKEW_MS))
+            queue.set_state(_WATERMARK, "0" if backfill else str(int(time.time() * 1000)))
 
     def poll_once(self) -> int:
         """Queue every new version of every selected model; returns how many jobs were added."""

@@ -83,6 +83,12 @@ def describe_failure(error: BaseException) -> str:
     return text[:_TAG_VALUE_LIMIT]
 
 
+def _succeeded_run(version: Any) -> str | None:
+    """The run of an evaluation the registry already records as succeeded (e.g. by a service with another queue)."""
+    tags = version.tags or {}
+    return tags.get(RUN_ID_TAG) if tags.get(STATUS_TAG) == "succeeded" else None
+
+
 class Worker:
     """Takes jobs from ``queue`` one at a time; one worker per GPU (``device``), or one on CPU."""
 
@@ -130,11 +136,12 @@ class Worker:
         client = MlflowClient()
         logger.info("%s: evaluating %s (attempt %d)", self.name, job.model_uri, job.attempts)
         try:
-            self._check_selected(client, job)
-            self._set_tags(client, job, {STATUS_TAG: "running"})
-            run_id = self._run_for(client, job)
-            metrics = self._finished_metrics(client, run_id)
+            version = self._check_selected(client, job)
+            run_id = job.run_id or _succeeded_run(version)
+            metrics = self._finished_metrics(client, run_id) if run_id else None
             if metrics is None:
+                run_id = self._prepare_run(client, job, run_id)
+                self._set_tags(client, job, {STATUS_TAG: "running"})
                 result = evaluate_to_run(
                     job.model_uri, list(self.plan.datasets), run_id=run_id, settings=self._settings(), model_kind=self.plan.model_kind,
                     data=self.plan.data, output_dir=self.output_root / f"job-{job.id}", resume=True, progress=False,
@@ -160,25 +167,26 @@ class Worker:
         logger.info("%s: %s finished: run %s, score %s", self.name, job.model_uri, run_id, headline)
         return finished
 
-    def _check_selected(self, client: Any, job: Job) -> None:
+    def _check_selected(self, client: Any, job: Job) -> Any:
+        """The job's model version, unless it is gone or its model is not selected (:class:`JobSkipped`)."""
         from mlflow.exceptions import MlflowException
 
         try:
             model = client.get_registered_model(job.model_name)
-            client.get_model_version(job.model_name, job.version)
+            version = client.get_model_version(job.model_name, job.version)
         except MlflowException as error:
             if error.error_code == "RESOURCE_DOES_NOT_EXIST":
                 raise JobSkipped(f"{job.model_uri} does not exist") from None
             raise
         if not self.selector.matches(model.name, model.tags):
             raise JobSkipped(f"{job.model_name} is not selected as a reward model ({self.selector.describe()})")
+        return version
 
-    def _run_for(self, client: Any, job: Job) -> str:
-        """The job's run: the one an earlier attempt created (marked running again), or a new one."""
-        if job.run_id:
-            if client.get_run(job.run_id).info.status != "FINISHED":
-                with_retries(lambda: client.update_run(job.run_id, status="RUNNING"), what="update_run")
-            return job.run_id
+    def _prepare_run(self, client: Any, job: Job, run_id: str | None) -> str:
+        """The run this attempt logs to: the one an earlier attempt created (marked running again), or a new one."""
+        if run_id:
+            with_retries(lambda: client.update_run(run_id, status="RUNNING"), what="update_run")
+            return run_id
         run_id = start_evaluation_run(experiment=self.plan.experiment, run_name=f"{job.model_name}-v{job.version}")
         self.queue.set_run_id(job.id, run_id)
         self._set_tags(client, job, {RUN_ID_TAG: run_id})
@@ -217,7 +225,7 @@ class Worker:
         for key, value in sorted(tags.items(), key=lambda item: item[0] == STATUS_TAG):
             try:
                 with_retries(lambda key=key, value=value: client.set_model_version_tag(job.model_name, job.version, key, value),
-                             what="set_model_version_tag")
+                             what="set_model_version_tag", attempts=2)  # the next attempt or outcome writes them again
             except Exception as error:  # noqa: BLE001
                 logger.error("could not set tag %s on %s: %s", key, job.model_uri, error)
 

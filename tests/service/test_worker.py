@@ -1,0 +1,55 @@
+"""Failure handling of the worker against a tracking server that is down: retried with backoff, then failed once."""
+
+from __future__ import annotations
+
+import pytest
+
+from rm_mlflow.service.queue import FAILED, QUEUED, JobQueue
+from rm_mlflow.service.selection import ModelSelector
+from rm_mlflow.service.worker import EvaluationPlan, RetryPolicy, Worker, describe_failure, is_transient_failure
+from tests.conftest import _free_port
+
+
+@pytest.fixture
+def unreachable_tracking(monkeypatch):
+    import mlflow
+
+    previous = mlflow.get_tracking_uri()
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    mlflow.set_tracking_uri(f"http://127.0.0.1:{_free_port()}")  # nothing listens there
+    yield
+    mlflow.set_tracking_uri(previous)
+
+
+def test_an_unreachable_tracking_server_is_retried_with_backoff_then_fails(tmp_path, unreachable_tracking):
+    queue = JobQueue(tmp_path / "q.sqlite")
+    queue.enqueue("rm", "1", origin="watch")
+    worker = Worker(queue, EvaluationPlan(), ModelSelector(), output_root=tmp_path / "jobs",
+                    retry=RetryPolicy(max_attempts=2, first_delay=30))
+
+    first = worker.run_once()
+    assert (first.status, first.attempts) == (QUEUED, 1)
+    assert "Connection" in first.error or "connect" in first.error, first.error
+    assert first.not_before - first.updated_at == pytest.approx(30, abs=0.5)  # the first backoff step
+    assert worker.run_once() is None  # not due yet
+
+    queue.retry_later(first.id, first.error, delay=0)
+    second = worker.run_once()
+    assert (second.status, second.attempts) == (FAILED, 2)
+
+
+def test_failure_classification():
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import INTERNAL_ERROR, REQUEST_LIMIT_EXCEEDED, RESOURCE_DOES_NOT_EXIST
+
+    from rm_mlflow.errors import DataValidationError, ModelLoadError
+
+    assert is_transient_failure(MlflowException("server error", error_code=INTERNAL_ERROR))
+    assert is_transient_failure(MlflowException("slow down", error_code=REQUEST_LIMIT_EXCEEDED))
+    assert is_transient_failure(ConnectionRefusedError("refused"))
+    assert not is_transient_failure(MlflowException("no such version", error_code=RESOURCE_DOES_NOT_EXIST))
+    assert not is_transient_failure(ModelLoadError("models:/rm/1: not a model"))
+    assert not is_transient_failure(DataValidationError("rows.jsonl", 3, "chosen", "empty string"))
+    assert describe_failure(ValueError("two\nlines")) == "ValueError: two lines"
+    assert describe_failure(ModelLoadError("models:/rm/1: not a model")) == "models:/rm/1: not a model"

@@ -183,12 +183,27 @@ class JobQueue:
             db.execute(f"UPDATE jobs SET {assignments} WHERE id = ?", (*values.values(), job_id))
             return Job(**db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone())
 
-    def requeue_orphans(self) -> int:
-        """Put jobs a dead worker left ``running`` back in the queue; call only while holding the worker lock."""
+    def requeue_orphans(self, *, max_attempts: int) -> tuple[list[Job], list[Job]]:
+        """Put jobs a dead worker left ``running`` back in the queue; call only while holding the worker lock.
+
+        A job that was running during ``max_attempts`` deaths (say, the machine runs out of memory on it) fails
+        instead of taking the service down forever. Returns (requeued, failed).
+        """
+        now = time.time()
         with self._transaction() as db:
-            count = db.execute("UPDATE jobs SET status = ?, updated_at = ? WHERE status = ?", (QUEUED, time.time(), RUNNING)).rowcount
-            db.execute("DELETE FROM deliveries WHERE received_at < ?", (time.time() - _DELIVERY_RETENTION_SECONDS,))
-        return count
+            orphans = [Job(**row) for row in db.execute("SELECT * FROM jobs WHERE status = ?", (RUNNING,)).fetchall()]
+            for job in orphans:
+                if job.attempts >= max_attempts:
+                    error = f"the service stopped during each of {job.attempts} attempts; not retried again"
+                    db.execute("UPDATE jobs SET status = ?, error = ?, updated_at = ?, finished_at = ? WHERE id = ?",
+                               (FAILED, error, now, now, job.id))
+                else:
+                    db.execute("UPDATE jobs SET status = ?, updated_at = ? WHERE id = ?", (QUEUED, now, job.id))
+            db.execute("DELETE FROM deliveries WHERE received_at < ?", (now - _DELIVERY_RETENTION_SECONDS,))
+            ids = [job.id for job in orphans]
+            rows = db.execute(f"SELECT * FROM jobs WHERE id IN ({','.join('?' * len(ids))})", ids).fetchall() if ids else []
+        jobs = [Job(**row) for row in rows]
+        return [job for job in jobs if job.status == QUEUED], [job for job in jobs if job.status == FAILED]
 
     def get(self, model_name: str, version: str) -> Job | None:
         row = self._connection().execute("SELECT * FROM jobs WHERE model_name = ? AND version = ?", (model_name, str(version))).fetchone()

@@ -65,13 +65,15 @@ class EvaluationService:
         With ``background`` false nothing is started in threads: the caller polls and drains (``watch --once``).
         """
         if self.lock.acquire():
-            orphans = self.queue.requeue_orphans()
-            if orphans:
-                logger.info("resuming %d job(s) left running by a stopped service", orphans)
             devices = worker_devices(self.config.workers, self.config.plan.settings.get("device"))
             for index, device in enumerate(devices if background else devices[:1]):
                 self.workers.append(Worker(self.queue, self.config.plan, self.config.selector, output_root=self.config.state_dir / "jobs",
                                            retry=self.config.retry, device=device, name=f"worker-{index}"))
+            requeued, failed = self.queue.requeue_orphans(max_attempts=self.config.retry.max_attempts)
+            if requeued:
+                logger.info("resuming %d job(s) left running by a stopped service", len(requeued))
+            for job in failed:
+                self.workers[0].record_abandoned(job)
         elif not background:
             raise RmMlflowError(f"another rm-mlflow process is the worker for {self.queue.path}")
         else:

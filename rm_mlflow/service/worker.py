@@ -10,6 +10,7 @@ bad data, a rejected request) fails the job once, with the message in the ``rm_e
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ RUN_ID_TAG = "rm_eval.run_id"
 SCORE_TAG = "rm_eval.score"
 ERROR_TAG = "rm_eval.error"
 _TAG_VALUE_LIMIT = 5000
+_URL_CREDENTIALS = re.compile(r"(\w+://)[^/\s@]+@")
+_HUB_TOKEN = re.compile(r"\bhf_[A-Za-z0-9]{8,}")
 
 
 @dataclass(frozen=True)
@@ -76,11 +79,12 @@ def is_transient_failure(error: BaseException) -> bool:
 
 
 def describe_failure(error: BaseException) -> str:
-    """One line for the ``rm_eval.error`` tag."""
+    """One line for the ``rm_eval.error`` tag and ``/jobs``, with credentials in URLs and Hub tokens masked."""
     text = " ".join(str(error).split()) or type(error).__name__
     if not isinstance(error, RmMlflowError):
         text = f"{type(error).__name__}: {text}"
-    return text[:_TAG_VALUE_LIMIT]
+    text = _URL_CREDENTIALS.sub(r"\1***@", text)
+    return _HUB_TOKEN.sub("hf_***", text)[:_TAG_VALUE_LIMIT]
 
 
 def _succeeded_run(version: Any) -> str | None:
@@ -216,6 +220,13 @@ class Worker:
         failed = self.queue.fail(job.id, message)
         self._set_tags(client, job, {STATUS_TAG: "failed", ERROR_TAG: message})
         return failed
+
+    def record_abandoned(self, job: Job) -> None:
+        """Mirror a job the queue failed after repeated service deaths into the registry."""
+        from mlflow import MlflowClient
+
+        logger.error("%s failed: %s", job.model_uri, job.error)
+        self._set_tags(MlflowClient(), job, {STATUS_TAG: "failed", ERROR_TAG: job.error or "failed"})
 
     def _set_tags(self, client: Any, job: Job, tags: Mapping[str, str]) -> None:
         """Registry tags are a view of the queue; a tag that cannot be written is logged, never fatal.

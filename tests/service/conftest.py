@@ -107,15 +107,24 @@ def sample_args(*extra: str) -> list[str]:
 
 
 @pytest.fixture
-def webhook_for(webhook_server):
-    """Register a service's /webhook with the MLflow server for one test; deleted afterwards."""
+def webhook_for(webhook_server, monkeypatch, capsys):
+    """Register a service's /webhook with ``rm-mlflow webhook create --test``; deleted after the test."""
     from mlflow import MlflowClient
 
+    from rm_mlflow.cli import main
+
     client = MlflowClient(webhook_server)
+    monkeypatch.setenv("RM_MLFLOW_WEBHOOK_SECRET", SECRET)
     created = []
 
     def register(service: ServiceProcess, events: tuple[str, ...] = ("model_version.created",)):
-        webhook = client.create_webhook(name=f"rm-mlflow-{service.port}", url=f"{service.url}/webhook", events=list(events), secret=SECRET)
+        name = f"rm-mlflow-{service.port}"
+        code = main(["webhook", "create", "--url", f"{service.url}/webhook", "--name", name, "--events", ",".join(events),
+                     "--tracking_uri", webhook_server, "--test"])
+        printed = capsys.readouterr().out
+        assert code == 0 and "test delivery: ok (HTTP 202)" in printed, printed
+        assert SECRET not in printed
+        webhook = next(hook for hook in client.list_webhooks() if hook.name == name)
         created.append(webhook.webhook_id)
         time.sleep(1.2)  # past MLFLOW_WEBHOOK_CACHE_TTL, so the server's next delivery sees the new webhook
         return webhook

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from rm_mlflow.service.queue import QUEUED, RUNNING, SUCCEEDED, JobQueue, WorkerLock
+from rm_mlflow.service.queue import FAILED, QUEUED, RUNNING, SUCCEEDED, JobQueue, WorkerLock
 
 
 def test_one_job_per_version_however_many_deliveries_and_threads(tmp_path):
@@ -46,7 +46,8 @@ def test_claim_order_retry_backoff_and_orphans(tmp_path):
     assert 59 < queue.next_due_in() <= 60
 
     # the process dies with job 2 running: the next worker puts it back and it runs again
-    assert JobQueue(tmp_path / "q.sqlite").requeue_orphans() == 1
+    requeued, failed = JobQueue(tmp_path / "q.sqlite").requeue_orphans(max_attempts=3)
+    assert ([job.id for job in requeued], failed) == ([second.id], [])
     again = queue.claim()
     assert (again.id, again.attempts) == (second.id, 2)
     done = queue.succeed(again.id, run_id="run-1", score=0.5)
@@ -70,3 +71,13 @@ def test_wakeup_is_signalled_for_new_jobs_only(tmp_path):
     queue.wakeup.clear()
     queue.enqueue("rm", "1", origin="watch")
     assert not queue.wakeup.is_set()
+
+
+def test_a_job_that_keeps_killing_the_service_fails_instead_of_looping(tmp_path):
+    queue = JobQueue(tmp_path / "q.sqlite")
+    job, _ = queue.enqueue("rm", "1", origin="watch")
+    for _ in range(2):
+        assert queue.claim().id == job.id
+        requeued, failed = queue.requeue_orphans(max_attempts=2)
+    assert requeued == [] and [(job.status, job.attempts) for job in failed] == [(FAILED, 2)]
+    assert "stopped during each of 2 attempts" in failed[0].error

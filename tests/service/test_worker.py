@@ -53,3 +53,5 @@ def test_failure_classification():
     assert not is_transient_failure(DataValidationError("rows.jsonl", 3, "chosen", "empty string"))
     assert describe_failure(ValueError("two\nlines")) == "ValueError: two lines"
     assert describe_failure(ModelLoadError("models:/rm/1: not a model")) == "models:/rm/1: not a model"
+    leaky = ConnectionError("POST https://alice:pa55word@mlflow.internal/api failed; token hf_abcdefghijklmnop rejected")
+    assert describe_failure(leaky) == "ConnectionError: POST https://***@mlflow.internal/api failed; token hf_*** rejected"

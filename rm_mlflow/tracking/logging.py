@@ -26,7 +26,7 @@ _ARTIFACT_SUFFIXES = (".json", ".parquet", ".md", ".png", ".yaml")
 
 
 def with_retries(call: Callable[[], T], *, what: str, attempts: int = 5, first_delay: float = 1.0) -> T:
-    """Run an MLflow call, retrying on any error with exponential backoff; the last error is raised."""
+    """Run an MLflow call, retrying transient errors (see :func:`is_transient`) with exponential backoff; the last error is raised."""
     delay = first_delay
     for attempt in range(1, attempts + 1):
         try:

@@ -35,7 +35,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--versions", type=int, default=3, help="versions to register one after another")
     args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="rm-latency-") as tmp:
+        latencies, manual = _measure(Path(tmp), args.versions)
+    median = statistics.median(latencies)
+    print(f"\nmanual `rm-mlflow evaluate --mlflow` (cold process): {manual:.2f}s")
+    print(f"registration -> finished run via webhook + serve: median {median:.2f}s over {len(latencies)} versions "
+          f"(min {min(latencies):.2f}s, max {max(latencies):.2f}s)")
+    print(f"RESULT median_latency_s={median:.2f} manual_s={manual:.2f} ratio={median / manual:.2f}")
 
+
+def _measure(root: Path, versions: int) -> tuple[list[float], float]:
     import mlflow
     from mlflow import MlflowClient
 
@@ -43,7 +52,6 @@ def main() -> None:
     from rm_mlflow.data.sample import sample_corpus
     from rm_mlflow.tiny_models import build_tiny_reward_model
 
-    root = Path(tempfile.mkdtemp(prefix="rm-latency-"))
     model_dir = build_tiny_reward_model(root / "tiny-rm", corpus=sample_corpus(), architecture="llama")
     with running_mlflow_server(root / "mlflow", env=WEBHOOK_SERVER_ENV) as url:
         os.environ["MLFLOW_TRACKING_URI"] = url
@@ -69,7 +77,7 @@ def main() -> None:
                             "--tracking_uri", url, "--events", "model_version.created"], check=True, capture_output=True)
             time.sleep(1.5)  # the server's webhook cache (MLFLOW_WEBHOOK_CACHE_TTL=1)
             latencies = []
-            for _ in range(args.versions):
+            for _ in range(versions):
                 registered = time.monotonic()
                 version = mlflow.register_model(model_uri, NAME).version
                 latencies.append(_wait_finished(client, version, registered))
@@ -79,12 +87,7 @@ def main() -> None:
                       f"scored, {metrics['throughput/cached_conversations']:.0f} from cache, rewardbench/score {metrics['rewardbench/score']:.4f})")
         finally:
             service.stop()
-
-    median = statistics.median(latencies)
-    print(f"\nmanual `rm-mlflow evaluate --mlflow` (cold process): {manual:.2f}s")
-    print(f"registration -> finished run via webhook + serve: median {median:.2f}s over {len(latencies)} versions "
-          f"(min {min(latencies):.2f}s, max {max(latencies):.2f}s)")
-    print(f"RESULT median_latency_s={median:.2f} manual_s={manual:.2f} ratio={median / manual:.2f}")
+    return latencies, manual
 
 
 def _wait_finished(client, version: str, registered: float, timeout: float = 300) -> float:

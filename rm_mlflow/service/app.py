@@ -37,6 +37,8 @@ def create_app(queue: JobQueue, verifier: WebhookVerifier, *, health: Callable[[
         if int(request.headers.get("content-length") or 0) > MAX_BODY_BYTES:
             raise HTTPException(413, "payload too large")
         body = await request.body()
+        if len(body) > MAX_BODY_BYTES:
+            raise HTTPException(413, "payload too large")
         try:
             delivery = verifier.verify(request.headers, body)
         except SignatureError as error:

@@ -119,7 +119,10 @@ class EvaluationService:
         self.queue.wakeup.set()
         for thread in self.threads:
             thread.join(timeout)
-        self.lock.release()
+        if not any(thread.is_alive() for thread in self.threads):
+            # Otherwise an evaluation is still running: keep the lock until the process exits, so no other
+            # worker takes the job over while this one still writes to its run.
+            self.lock.release()
 
 
 def serve(service: EvaluationService, verifier: Any, *, host: str, port: int) -> None:

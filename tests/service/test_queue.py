@@ -81,3 +81,24 @@ def test_a_job_that_keeps_killing_the_service_fails_instead_of_looping(tmp_path)
         requeued, failed = queue.requeue_orphans(max_attempts=2)
     assert requeued == [] and [(job.status, job.attempts) for job in failed] == [(FAILED, 2)]
     assert "stopped during each of 2 attempts" in failed[0].error
+
+
+def test_a_second_service_on_the_same_state_folder_only_receives(tmp_path):
+    import mlflow
+
+    from rm_mlflow.service import EvaluationService, ServiceConfig
+
+    previous = mlflow.get_tracking_uri()
+    config = ServiceConfig(state_dir=tmp_path, workers=1, tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    first, second = EvaluationService(config), EvaluationService(config)
+    first.start(background=False)  # the worker role, without threads that would pick the job up
+    second.start()
+    try:
+        assert len(first.workers) == 1 and first.health()["worker"] == "active"
+        assert second.workers == [] and second.health()["worker"].startswith("standby")
+        job, created = second.queue.enqueue("rm", "1", origin="watch")  # queued by the standby, visible to the worker
+        assert created and first.queue.get("rm", "1") == job
+    finally:
+        second.stop()
+        first.stop()
+        mlflow.set_tracking_uri(previous)

@@ -25,7 +25,7 @@ def _watch_once(uri: str, state_dir, *extra: str) -> str:
     completed = subprocess.run(
         [sys.executable, "-m", "rm_mlflow.cli", "watch", "--once", "--tracking_uri", uri, "--state_dir", str(state_dir),
          "--dataset", "rewardbench", "--data_dir", str(SAMPLE_DATA), *extra],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True, text=True, timeout=300, cwd=state_dir.parent,  # a sqlite store keeps artifacts in ./mlruns
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     return completed.stdout

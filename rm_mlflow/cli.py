@@ -14,7 +14,6 @@ from rm_mlflow.scoring.settings import DTYPES, TRUNCATION_MODES
 from rm_mlflow.tracking.run import SYNC_MODES, DataOptions
 
 DEFAULT_OUTPUT = "rm-mlflow-results"
-WEBHOOK_EVENTS = ("model_version.created", "model_version_alias.created")
 
 
 def _flag(parser: argparse.ArgumentParser, name: str, *aliases: str, **kwargs) -> None:
@@ -322,7 +321,7 @@ def _add_webhook(subparsers: argparse._SubParsersAction) -> None:
     _flag(parser, "secret_env", default=DEFAULT_SECRET_ENV, help="environment variable holding the shared secret")
     _flag(parser, "secret_file", default=None, help="file holding the shared secret (instead of --secret_env)")
     _flag(parser, "name", default="rm-mlflow", help="webhook name")
-    _flag(parser, "events", default=",".join(WEBHOOK_EVENTS), help="comma-separated events")
+    _flag(parser, "events", default=None, help="comma-separated events (default: model_version.created,model_version_alias.created)")
     _flag(parser, "tracking_uri", default=None, help="MLflow server (default: MLFLOW_TRACKING_URI)")
     _flag(parser, "test", action="store_true", help="then have MLflow send a test delivery and report the answer")
     parser.set_defaults(handler=_run_webhook_create)
@@ -332,10 +331,11 @@ def _run_webhook_create(args: argparse.Namespace) -> int:
     from mlflow import MlflowClient
 
     from rm_mlflow.service import load_secret
+    from rm_mlflow.service.app import VERSION_EVENTS
 
     client = MlflowClient(tracking_uri=args.tracking_uri)
     secret = load_secret(env=args.secret_env, file=args.secret_file)
-    events = [event.strip() for event in args.events.split(",") if event.strip()]
+    events = [event.strip() for event in args.events.split(",") if event.strip()] if args.events else list(VERSION_EVENTS)
     webhook = client.create_webhook(name=args.name, url=args.url, events=events, secret=secret,
                                     description="rm-mlflow: evaluate new reward-model versions")
     print(f"created webhook {webhook.webhook_id} ({args.name}) -> {args.url} for {', '.join(events)}")

@@ -22,11 +22,8 @@ from rm_mlflow.service.signature import SignatureError, WebhookVerifier
 logger = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1_000_000
 
-# event -> how to find the model version it names in the payload's ``data``
-EVENT_TARGETS: dict[str, Callable[[dict[str, Any]], tuple[str, str]]] = {
-    "model_version.created": lambda data: (data["name"], str(data["version"])),
-    "model_version_alias.created": lambda data: (data["name"], str(data["version"])),
-}
+# The events that name a model version to evaluate, in ``data.name`` and ``data.version``.
+VERSION_EVENTS = ("model_version.created", "model_version_alias.created")
 
 
 def create_app(queue: JobQueue, verifier: WebhookVerifier, *, health: Callable[[], dict[str, Any]] | None = None) -> FastAPI:
@@ -82,11 +79,10 @@ def _parse(body: bytes) -> tuple[str, tuple[str, str] | None]:
         event = f"{payload['entity']}.{payload['action']}"
     except (ValueError, KeyError, TypeError) as error:
         raise HTTPException(400, f"payload is not an MLflow webhook event (entity, action, data): {error}") from None
-    target_of = EVENT_TARGETS.get(event)
-    if target_of is None:
+    if event not in VERSION_EVENTS:
         return event, None
     try:
-        name, version = target_of(payload["data"])
+        name, version = payload["data"]["name"], str(payload["data"]["version"])
     except (KeyError, TypeError) as error:
         raise HTTPException(400, f"{event} payload has no data field {error}") from None
     if not isinstance(name, str) or not name or not version:

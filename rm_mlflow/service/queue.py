@@ -16,7 +16,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -190,20 +190,20 @@ class JobQueue:
         instead of taking the service down forever. Returns (requeued, failed).
         """
         now = time.time()
+        requeued, failed = [], []
         with self._transaction() as db:
-            orphans = [Job(**row) for row in db.execute("SELECT * FROM jobs WHERE status = ?", (RUNNING,)).fetchall()]
-            for job in orphans:
+            for row in db.execute("SELECT * FROM jobs WHERE status = ?", (RUNNING,)).fetchall():
+                job = Job(**row)
                 if job.attempts >= max_attempts:
                     error = f"the service stopped during each of {job.attempts} attempts; not retried again"
                     db.execute("UPDATE jobs SET status = ?, error = ?, updated_at = ?, finished_at = ? WHERE id = ?",
                                (FAILED, error, now, now, job.id))
+                    failed.append(replace(job, status=FAILED, error=error, updated_at=now, finished_at=now))
                 else:
                     db.execute("UPDATE jobs SET status = ?, updated_at = ? WHERE id = ?", (QUEUED, now, job.id))
+                    requeued.append(replace(job, status=QUEUED, updated_at=now))
             db.execute("DELETE FROM deliveries WHERE received_at < ?", (now - _DELIVERY_RETENTION_SECONDS,))
-            ids = [job.id for job in orphans]
-            rows = db.execute(f"SELECT * FROM jobs WHERE id IN ({','.join('?' * len(ids))})", ids).fetchall() if ids else []
-        jobs = [Job(**row) for row in rows]
-        return [job for job in jobs if job.status == QUEUED], [job for job in jobs if job.status == FAILED]
+        return requeued, failed
 
     def get(self, model_name: str, version: str) -> Job | None:
         row = self._connection().execute("SELECT * FROM jobs WHERE model_name = ? AND version = ?", (model_name, str(version))).fetchone()
@@ -219,9 +219,6 @@ class JobQueue:
     def counts(self) -> dict[str, int]:
         rows = self._connection().execute("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status").fetchall()
         return {status: 0 for status in STATUSES} | {row["status"]: row["n"] for row in rows}
-
-    def pending(self) -> int:
-        return self._connection().execute("SELECT COUNT(*) FROM jobs WHERE status IN (?, ?)", (QUEUED, RUNNING)).fetchone()[0]
 
     def next_due_in(self) -> float | None:
         """Seconds until the earliest queued job is due (0 when one is due now); None when nothing is queued."""

@@ -20,7 +20,7 @@ from typing import Any
 from rm_mlflow.errors import RmMlflowError
 from rm_mlflow.service.queue import Job, JobQueue
 from rm_mlflow.service.selection import ModelSelector
-from rm_mlflow.tracking.logging import start_evaluation_run, with_retries
+from rm_mlflow.tracking.logging import is_transient, start_evaluation_run, with_retries
 from rm_mlflow.tracking.run import DataOptions, evaluate_to_run
 
 logger = logging.getLogger(__name__)
@@ -71,10 +71,10 @@ def is_transient_failure(error: BaseException) -> bool:
     from requests.exceptions import Timeout
 
     if isinstance(error, RmMlflowError):
-        return False
+        # Ours name the model or file at fault; one that wraps a registry or download failure is as transient as that.
+        return error.__cause__ is not None and is_transient_failure(error.__cause__)
     if isinstance(error, MlflowException):
-        status = error.get_http_status_code()
-        return status >= 500 or status == 429
+        return is_transient(error)
     return isinstance(error, (ConnectionError, TimeoutError, RequestsConnectionError, Timeout))
 
 
@@ -166,7 +166,8 @@ class Worker:
         if len(scores) > 1:
             tags |= {f"{SCORE_TAG}.{name}": f"{value:.6f}" for name, value in scores.items()}
         finished = self.queue.succeed(job.id, run_id=run_id, score=headline)
-        self._delete_tag(client, job, ERROR_TAG)
+        if ERROR_TAG in (version.tags or {}):  # left by a failed earlier attempt
+            self._delete_tag(client, job, ERROR_TAG)
         self._set_tags(client, job, tags)
         logger.info("%s: %s finished: run %s, score %s", self.name, job.model_uri, run_id, headline)
         return finished
@@ -229,21 +230,18 @@ class Worker:
         self._set_tags(MlflowClient(), job, {STATUS_TAG: "failed", ERROR_TAG: job.error or "failed"})
 
     def _set_tags(self, client: Any, job: Job, tags: Mapping[str, str]) -> None:
-        """Registry tags are a view of the queue; a tag that cannot be written is logged, never fatal.
-
-        The status tag goes last, so whoever sees a final status also sees the run id, score or error.
-        """
+        """The status tag goes last, so whoever sees a final status also sees the run id, score or error."""
         for key, value in sorted(tags.items(), key=lambda item: item[0] == STATUS_TAG):
-            try:
-                with_retries(lambda key=key, value=value: client.set_model_version_tag(job.model_name, job.version, key, value),
-                             what="set_model_version_tag", attempts=2)  # the next attempt or outcome writes them again
-            except Exception as error:  # noqa: BLE001
-                logger.error("could not set tag %s on %s: %s", key, job.model_uri, error)
+            _write_registry(job, f"set tag {key}",
+                            lambda key=key, value=value: client.set_model_version_tag(job.model_name, job.version, key, value))
 
     def _delete_tag(self, client: Any, job: Job, key: str) -> None:
-        try:
-            version = client.get_model_version(job.model_name, job.version)
-            if key in version.tags:
-                client.delete_model_version_tag(job.model_name, job.version, key)
-        except Exception as error:  # noqa: BLE001
-            logger.error("could not delete tag %s on %s: %s", key, job.model_uri, error)
+        _write_registry(job, f"delete tag {key}", lambda: client.delete_model_version_tag(job.model_name, job.version, key))
+
+
+def _write_registry(job: Job, what: str, call: Any) -> None:
+    """Registry tags are a view of the queue: a write that fails twice is logged, never fatal (the next outcome writes again)."""
+    try:
+        with_retries(call, what=what, attempts=2)
+    except Exception as error:  # noqa: BLE001
+        logger.error("could not %s on %s: %s", what, job.model_uri, error)

@@ -55,3 +55,12 @@ def test_failure_classification():
     assert describe_failure(ModelLoadError("models:/rm/1: not a model")) == "models:/rm/1: not a model"
     leaky = ConnectionError("POST https://alice:pa55word@mlflow.internal/api failed; token hf_abcdefghijklmnop rejected")
     assert describe_failure(leaky) == "ConnectionError: POST https://***@mlflow.internal/api failed; token hf_*** rejected"
+
+
+def test_our_errors_wrapping_a_registry_outage_are_transient(unreachable_tracking):
+    from rm_mlflow.errors import ModelLoadError
+    from rm_mlflow.tracking.models import resolve_model_reference
+
+    with pytest.raises(ModelLoadError, match="models:/rm/1: cannot resolve in the model registry") as caught:
+        resolve_model_reference("models:/rm/1")
+    assert is_transient_failure(caught.value)

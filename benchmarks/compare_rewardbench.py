@@ -1,11 +1,15 @@
 """Side-by-side: rm-mlflow vs the `rewardbench` package (0.1.4) on the same model, data, truncation and template.
 
-Each tool runs in its own process in the same invocation; the table compares per-subset accuracy,
-section scores, wall time, examples/s and tokens/s. The last line is machine-readable:
+Each tool runs in its own process in the same invocation; the tables compare per-subset accuracy,
+section scores, wall time, scoring time, examples/s and tokens/s. The last line is machine-readable:
 ``RESULT max_abs_diff=... speedup=...``.
 
-    python benchmarks/compare_rewardbench.py                 # full CPU run
-    python benchmarks/compare_rewardbench.py --limit 5       # quick smoke run
+    python benchmarks/compare_rewardbench.py                          # classifier, shipped sample + RMB pairs, CPU
+    python benchmarks/compare_rewardbench.py --limit 5                # quick smoke run
+    python benchmarks/compare_rewardbench.py --kind dpo               # DPO with a reference and each reference-free mode
+    python benchmarks/compare_rewardbench.py --kind generative --data llmbar   # a judge behind `transformers serve`, both tools its clients
+    python benchmarks/compare_rewardbench.py --data llmbar --model-shape small    # duplicate-free real rows, 4 layers x 256
+    python benchmarks/compare_rewardbench.py --device cuda --model-shape llama3-8b  # GPU, with MFU
 """
 
 from __future__ import annotations
@@ -17,15 +21,16 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
-from rm_mlflow.data import load_benchmark  # noqa: E402
+from rm_mlflow.data import DataOptions, load_benchmark  # noqa: E402
+from rm_mlflow.data.benchmarks.rewardbench import EXAMPLE_COUNTS, SUBSET_MAPPING  # noqa: E402
 from rm_mlflow.data.sample import SAMPLE_DATA_DIR  # noqa: E402
-from rm_mlflow.data.rewardbench import EXAMPLE_COUNTS, SUBSET_MAPPING  # noqa: E402
 from rm_mlflow.metrics import section_scores, subset_accuracies  # noqa: E402
 from rm_mlflow.tiny_models import build_tiny_reward_model  # noqa: E402
 
@@ -40,6 +45,14 @@ RMB_SCENARIOS = [
     "Pairwise_set/Helpfulness/Chat/Supportive Conversation",
     "Pairwise_set/Helpfulness/Reasoning/Pattern Recognition",
 ]
+SHAPES = {
+    "tiny": dict(hidden_size=64, num_layers=2),
+    "small": dict(hidden_size=256, num_layers=4),
+}
+# Llama-3-8B's shape (random init): for GPU throughput runs, where only the FLOPs matter.
+LLAMA3_8B = dict(hidden_size=4096, num_layers=32, intermediate_size=14336, num_attention_heads=32, num_key_value_heads=8, vocab_size=128256)
+PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12}
+DPO_MODES = ("reference", "avg", "sum", "norm")
 
 
 def ensure_peer_venv(venv: Path) -> Path:
@@ -56,17 +69,13 @@ def ensure_peer_venv(venv: Path) -> Path:
     return python
 
 
-# Llama-3-8B's shape (random init): for GPU throughput runs, where only the FLOPs matter.
-LLAMA3_8B = dict(hidden_size=4096, num_layers=32, intermediate_size=14336, num_attention_heads=32, num_key_value_heads=8, vocab_size=128256)
-PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12}
-
-
-def build_model(path: Path, corpus: list[str], shape: str, device: str) -> Path:
-    """A Llama sequence classifier saved so that both transformers 5 (ours) and 4.51 (the peer's) load it."""
+def build_model(path: Path, corpus: list[str], shape: str, device: str, *, head: str = "classifier", seed: int = 0, tokenizer=None) -> Path:
+    """A Llama model (classifier or causal LM) saved so that both transformers 5 (ours) and 4.51 (the peer's) load it."""
     if not (path / "config.json").exists():
-        build_tiny_reward_model(path, corpus=corpus, architecture="llama")
+        build_tiny_reward_model(path, corpus=corpus, architecture="llama", head=head, seed=seed, tokenizer=tokenizer,
+                                **SHAPES.get(shape, SHAPES["tiny"]))
         if shape == "llama3-8b":
-            _replace_with_8b_shape(path, device)
+            _replace_with_8b_shape(path, device, head)
         config_path = path / "tokenizer_config.json"
         config = json.loads(config_path.read_text())
         config["tokenizer_class"] = "PreTrainedTokenizerFast"  # transformers 4.51 has no TokenizersBackend
@@ -75,9 +84,9 @@ def build_model(path: Path, corpus: list[str], shape: str, device: str) -> Path:
     return path
 
 
-def _replace_with_8b_shape(path: Path, device: str) -> None:
+def _replace_with_8b_shape(path: Path, device: str, head: str) -> None:
     import torch
-    from transformers import AutoConfig, LlamaForSequenceClassification
+    from transformers import AutoConfig, LlamaForCausalLM, LlamaForSequenceClassification
 
     config = AutoConfig.from_pretrained(path)
     shape = dict(LLAMA3_8B)
@@ -87,7 +96,7 @@ def _replace_with_8b_shape(path: Path, device: str) -> None:
     config.dtype = "bfloat16"
     torch.manual_seed(0)
     with torch.device(device):
-        model = LlamaForSequenceClassification(config).to(torch.bfloat16)
+        model = (LlamaForSequenceClassification if head == "classifier" else LlamaForCausalLM)(config).to(torch.bfloat16)
     model.save_pretrained(path)
 
 
@@ -102,7 +111,6 @@ def parameter_count(path: Path) -> int:
     return total
 
 
-
 def peak_flops() -> float | None:
     import torch
 
@@ -112,10 +120,20 @@ def peak_flops() -> float | None:
     return next((flops for key, flops in PEAK_BF16_FLOPS.items() if key in name), None)
 
 
-def write_dataset(path: Path, data_dir: Path, limit: int | None) -> list[dict]:
-    """RewardBench-schema rows (the shipped sample) and real RMB pairs, in the `--load_json` form both tools read."""
-    examples = load_benchmark("rewardbench", data_dir=SAMPLE_DATA_DIR).examples
-    examples += load_benchmark("rmb", data_dir=data_dir, split="pairwise", subsets=RMB_SCENARIOS, limit=limit).examples
+def write_dataset(path: Path, data: str, data_dir: Path, limit: int | None) -> list[dict]:
+    """The rows both tools read, in the `--load_json` form: chosen and rejected as full conversations.
+
+    ``sample+rmb``: the shipped RewardBench-schema sample (all 23 subsets) and real RMB pairs of five
+    scenarios; ``llmbar``: the 419 real LLMBar pairs behind RewardBench's five llmbar subsets (no
+    prompt is shared by two rows, so deduplication saves nothing); ``rmb``: the RMB pairs alone.
+    """
+    examples = []
+    if data == "sample+rmb":
+        examples += load_benchmark("rewardbench", DataOptions(data_dir=str(SAMPLE_DATA_DIR))).examples
+    if data in ("sample+rmb", "rmb"):
+        examples += load_benchmark("rmb", DataOptions(data_dir=str(data_dir), split="pairwise", subsets=RMB_SCENARIOS, limit=limit)).examples
+    if data == "llmbar":
+        examples += load_benchmark("llmbar", DataOptions(data_dir=str(data_dir), limit=limit)).examples
     rows = []
     for example in examples:
         prompt = [dict(m) for m in example.prompt]
@@ -134,7 +152,8 @@ def write_dataset(path: Path, data_dir: Path, limit: int | None) -> list[dict]:
 def run_timed(command: list[str], cwd: Path, log: Path) -> float:
     started = time.perf_counter()
     with log.open("w") as handle:
-        result = subprocess.run(command, cwd=cwd, stdout=handle, stderr=subprocess.STDOUT, env=os.environ | {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "WANDB_MODE": "disabled"})
+        env = os.environ | {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "WANDB_MODE": "disabled"}
+        result = subprocess.run(command, cwd=cwd, stdout=handle, stderr=subprocess.STDOUT, env=env)
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
         raise SystemExit(f"{command[0]} failed (exit {result.returncode}); see {log}:\n{log.read_text()[-3000:]}")
@@ -149,75 +168,245 @@ def count_tokens(model_dir: Path, rows: list[dict]) -> int:
     return sum(len(ids) for ids in tokenizer(texts)["input_ids"])
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--limit", type=int, default=None, help="RMB rows per scenario (default: all)")
-    parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data")
-    parser.add_argument("--workdir", type=Path, default=HERE / ".work")
-    parser.add_argument("--peer-venv", type=Path, default=HERE / ".peer-venv")
-    parser.add_argument("--batch-size", type=int, default=8, help="the peer's batch size (its CLI default)")
-    parser.add_argument("--max-length", type=int, default=2048)
-    parser.add_argument("--truncation", choices=["none", "left"], default="left",
-                        help="same on both sides: 'left' is the peer's --force_truncation")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--model-shape", default="tiny", choices=["tiny", "llama3-8b"])
-    args = parser.parse_args()
+@dataclass
+class Comparison:
+    """One configuration run by both tools."""
 
-    work = args.workdir.resolve()
-    work.mkdir(parents=True, exist_ok=True)
-    peer_python = ensure_peer_venv(args.peer_venv.resolve())
-    data_path = work / f"pairs-limit{args.limit or 'all'}.jsonl"
-    rows = write_dataset(data_path, args.data_dir.resolve(), args.limit)
+    name: str
+    peer_accuracy: dict[str, float]
+    ours_accuracy: dict[str, float]
+    peer_seconds: float
+    ours_seconds: float
+    ours_scoring_seconds: float
+    max_score_diff: float
+    exact_ties: int = 0  # pairs whose two responses are one model input to us (an exact tie) that float noise broke for the peer
+    max_accuracy_diff_apart_from_ties: float = 0.0
+
+    @property
+    def max_accuracy_diff(self) -> float:
+        subsets = set(self.peer_accuracy) | set(self.ours_accuracy)
+        diffs = [abs(self.peer_accuracy.get(s, math.nan) - self.ours_accuracy.get(s, math.nan)) for s in subsets]
+        return max((d if d == d else math.inf) for d in diffs)
+
+
+def _ours(work: Path, name: str, data_path: Path, model_dir: Path, args: argparse.Namespace, dtype: str, extra: list[str]) -> tuple[float, Path]:
+    out = work / f"ours-{name}"
+    command = [
+        sys.executable, "-m", "rm_mlflow.cli", "evaluate", "--model", model_dir.name, "--dataset", str(data_path),
+        "--max_length", str(args.max_length), "--truncation", args.truncation, "--dtype", dtype, "--device", args.device,
+        "--output", str(out), "--no_resume", "--quiet", *extra,
+    ]
+    return run_timed(command, work, work / f"ours-{name}.log"), out
+
+
+def _compare(name: str, peer_rows: list[dict], ours_dir: Path, data_path: Path, peer_seconds: float, ours_seconds: float) -> Comparison:
+    import pandas as pd
+
+    table = pd.read_parquet(ours_dir / f"{data_path.stem}_scores.parquet")
+    ours_scores = {row.id: (row.chosen_scores[0], row.rejected_scores[0]) for row in table.itertuples()}
+    diffs = [max(abs(p["scores_chosen"] - ours_scores[p["id"]][0]), abs(p["scores_rejected"] - ours_scores[p["id"]][1]))
+             for p in peer_rows if isinstance(p.get("scores_chosen"), (int, float))]
+    # A pair whose chosen and rejected responses are the same model input (RMB has a few identical answers) is an
+    # exact tie for us, counted wrong as rewardbench's rule says; the peer scores the two copies in different padded
+    # batches, so float noise (~1e-7) decides it. Such pairs are counted and set apart, not hidden.
+    ties = {row.id for row in table.itertuples() if row.chosen_scores[0] == row.rejected_scores[0]}
+    noisy = {p["id"] for p in peer_rows if p["id"] in ties and abs(p["scores_chosen"] - p["scores_rejected"]) < 1e-5}
+    comparison = Comparison(
+        name=name,
+        peer_accuracy=subset_accuracies((row["subset"], float(row["results"])) for row in peer_rows),
+        ours_accuracy=subset_accuracies(zip(table["subset"], table["correct"], strict=True)),
+        peer_seconds=peer_seconds,
+        ours_seconds=ours_seconds,
+        ours_scoring_seconds=json.loads((ours_dir / "results.json").read_text())["throughput"]["seconds"],
+        max_score_diff=max(diffs, default=math.nan),
+        exact_ties=sum(int(p["results"]) != 0 for p in peer_rows if p["id"] in noisy),
+    )
+    apart = Comparison(
+        name, subset_accuracies((row["subset"], float(row["results"])) for row in peer_rows if row["id"] not in noisy),
+        subset_accuracies((s, c) for s, c, i in zip(table["subset"], table["correct"], table["id"], strict=True) if i not in noisy), 0, 0, 0, 0,
+    )
+    comparison.max_accuracy_diff_apart_from_ties = apart.max_accuracy_diff
+    return comparison
+
+
+def classifier_runs(
+    work: Path, data_path: Path, rows: list[dict], peer_python: Path, args: argparse.Namespace, dtype: str
+) -> tuple[list[Comparison], Path]:
     corpus = [m["content"] for row in rows[:200] for m in row["chosen"]]
     model_dir = build_model(work / f"{args.model_shape}-rm", corpus, args.model_shape, args.device)
-    tokens = count_tokens(model_dir, rows)
-    dtype = "float32" if args.device == "cpu" else "bfloat16"
-
     peer_out = work / "peer"
     peer_command = [
         str(peer_python), str(HERE / "peer_cpu_shim.py"), "--model", model_dir.name, "--dataset", str(data_path), "--load_json",
         "--not_quantized", "--batch_size", str(args.batch_size), "--max_length", str(args.max_length),
         "--torch_dtype", dtype, "--output_dir", str(peer_out) + "/", "--attn_implementation", "sdpa",
     ] + (["--force_truncation"] if args.truncation == "left" else [])
-    ours_out = work / "ours"
-    ours_command = [
-        sys.executable, "-m", "rm_mlflow.cli", "evaluate", "--model", model_dir.name, "--dataset", str(data_path),
-        "--max_length", str(args.max_length), "--truncation", args.truncation, "--dtype", dtype, "--device", args.device,
-        "--output", str(ours_out), "--no_resume", "--quiet",
-    ]
-    print(f"{len(rows)} pairs ({2 * len(rows)} conversations, {tokens} tokens), truncation={args.truncation}, max_length={args.max_length}", flush=True)
     peer_seconds = run_timed(peer_command, work, work / "peer.log")
-    ours_seconds = run_timed(ours_command, work, work / "ours.log")
-
+    ours_seconds, ours_dir = _ours(work, "classifier", data_path, model_dir, args, dtype, [])
     peer_rows = [json.loads(line) for line in (peer_out / f"{model_dir.name}_outputs.jsonl").open()]
-    peer_acc = subset_accuracies((row["subset"], float(row["results"])) for row in peer_rows)
-    ours_table = __import__("pandas").read_parquet(ours_out / f"{data_path.stem}_scores.parquet")
-    ours_acc = subset_accuracies(zip(ours_table["subset"], ours_table["correct"]))
+    for row in peer_rows:  # the CLI writes each score as a one-element list (the logits row)
+        for key in ("scores_chosen", "scores_rejected"):
+            if isinstance(row.get(key), list):
+                row[key] = row[key][0]
+    return [_compare("classifier", peer_rows, ours_dir, data_path, peer_seconds, ours_seconds)], model_dir
 
-    print(f"\n{'subset':<58} {'rewardbench':>11} {'rm-mlflow':>10} {'diff':>8}")
-    max_diff = 0.0
-    for subset in sorted(set(peer_acc) | set(ours_acc)):
-        p, o = peer_acc.get(subset, float("nan")), ours_acc.get(subset, float("nan"))
-        diff = abs(p - o)
-        max_diff = max(max_diff, diff) if diff == diff else float("inf")
-        print(f"{subset:<58} {p:>11.4f} {o:>10.4f} {o - p:>8.4f}")
-    for name, accuracy in (("rewardbench", peer_acc), ("rm-mlflow", ours_acc)):
-        sections = section_scores(accuracy, SUBSET_MAPPING, EXAMPLE_COUNTS)
-        overall = sum(row["results"] for row in peer_rows) / len(peer_rows) if name == "rewardbench" else ours_table["correct"].mean()
-        print(f"{name:<12} sections " + "  ".join(f"{k}={v:.4f}" for k, v in sections.items()) + f"  accuracy(all pairs)={overall:.4f}")
+
+def dpo_runs(work: Path, data_path: Path, rows: list[dict], peer_python: Path, args: argparse.Namespace, dtype: str) -> tuple[list[Comparison], Path]:
+    from transformers import AutoTokenizer
+
+    corpus = [m["content"] for row in rows[:200] for m in row["chosen"]]
+    policy = build_model(work / f"{args.model_shape}-policy", corpus, args.model_shape, args.device, head="causal-lm", seed=1)
+    tokenizer = AutoTokenizer.from_pretrained(policy)
+    reference = build_model(work / f"{args.model_shape}-reference", corpus, args.model_shape, args.device, head="causal-lm", seed=2,
+                            tokenizer=tokenizer)
+    cache = work / "reference-cache"  # fresh for each invocation, so the reference is scored, not read back
+    comparisons = []
+    for mode in DPO_MODES:
+        extra_peer = ["--ref_model", str(reference)] if mode == "reference" else ["--ref_free_type", mode]
+        peer_out = work / f"peer-dpo-{mode}.jsonl"
+        peer_seconds = run_timed([str(peer_python), str(HERE / "peer_dpo.py"), "--model", str(policy), "--dataset", str(data_path),
+                                  "--output", str(peer_out), *extra_peer], work, work / f"peer-dpo-{mode}.log")
+        extra_ours = ["--model_kind", "dpo", *(["--ref_model", str(reference)] if mode == "reference" else ["--ref_free_type", mode])]
+        os.environ["RM_MLFLOW_CACHE_DIR"] = str(cache / mode)
+        ours_seconds, ours_dir = _ours(work, f"dpo-{mode}", data_path, policy, args, dtype, extra_ours)
+        peer_rows = [json.loads(line) for line in peer_out.open()]
+        comparisons.append(_compare(f"dpo-{mode}", peer_rows, ours_dir, data_path, peer_seconds, ours_seconds))
+    return comparisons, policy
+
+
+JUDGE_NAME = "gpt-4o-2024-08-06"  # in rewardbench's OpenAI list, so its API path sends it to OPENAI_BASE_URL: our endpoint
+
+
+def generative_runs(
+    work: Path, data_path: Path, rows: list[dict], peer_python: Path, args: argparse.Namespace, dtype: str
+) -> tuple[list[Comparison], Path]:
+    """A judge served by ``transformers serve``; rm-mlflow's endpoint backend and rewardbench-gen's API path are both its clients.
+
+    The judge folder is named after a model in rewardbench's OpenAI list, and the server (started in that
+    folder's parent) loads it under that name. rm-mlflow runs first (seeded A/B order, 10 requests in flight);
+    the peer then asks the same questions in the same order through ``run_judge_pair`` with 10 threads, as
+    ``run_generative.py`` does. Rows with more than two turns are left out on both sides (rewardbench drops them).
+    """
+    from rm_mlflow.tiny_models import build_tiny_judge
+    from tests.helpers import JudgeServer
+
+    judge = work / JUDGE_NAME
+    if not (judge / "config.json").exists():
+        if args.judge_model:
+            judge.symlink_to(args.judge_model.resolve())
+        else:
+            build_tiny_judge(judge)
+    kept = [row for row in rows if len(row["chosen"]) <= 4]
+    if len(kept) < len(rows):
+        data_path.write_text("".join(json.dumps(row) + "\n" for row in kept))
+        print(f"left out {len(rows) - len(kept)} rows with more than two turns (rewardbench-gen drops them)")
+    server = JudgeServer(Path(JUDGE_NAME), work / "judge-server", cwd=work).start()
+    try:
+        extra = ["--model_kind", "generative", "--judge_endpoint", server.url, "--judge_concurrency", "10", "--max_new_tokens", "2048"]
+        command = [sys.executable, "-m", "rm_mlflow.cli", "evaluate", "--model", JUDGE_NAME, "--dataset", str(data_path),
+                   "--output", str(work / "ours-generative"), "--no_resume", "--quiet", *extra]
+        ours_seconds = run_timed(command, REPO, work / "ours-generative.log")
+        import pandas as pd
+
+        table = pd.read_parquet(work / "ours-generative" / f"{data_path.stem}_scores.parquet")
+        by_id = {row["id"]: row for row in kept}
+        examples = []
+        for row in table.itertuples():
+            source = by_id[row.id]
+            chosen_first = row.judge_orders[0].startswith("chosen")
+            answers = [source["chosen"][-1]["content"], source["rejected"][-1]["content"]]
+            examples.append({"id": row.id, "subset": row.subset, "prompt": source["chosen"][:-1],
+                             "answers": answers if chosen_first else answers[::-1], "chosen_letter": "A" if chosen_first else "B"})
+        (work / "peer-judge-examples.json").write_text(json.dumps(examples))
+        env = {"OPENAI_BASE_URL": server.url, "OPENAI_API_KEY": "not-checked-by-transformers-serve"}
+        os.environ.update(env)
+        peer_seconds = run_timed([str(peer_python), str(HERE / "peer_generative.py"), str(work / "peer-judge-examples.json"),
+                                  str(work / "peer-generative.json"), JUDGE_NAME], work, work / "peer-generative.log")
+    finally:
+        server.stop()
+    peer = json.loads((work / "peer-generative.json").read_text())["results"]
+    ours = {row.id: row for row in table.itertuples()}
+    same_text = sum(p["judgment"] == ours[p["id"]].judge_outputs[0] for p in peer)
+    same_verdict = sum((p["winner"] if p["winner"] in ("A", "B") else "error") == ours[p["id"]].judge_verdicts[0] for p in peer)
+    print(f"judge answers: {same_text}/{len(peer)} identical texts, {same_verdict}/{len(peer)} identical verdicts")
+    comparison = Comparison(
+        name="generative",
+        peer_accuracy=subset_accuracies((p["subset"], float(p["result"])) for p in peer),
+        ours_accuracy=subset_accuracies(zip(table["subset"], table["correct"], strict=True)),
+        peer_seconds=peer_seconds,
+        ours_seconds=ours_seconds,
+        ours_scoring_seconds=json.loads((work / "ours-generative" / "results.json").read_text())["throughput"]["seconds"],
+        max_score_diff=float(max(abs(p["result"] - ours[p["id"]].correct) for p in peer)),
+    )
+    return [comparison], judge
+
+
+def report(comparisons: list[Comparison], rows: list[dict], tokens: int, model_dir: Path) -> None:
     n = len(rows)
-    print(f"\n{'tool':<12} {'wall s':>8} {'examples/s':>11} {'tokens/s':>10}")
-    print(f"{'rewardbench':<12} {peer_seconds:>8.1f} {n / peer_seconds:>11.2f} {tokens / peer_seconds:>10.0f}")
-    print(f"{'rm-mlflow':<12} {ours_seconds:>8.1f} {n / ours_seconds:>11.2f} {tokens / ours_seconds:>10.0f}")
-    speedup = peer_seconds / ours_seconds
-    print(f"ratio rm-mlflow/rewardbench examples/s: {speedup:.2f}")
+    for comparison in comparisons:
+        print(f"\n[{comparison.name}]  {'subset':<56} {'rewardbench':>11} {'rm-mlflow':>10} {'diff':>8}")
+        for subset in sorted(set(comparison.peer_accuracy) | set(comparison.ours_accuracy)):
+            p, o = comparison.peer_accuracy.get(subset, math.nan), comparison.ours_accuracy.get(subset, math.nan)
+            print(f"{'':<{len(comparison.name) + 4}}{subset:<56} {p:>11.4f} {o:>10.4f} {o - p:>8.4f}")
+        for name, accuracy in (("rewardbench", comparison.peer_accuracy), ("rm-mlflow", comparison.ours_accuracy)):
+            sections = section_scores(accuracy, SUBSET_MAPPING, EXAMPLE_COUNTS)
+            shown = "  ".join(f"{k}={v:.4f}" for k, v in sections.items() if any(s in accuracy for s in SUBSET_MAPPING[k]))
+            print(f"  {name:<12} sections {shown or '-'}")
+        print(f"  largest per-example score difference: {comparison.max_score_diff:.2e}; largest subset accuracy difference: "
+              f"{comparison.max_accuracy_diff:.4f}")
+        if comparison.exact_ties:
+            print(f"  {comparison.exact_ties} pair(s) with identical chosen and rejected model inputs: an exact tie here (wrong, as "
+                  f"rewardbench's rule says), decided by float noise in the peer; apart from them the largest difference is "
+                  f"{comparison.max_accuracy_diff_apart_from_ties:.4f}")
+    print(f"\n{'run':<16} {'tool':<12} {'wall s':>8} {'scoring s':>10} {'examples/s':>11} {'tokens/s':>10}")
+    for c in comparisons:
+        print(f"{c.name:<16} {'rewardbench':<12} {c.peer_seconds:>8.1f} {'':>10} {n / c.peer_seconds:>11.2f} {tokens / c.peer_seconds:>10.0f}")
+        print(f"{'':<16} {'rm-mlflow':<12} {c.ours_seconds:>8.1f} {c.ours_scoring_seconds:>10.1f} {n / c.ours_seconds:>11.2f} "
+              f"{tokens / c.ours_seconds:>10.0f}   ratio {c.peer_seconds / c.ours_seconds:.2f}x wall")
     peak = peak_flops()
     if peak is not None:
         params = parameter_count(model_dir)
-        scoring_seconds = json.loads((ours_out / "results.json").read_text())["throughput"]["seconds"]
-        for name, seconds in (("rewardbench (wall)", peer_seconds), ("rm-mlflow (wall)", ours_seconds), ("rm-mlflow (scoring)", scoring_seconds)):
-            print(f"MFU {name}: {2 * params * tokens / seconds / peak:.1%}  ({params / 1e9:.2f}B params, peak {peak / 1e12:.0f} TFLOP/s)")
-    print(f"RESULT max_abs_diff={max_diff:.4f} speedup={speedup:.2f}")
+        for c in comparisons:
+            timings = (("rewardbench (wall)", c.peer_seconds), ("rm-mlflow (wall)", c.ours_seconds), ("rm-mlflow (scoring)", c.ours_scoring_seconds))
+            for name, seconds in timings:
+                mfu = 2 * params * tokens / seconds / peak
+                print(f"MFU {c.name} {name}: {mfu:.1%}  ({params / 1e9:.2f}B params, peak {peak / 1e12:.0f} TFLOP/s)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--kind", choices=["classifier", "dpo", "generative"], default="classifier")
+    parser.add_argument("--judge-model", type=Path, default=None,
+                        help="generative: a local causal-LM judge folder (default: a tiny judge trained here, biased towards answer A)")
+    parser.add_argument("--data", choices=["sample+rmb", "llmbar", "rmb"], default="sample+rmb")
+    parser.add_argument("--limit", type=int, default=None, help="rows per scenario/subset of the real data (default: all)")
+    parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--workdir", type=Path, default=HERE / ".work")
+    parser.add_argument("--peer-venv", type=Path, default=HERE / ".peer-venv")
+    parser.add_argument("--batch-size", type=int, default=8, help="the peer's batch size (its CLI default)")
+    parser.add_argument("--max-length", type=int, default=2048)
+    parser.add_argument("--truncation", choices=["none", "left"], default="left",
+                        help="same on both sides: 'left' is the peer's --force_truncation (and its DPO keep_end)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--model-shape", default="tiny", choices=["tiny", "small", "llama3-8b"])
+    args = parser.parse_args()
+
+    work = (args.workdir / f"{args.kind}-{args.data}-{args.model_shape}").resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    peer_python = ensure_peer_venv(args.peer_venv.resolve())
+    data_path = work / f"pairs-{args.data.replace('+', '-')}-limit{args.limit or 'all'}.jsonl"
+    rows = write_dataset(data_path, args.data, args.data_dir.resolve(), args.limit)
+    dtype = "float32" if args.device == "cpu" else "bfloat16"
+    runner = {"classifier": classifier_runs, "dpo": dpo_runs, "generative": generative_runs}[args.kind]
+    comparisons, model_dir = runner(work, data_path, rows, peer_python, args, dtype)
+    tokens = count_tokens(model_dir, rows)
+    print(f"{len(rows)} pairs ({2 * len(rows)} conversations, {tokens} tokens), kind={args.kind}, data={args.data}, "
+          f"model={args.model_shape}, truncation={args.truncation}, max_length={args.max_length}, device={args.device}")
+    report(comparisons, rows, tokens, model_dir)
+    max_diff = max(c.max_accuracy_diff for c in comparisons)
+    apart = max(c.max_accuracy_diff_apart_from_ties for c in comparisons)
+    ties = sum(c.exact_ties for c in comparisons)
+    speedup = sum(c.peer_seconds for c in comparisons) / sum(c.ours_seconds for c in comparisons)
+    print(f"RESULT max_abs_diff={max_diff:.4f} speedup={speedup:.2f} noisy_exact_ties={ties} max_abs_diff_apart_from_them={apart:.4f}")
     return 0
 
 

@@ -25,8 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from tests.conftest import SAMPLE_DATA, running_mlflow_server  # noqa: E402
-from tests.service.conftest import SECRET, WEBHOOK_SERVER_ENV, ServiceProcess, sample_args  # noqa: E402
+from tests.helpers import SAMPLE_DATA, SECRET, WEBHOOK_SERVER_ENV, ServiceProcess, running_mlflow_server, sample_args  # noqa: E402  # noqa: E402
 
 NAME = "rm-latency"
 

@@ -1,4 +1,4 @@
-"""The ``reward_model`` evaluator for ``mlflow.models.evaluate``: a thin adapter over :func:`rm_mlflow.tracking.evaluate_to_run`.
+"""The ``reward_model`` evaluator for ``mlflow.models.evaluate``: a thin adapter over :mod:`rm_mlflow.pipeline`.
 
     mlflow.models.evaluate(
         model="models:/my-rm@champion",
@@ -8,7 +8,7 @@
         evaluator_config={"batch_size": 32, "max_length": 4096},
     )
 
-``evaluator_config`` keys are listed by :class:`rm_mlflow.tracking.options.EvaluationOptions`.
+``evaluator_config`` keys are listed by :class:`rm_mlflow.options.EvaluationOptions`.
 """
 
 from __future__ import annotations
@@ -18,10 +18,13 @@ from typing import Any
 from mlflow.models.evaluation import EvaluationResult, ModelEvaluator
 from mlflow.models.evaluation.artifacts import EvaluationArtifact
 
+from rm_mlflow.errors import OptionError
+from rm_mlflow.options import EvaluationOptions
+from rm_mlflow.pipeline import run_evaluation
+from rm_mlflow.tracking.adapters import reward_model_from_pyfunc
 from rm_mlflow.tracking.inputs import benchmarks_from_data
-from rm_mlflow.tracking.models import reference_from_pyfunc, resolve_model_reference, reward_model_from_pyfunc
-from rm_mlflow.tracking.options import EvaluationOptions
-from rm_mlflow.tracking.run import evaluate_to_run
+from rm_mlflow.tracking.references import reference_from_pyfunc, resolve_model_reference
+from rm_mlflow.tracking.run import TrackingTarget
 
 MODEL_TYPE = "reward_model"
 
@@ -39,8 +42,11 @@ class _Artifact(EvaluationArtifact):
 
 
 class RewardModelEvaluator(ModelEvaluator):
+    """Scores a reward model on benchmarks and logs the results to the evaluation's run."""
+
     @classmethod
     def can_evaluate(cls, *, model_type: str | None, evaluator_config: dict | None, **kwargs: Any) -> bool:
+        """Only ``model_type="reward_model"``."""
         return model_type == MODEL_TYPE
 
     def evaluate(
@@ -53,22 +59,13 @@ class RewardModelEvaluator(ModelEvaluator):
         model: Any = None,
         **kwargs: Any,
     ) -> EvaluationResult:
+        """Run the pipeline on MLflow's loaded model and data, logging to MLflow's run ``run_id``."""
         if model is None:
-            raise ValueError("the reward_model evaluator scores a model: pass model=... (a models:/ URI, run URI or local path)")
+            raise OptionError("the reward_model evaluator scores a model: pass model=... (a models:/ URI, run URI or local path)")
         options = EvaluationOptions.from_mapping(evaluator_config)
+        datasets = benchmarks_from_data(dataset.features_data, dataset_name=options.dataset_name)
         reference = resolve_model_reference(options.model_uri) if options.model_uri else reference_from_pyfunc(model)
-        result = evaluate_to_run(
-            reward_model_from_pyfunc(model, options.settings),
-            benchmarks_from_data(dataset.features_data, dataset_name=options.dataset_name),
-            run_id=run_id,
-            reference=reference,
-            data=options.data,
-            gate=options.gate,
-            output_dir=options.output_dir,
-            resume=options.resume,
-            progress=options.progress,
-            sync_model_card=options.sync_model_card,
-            model_card=options.model_card,
-        )
-        artifacts = {name: _Artifact(uri=uri) for name, uri in result.artifacts.items()}
-        return EvaluationResult(metrics=result.metrics, artifacts=artifacts, run_id=run_id)
+        request = options.request(lambda: reward_model_from_pyfunc(model, options.settings), datasets, reference=reference)
+        outcome = run_evaluation(request, TrackingTarget(run_id=run_id))
+        artifacts = {name: _Artifact(uri=uri) for name, uri in outcome.artifacts.items()}
+        return EvaluationResult(metrics=outcome.metrics, artifacts=artifacts, run_id=run_id)

@@ -1,6 +1,6 @@
 """MLproject entry point ``log_model``: log a Hugging Face reward model (folder or Hub id) as an rm_mlflow model, optionally registering it.
 
-    mlflow run . -e log_model -P model=./my-rm -P registered_model_name=my-rm
+mlflow run . -e log_model -P model=./my-rm -P registered_model_name=my-rm
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from projects._params import add_flag, optional
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Log ``--model`` as an rm_mlflow model in a new run, registering it when asked."""
     import mlflow
 
     import rm_mlflow

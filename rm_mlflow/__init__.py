@@ -1,14 +1,48 @@
-"""rm-mlflow: reward-model evaluation (RewardBench, RewardBench 2, RMB, local sets) as a first-class part of MLflow."""
+"""rm-mlflow: reward-model evaluation (RewardBench, RewardBench 2, RMB, local sets) as a first-class part of MLflow.
 
-from rm_mlflow.data import BENCHMARKS, PreferenceExample, load_benchmark
-from rm_mlflow.evaluation import BenchmarkReport, EvaluationReport, evaluate_reward_model
-from rm_mlflow.scoring import RewardModel, ScoringSettings, load_reward_model, score_conversations
+The names below are imported on first use (PEP 562), so ``import rm_mlflow.cli`` and ``rm-mlflow --help`` do not pay
+for pandas, torch or transformers.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rm_mlflow._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
+_EXPORTS = {
+    "BENCHMARKS": "rm_mlflow.data",
+    "DataOptions": "rm_mlflow.data",
+    "PreferenceExample": "rm_mlflow.data",
+    "load_benchmark": "rm_mlflow.data",
+    "BenchmarkReport": "rm_mlflow.evaluation",
+    "EvaluationReport": "rm_mlflow.evaluation",
+    "evaluate_reward_model": "rm_mlflow.evaluation",
+    "RewardModel": "rm_mlflow.scoring",
+    "ScoringSettings": "rm_mlflow.scoring",
+    "load_reward_model": "rm_mlflow.scoring",
+    "score_conversations": "rm_mlflow.scoring",
+}
+
+if TYPE_CHECKING:
+    from rm_mlflow.data import BENCHMARKS, DataOptions, PreferenceExample, load_benchmark
+    from rm_mlflow.evaluation import BenchmarkReport, EvaluationReport, evaluate_reward_model
+    from rm_mlflow.scoring import RewardModel, ScoringSettings, load_reward_model, score_conversations
 
 
-def log_model(reward_model, name: str = "reward_model", **kwargs):
+__getattr__ = lazy_exports(__name__, _EXPORTS)
+
+
+def evaluate_metric_path() -> str:
+    """The folder of rm-mlflow's Hugging Face ``evaluate`` metric: ``evaluate.load(rm_mlflow.evaluate_metric_path(), config_name="rewardbench")``."""
+    from pathlib import Path
+
+    return str(Path(__file__).parent / "evaluate_metric" / "reward_model_benchmark")
+
+
+def log_model(reward_model: str, name: str = "reward_model", **kwargs: object) -> object:
     """Log a reward model (local folder or Hub id) as an ``rm_mlflow``-flavor MLflow model; see :func:`rm_mlflow.tracking.flavor.log_model`."""
     from rm_mlflow.tracking.flavor import log_model as _log_model
 
@@ -18,10 +52,12 @@ def log_model(reward_model, name: str = "reward_model", **kwargs):
 __all__ = [
     "BENCHMARKS",
     "BenchmarkReport",
+    "DataOptions",
     "EvaluationReport",
     "PreferenceExample",
     "RewardModel",
     "ScoringSettings",
+    "evaluate_metric_path",
     "evaluate_reward_model",
     "load_benchmark",
     "load_reward_model",

@@ -7,13 +7,50 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
-from rm_mlflow.errors import RmMlflowError
+from rm_mlflow.card.sync import SYNC_MODES
+from rm_mlflow.data.options import DataOptions
+from rm_mlflow.errors import RmMlflowError, one_line
+from rm_mlflow.scoring.settings import (
+    DTYPES,
+    JUDGE_BACKEND_NAMES,
+    JUDGE_MODES,
+    JUDGE_ORDERS,
+    REF_FREE_TYPES,
+    SHARED_PREFIX_MODES,
+    TRUNCATION_MODES,
+)
 from rm_mlflow.service.signature import DEFAULT_SECRET_ENV, DEFAULT_TOLERANCE_SECONDS
-from rm_mlflow.scoring.settings import DTYPES, TRUNCATION_MODES
-from rm_mlflow.tracking.run import SYNC_MODES, DataOptions
 
 DEFAULT_OUTPUT = "rm-mlflow-results"
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument error is one line (``rm-mlflow evaluate: error: ...``) and exit status 2, like every other user error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Shows a flag's default once, and only when it says something (not None, not a switch's False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS) or action.option_strings == []:
+            return text
+        return f"{text} (default: {action.default})"
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return number
 
 
 def _flag(parser: argparse.ArgumentParser, name: str, *aliases: str, **kwargs) -> None:
@@ -33,25 +70,60 @@ def _add_evaluation_flags(parser: argparse.ArgumentParser) -> None:
     _flag(parser, "split", default=None, help="dataset split (default: the benchmark's own)")
     _flag(parser, "revision", default=None, help="model and dataset revision on the Hub")
     _flag(parser, "subsets", default=None, help="comma-separated subsets to keep")
-    _flag(parser, "limit", type=int, default=None, help="keep the first N examples of each subset (quick runs)")
+    _flag(parser, "limit", type=_positive_int, default=None, help="keep the first N examples of each subset (quick runs)")
     _flag(parser, "skip_invalid", action="store_true", help="skip malformed rows (counted and reported) instead of stopping")
     _flag(parser, "tokenizer", default=None, help="tokenizer to use instead of the model's")
     _flag(parser, "chat_template", default=None,
           help="'tokenizer' (the tokenizer's own; the default), 'raw', a named template (chatml, tulu, llama-3) or a Jinja file")
-    _flag(parser, "max_length", type=int, default=None, help="truncation length in tokens (default 2048)")
+    _flag(parser, "max_length", type=_positive_int, default=None, help="truncation length in tokens (default 2048)")
     _flag(parser, "truncation", choices=TRUNCATION_MODES, default=None,
           help="'none' (default, as the rewardbench CLI), 'left' (run_rm.py: keep the end) or 'right'")
     _flag(parser, "force_truncation", action="store_true", help="rewardbench spelling of --truncation left")
-    _flag(parser, "batch_size", type=int, default=None, help="most sequences per forward pass (default 64)")
-    _flag(parser, "max_tokens_per_batch", type=int, default=None, help="padded-token budget per forward pass (default: by device)")
+    _flag(parser, "batch_size", type=_positive_int, default=None, help="most sequences per forward pass (default 64)")
+    _flag(parser, "max_tokens_per_batch", type=_positive_int, default=None, help="padded-token budget per forward pass (default: by device)")
     _flag(parser, "dtype", choices=DTYPES, default=None, help="'auto' (default) is bfloat16 on GPU, float32 on CPU")
     _flag(parser, "torch_dtype", dest="dtype", choices=DTYPES, help="alias of --dtype (rewardbench spelling)")
     _flag(parser, "device", default=None, help="'auto' (default: cuda if available), 'cpu', 'cuda', 'cuda:1', ...")
     _flag(parser, "attn_implementation", default=None, help="sdpa (default), eager or flash_attention_2")
     _flag(parser, "score_index", type=int, default=None, help="which logit of a multi-logit head is the reward (default 0)")
-    _flag(parser, "model_kind", default="auto", help="model loader (default: chosen from the model config)")
+    _flag(parser, "shared_prefix", choices=SHARED_PREFIX_MODES, default=None,
+          help="auto (default): compute each prompt's common token prefix once for all its responses where the model allows it "
+               "(checked when it loads); off: every conversation whole")
+    _flag(parser, "model_kind", default="auto",
+          help="sequence-classifier, dpo, custom, pairwise, generative or a plug-in kind "
+               "(default: chosen from the model config, --ref_model and --judge_endpoint)")
+    _flag(parser, "ref_model", default=None, help="DPO: the reference model (folder, Hub id or models:/ URI); implies --model_kind dpo")
+    _flag(parser, "ref_free_type", choices=REF_FREE_TYPES, default=None,
+          help="DPO without --ref_model: reduce the policy's log-probs by avg (default, as run_dpo.py), sum or norm")
+    _flag(parser, "score_attribute", default=None, help="custom heads: the forward output's attribute holding the reward (e.g. score)")
+    _flag(parser, "score_method", default=None, help="custom heads: a model method returning the reward, called with input_ids and attention_mask")
+    _flag(parser, "objective_weights", default=None, help="multi-objective heads: comma-separated weights, one per objective (else --score_index)")
+    _flag(parser, "judge_backend", choices=JUDGE_BACKEND_NAMES, default=None,
+          help="generative judges: auto (default: the endpoint when given, else vLLM when installed on a GPU, else transformers), "
+               "transformers, vllm or endpoint")
+    _flag(parser, "judge_endpoint", default=None,
+          help="generative judges: an OpenAI-compatible base URL (http://127.0.0.1:8000/v1); --model is the model name it serves")
+    _flag(parser, "judge_api_key_env", default=None,
+          help="generative judges: the NAME of the environment variable holding the endpoint's key (never the key itself)")
+    _flag(parser, "judge_mode", choices=JUDGE_MODES, default=None,
+          help="generative judges: ranking (default: compare answers) or ratings (rate each answer 1-10)")
+    _flag(parser, "score_w_ratings", dest="judge_mode", action="store_const", const="ratings", help="rewardbench spelling of --judge_mode ratings")
+    _flag(parser, "judge_orders", choices=JUDGE_ORDERS, default=None,
+          help="generative judges: one seeded order per comparison (default), or both (every order; reports position consistency)")
+    _flag(parser, "judge_seed", type=int, default=None, help="generative judges: seed of the A/B order (default 0)")
+    _flag(parser, "max_new_tokens", type=_positive_int, default=None, help="generative judges: longest answer in tokens (default 2048)")
+    _flag(parser, "judge_concurrency", "--num_threads", type=_positive_int, default=None,
+          help="generative judges: requests in flight to an endpoint (default 10)")
+    _flag(parser, "no_system_prompt", action="store_true", default=None,
+          help="generative judges: put the judge instructions in the user turn (models without a system role)")
+    _flag(parser, "tensor_parallel_size", "--num_gpus", type=_positive_int, default=None, help="vLLM judges: GPUs per judge (default 1)")
+    _flag(parser, "judge_warn_share", type=float, default=None,
+          help="generative judges: warn when a subset's share of answers without a verdict exceeds this (default 0.1)")
     _flag(parser, "trust_remote_code", action="store_true", help="allow model code from the Hub (off by default)")
     _flag(parser, "not_quantized", action="store_true", help="accepted for rewardbench compatibility; models are never quantized")
+    _flag(parser, "bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals of every figure (0: none)")
+    _flag(parser, "ci_level", type=float, default=0.95, help="coverage of the intervals")
+    _flag(parser, "seed", type=int, default=0, help="seed of the bootstrap (and of any sampling)")
 
 
 def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
@@ -59,25 +131,30 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
         "evaluate",
         help="score a reward model on benchmarks and write per-example scores and a results JSON",
         description="Evaluate a reward model. Flags follow the rewardbench CLI where they overlap.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     _flag(parser, "model", required=True,
           help="models:/NAME/VERSION, models:/NAME@ALIAS, runs:/ID/PATH, a local MLflow or Hugging Face model folder, or a Hub id")
     _add_evaluation_flags(parser)
     _flag(parser, "output", "--output_dir", default=DEFAULT_OUTPUT, help="folder for results.json and per-example parquet")
     _flag(parser, "no_resume", action="store_true", help="ignore scores cached in the output folder by an earlier run")
-    _flag(parser, "quiet", action="store_true", help="no progress bar")
+    _flag(parser, "quiet", action="store_true", help="no progress bars (scoring, weight loading, downloads)")
     _flag(parser, "mlflow", action="store_true", help="also log the results to an MLflow run")
     _flag(parser, "tracking_uri", default=None, help="MLflow tracking URI (default: MLFLOW_TRACKING_URI)")
     _flag(parser, "experiment", default=None, help="MLflow experiment name")
     _flag(parser, "run_name", default=None, help="MLflow run name")
     _flag(parser, "sync_model_card", choices=SYNC_MODES, default="off",
           help="with --mlflow: write the results into the model card (local folder and run artifacts; hub also opens a PR)")
+    _flag(parser, "log_traces", type=int, default=0,
+          help="with --mlflow: log up to N wrongly ranked examples and N others (seeded) as MLflow traces with feedback")
     parser.set_defaults(handler=_run_evaluate)
 
 
 SCORING_FLAGS = ("tokenizer", "chat_template", "max_length", "truncation", "batch_size", "max_tokens_per_batch",
-                 "dtype", "device", "attn_implementation", "score_index", "revision")
+                 "dtype", "device", "attn_implementation", "score_index", "revision", "ref_model", "ref_free_type",
+                 "score_attribute", "score_method", "objective_weights", "shared_prefix", "judge_backend", "judge_endpoint", "judge_api_key_env",
+                 "judge_mode", "judge_orders", "judge_seed", "max_new_tokens", "judge_concurrency", "no_system_prompt",
+                 "tensor_parallel_size", "judge_warn_share")
 
 
 def scoring_overrides(args: argparse.Namespace) -> dict[str, object]:
@@ -91,70 +168,166 @@ def scoring_overrides(args: argparse.Namespace) -> dict[str, object]:
 
 
 def dataset_names(args: argparse.Namespace) -> list[str]:
+    """``--dataset`` values, repeated or comma-separated (default: rewardbench)."""
     return [name.strip() for value in (args.dataset or ["rewardbench"]) for name in value.split(",") if name.strip()]
 
 
 def data_options(args: argparse.Namespace) -> DataOptions:
+    """The data flags as the one :class:`DataOptions` every loader reads."""
     return DataOptions(
-        data_dir=args.data_dir, split=args.split, revision=args.revision,
-        subsets=tuple(args.subsets.split(",")) if args.subsets else (), limit=args.limit, skip_invalid=args.skip_invalid,
+        data_dir=args.data_dir, split=args.split, revision=args.revision, subsets=args.subsets or (), limit=args.limit,
+        skip_invalid=args.skip_invalid,
     )
 
 
+def evaluation_request(args: argparse.Namespace, **values: object):
+    """The :class:`~rm_mlflow.pipeline.EvaluationRequest` the evaluation flags describe (``values`` add or override fields)."""
+    from rm_mlflow.evaluation import IntervalOptions
+    from rm_mlflow.pipeline import EvaluationRequest
+
+    return EvaluationRequest(**{
+        "model": getattr(args, "model", None), "datasets": dataset_names(args), "data": data_options(args),
+        "settings": scoring_overrides(args), "model_kind": args.model_kind,
+        "intervals": IntervalOptions(resamples=args.bootstrap, level=args.ci_level, seed=args.seed), **values,
+    })
+
+
 def _run_evaluate(args: argparse.Namespace) -> int:
-    from rm_mlflow.evaluation import evaluate_reward_model
-    from rm_mlflow.results import format_summary, write_results
-    from rm_mlflow.tracking.models import load_model_for_scoring, resolve_model_reference
-    from rm_mlflow.tracking.run import evaluate_to_run
+    from rm_mlflow.card.sync import CardTarget
+    from rm_mlflow.pipeline import run_evaluation
+    from rm_mlflow.results import format_summary
+    from rm_mlflow.tracking.run import TrackingTarget
 
-    datasets = dataset_names(args)
-    data = data_options(args)
-    output = Path(args.output)
-    if args.mlflow or args.tracking_uri:
-        result = evaluate_to_run(
-            args.model, datasets, settings=scoring_overrides(args), model_kind=args.model_kind, data=data, output_dir=output,
-            resume=not args.no_resume, tracking_uri=args.tracking_uri, experiment=args.experiment, run_name=args.run_name,
-            progress=not args.quiet, sync_model_card=args.sync_model_card,
-        )
-        print(format_summary(result.report))
-        print(f"\nWrote results to {output}/ and logged them to MLflow run {result.run_id}")
-        for outcome in result.card_sync:
-            print(f"Model card {outcome['target']}: {outcome['status']}" + (f": {outcome['error']}" if outcome.get("error") else ""))
-        if result.gate is not None:
-            print(f"Promotion gate: {'passed' if result.gate.passed else 'FAILED'}: {result.gate.message}")
+    logged = args.mlflow or args.tracking_uri
+    tracking = TrackingTarget(tracking_uri=args.tracking_uri, experiment=args.experiment, run_name=args.run_name) if logged else None
+    request = evaluation_request(
+        args, output_dir=args.output, resume=not args.no_resume, progress=not args.quiet, card=CardTarget.from_options(args.sync_model_card),
+        log_traces=args.log_traces,
+    )
+    outcome = run_evaluation(request, tracking)
+    print(format_summary(outcome.report))
+    if outcome.run_id is None:
+        print(f"\nWrote {Path(args.output) / 'results.json'} and per-example scores to {args.output}/")
         return 0
+    print(f"\nWrote results to {args.output}/ and logged them to MLflow run {outcome.run_id}")
+    for sync in outcome.card_sync:
+        print(f"Model card {sync['target']}: {sync['status']}" + (f": {sync['error']}" if sync.get("error") else ""))
+    if outcome.gate is not None:
+        print(f"Promotion gate: {'passed' if outcome.gate.passed else 'FAILED'}: {outcome.gate.message}")
+    return 0
 
-    cache_path = output / "score_cache.jsonl"
-    if args.no_resume and cache_path.exists():
-        cache_path.unlink()
-    reward_model = load_model_for_scoring(resolve_model_reference(args.model), scoring_overrides(args), kind=args.model_kind)
-    report = evaluate_reward_model(reward_model, datasets, cache_path=cache_path, progress=not args.quiet, **data.load_kwargs())
-    paths = write_results(report, output)
-    print(format_summary(report))
-    print(f"\nWrote {paths['results']} and per-example scores to {output}/")
+
+def _add_log(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "log",
+        help="log a results folder to its MLflow run (results kept while the tracking server was down)",
+        description="Logs params, metrics, tags, dataset inputs, per-example tables and result files of a folder written by "
+        "`rm-mlflow evaluate` to the given run, then marks the run FINISHED. Logging the same folder twice is harmless.",
+        formatter_class=_HelpFormatter,
+    )
+    parser.add_argument("results_dir", help="the folder holding results.json")
+    _flag(parser, "run_id", required=True, help="the run the evaluation created (named in its error message)")
+    _flag(parser, "tracking_uri", default=None, help="MLflow tracking URI (default: MLFLOW_TRACKING_URI)")
+    parser.set_defaults(handler=_run_log)
+
+
+def _run_log(args: argparse.Namespace) -> int:
+    from rm_mlflow.results import RESULTS_FILE, read_results
+    from rm_mlflow.tracking.run import TrackedRun, TrackingTarget
+
+    results_dir = Path(args.results_dir)
+    read_results(results_dir / RESULTS_FILE)  # a wrong folder fails here, before MLflow is asked anything
+    run = TrackedRun.open(TrackingTarget(run_id=args.run_id, tracking_uri=args.tracking_uri))
+    artifacts = run.log(results_dir)
+    run.end("FINISHED")
+    print(f"logged {results_dir} to MLflow run {args.run_id} ({len(artifacts)} artifacts); the run is FINISHED")
+    return 0
+
+
+def _add_compare(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "compare",
+        help="compare two evaluations of the same examples: paired bootstrap deltas with intervals, and the examples that flipped",
+        description="Each side is a results folder, an MLflow run id, or models:/NAME/VERSION or models:/NAME@ALIAS (that version's "
+        "latest finished evaluation). Deltas are CANDIDATE minus BASELINE over the examples both scored; P(better) is the share "
+        "of paired resamples where the candidate is ahead.",
+        formatter_class=_HelpFormatter,
+    )
+    parser.add_argument("baseline", help="the evaluation to compare against (e.g. models:/my-rm@champion)")
+    parser.add_argument("candidate", help="the evaluation under test (e.g. models:/my-rm/7)")
+    _flag(parser, "tracking_uri", default=None, help="MLflow tracking URI for run ids and models:/ references (default: MLFLOW_TRACKING_URI)")
+    _flag(parser, "bootstrap", type=_positive_int, default=1000, help="paired bootstrap resamples")
+    _flag(parser, "ci_level", type=float, default=0.95, help="coverage of the intervals")
+    _flag(parser, "seed", type=int, default=0, help="seed of the bootstrap")
+    _flag(parser, "flips", type=int, default=10, help="flipped examples to list per benchmark and direction")
+    _flag(parser, "output", default=None, help="also write comparison.json and plots here")
+    _flag(parser, "mlflow", action="store_true", help="log the comparison (metrics, tables, plots) to a new MLflow run")
+    _flag(parser, "experiment", default=None, help="MLflow experiment for that run")
+    parser.set_defaults(handler=_run_compare)
+
+
+def _run_compare(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from rm_mlflow.comparison import compare_folders, format_comparison
+    from rm_mlflow.evaluation import IntervalOptions
+    from rm_mlflow.tracking.evaluations import results_folder
+    from rm_mlflow.tracking.run import TrackedRun, TrackingTarget
+
+    intervals = IntervalOptions(resamples=args.bootstrap, level=args.ci_level, seed=args.seed)  # validates the level
+    tracking = TrackingTarget(tracking_uri=args.tracking_uri, experiment=args.experiment)
+
+    def client():
+        from mlflow import MlflowClient
+
+        tracking.apply()
+        return MlflowClient()
+
+    with tempfile.TemporaryDirectory(prefix="rm-mlflow-compare-") as tmp:
+        baseline, baseline_label = results_folder(args.baseline, client_factory=client, workdir=Path(tmp) / "baseline")
+        candidate, candidate_label = results_folder(args.candidate, client_factory=client, workdir=Path(tmp) / "candidate")
+        comparison = compare_folders(baseline, candidate, resamples=intervals.resamples, level=intervals.level, seed=intervals.seed,
+                                     labels=(baseline_label, candidate_label))
+    print(format_comparison(comparison, flips=args.flips))
+    if args.output or args.mlflow:
+        from rm_mlflow.tracking.recording import log_comparison
+
+        output = Path(args.output) if args.output else Path(tempfile.mkdtemp(prefix="rm-mlflow-compare-out-"))
+        if args.mlflow:
+            run = TrackedRun.open(tracking, default_name=f"compare {args.baseline} vs {args.candidate}"[:250])
+            log_comparison(comparison, output, run_id=run.run_id, client=run.client)
+            run.end("FINISHED")
+            print(f"\nLogged the comparison to MLflow run {run.run_id}")
+        else:
+            from rm_mlflow.comparison import comparison_document
+            from rm_mlflow.tracking.plots import write_comparison_plot
+
+            output.mkdir(parents=True, exist_ok=True)
+            (output / "comparison.json").write_text(__import__("json").dumps(comparison_document(comparison), indent=2, default=str))
+            write_comparison_plot(comparison, output)
+        print(f"Wrote comparison.json and plots to {output}/")
     return 0
 
 
 def _add_demo(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="offline end-to-end run: tiny random model, shipped sample data, local sqlite MLflow store",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        help="the whole product offline: two model versions registered, evaluated through mlflow.models.evaluate, gated, carded, compared",
+        description="Builds two random-init reward models (not trained), registers them as v1 and v2 of one model in a local "
+        "sqlite MLflow store, evaluates both with the reward_model evaluator, runs the promotion gate for v2 against champion, "
+        "writes the better version's model card and prints how to compare the two runs in the MLflow UI.",
+        formatter_class=_HelpFormatter,
     )
-    _flag(parser, "dir", default="rm-mlflow-demo", help="working folder for the model, results and mlflow.db")
+    _flag(parser, "dir", default="rm-mlflow-demo", help="working folder for the models, the store (mlflow.db) and the results")
+    _flag(parser, "data_dir", default=None, help="also evaluate a slice of real data found here (RMB, LLMBar, or a RewardBench copy)")
+    _flag(parser, "quiet", action="store_true", help="no progress bars")
     parser.set_defaults(handler=_run_demo)
 
 
 def _run_demo(args: argparse.Namespace) -> int:
     from rm_mlflow.demo import run_demo
-    from rm_mlflow.results import format_summary
 
-    result = run_demo(args.dir)
-    print(format_summary(result.report))
-    print(f"\nModel (random init, not trained): {result.model_dir}")
-    print(f"Results: {result.results_dir}")
-    print(f"MLflow run {result.run_id} in {result.tracking_uri}")
-    print(f"Browse it with: mlflow ui --backend-store-uri {result.tracking_uri}")
+    run_demo(args.dir, data_dir=args.data_dir, progress=not args.quiet)
     return 0
 
 
@@ -174,13 +347,13 @@ def _run_benchmarks(args: argparse.Namespace) -> int:
 
 def _add_card(subparsers: argparse._SubParsersAction) -> None:
     card = subparsers.add_parser("card", help="model-card (model-index) metadata")
-    actions = card.add_subparsers(dest="card_command", required=True)
+    actions = card.add_subparsers(dest="card_command", required=True, parser_class=_Parser)
     parser = actions.add_parser(
         "sync",
         help="merge evaluation results into a model card: a local folder's README.md, the run's artifacts, or the Hub",
         description="Existing results from other sources are kept byte for byte; our earlier results are replaced. "
         "The Hub token comes only from HF_TOKEN or `hf auth login` and is never printed.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     source = parser.add_mutually_exclusive_group(required=True)
     _flag(source, "run_id", help="an rm-mlflow evaluation run (reads rm_eval/results.json)")
@@ -252,7 +425,7 @@ def _add_serve(subparsers: argparse._SubParsersAction) -> None:
         "and queued durably before it is answered; a worker evaluates each model version exactly once and writes "
         "rm_eval.status, rm_eval.run_id, rm_eval.score and rm_eval.error tags on the version. "
         "Register the webhook with `rm-mlflow webhook create`.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     _flag(parser, "host", default="127.0.0.1", help="address to listen on")
     _flag(parser, "port", type=int, default=8765, help="port to listen on")
@@ -260,6 +433,8 @@ def _add_serve(subparsers: argparse._SubParsersAction) -> None:
     _flag(parser, "secret_file", default=None, help="file holding the webhook secret (instead of --secret_env)")
     _flag(parser, "tolerance", type=int, default=DEFAULT_TOLERANCE_SECONDS, help="seconds a delivery's timestamp may be off")
     _flag(parser, "poll_interval", type=float, default=None, help="also poll the registry every N seconds (catches missed deliveries)")
+    _flag(parser, "status_token_env", default="RM_MLFLOW_STATUS_TOKEN",
+          help="environment variable holding the bearer token for /jobs and /status (unset: those answer 403)")
     _add_service_flags(parser)
     parser.set_defaults(handler=_run_serve)
 
@@ -269,7 +444,7 @@ def _add_watch(subparsers: argparse._SubParsersAction) -> None:
         "watch",
         help="poll the registry for new versions of reward models and evaluate them (for stores without webhooks)",
         description="The polling fallback of `rm-mlflow serve`: same queue, same exactly-once evaluation, same version tags.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     _flag(parser, "interval", type=float, default=30.0, help="seconds between polls")
     _flag(parser, "once", action="store_true", help="poll once, evaluate what is due, then exit (for cron)")
@@ -278,10 +453,12 @@ def _add_watch(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _service(args: argparse.Namespace, *, poll_interval: float | None):
+    from rm_mlflow.card.sync import CardTarget
     from rm_mlflow.service import EvaluationPlan, EvaluationService, ModelSelector, RetryPolicy, ServiceConfig
 
-    plan = EvaluationPlan(datasets=tuple(dataset_names(args)), data=data_options(args), settings=scoring_overrides(args),
-                          model_kind=args.model_kind, experiment=args.experiment, sync_model_card=args.sync_model_card)
+    plan = EvaluationPlan(
+        request=evaluation_request(args, progress=False, card=CardTarget.from_options(args.sync_model_card)), experiment=args.experiment,
+    )
     config = ServiceConfig(
         state_dir=Path(args.state_dir), plan=plan, selector=ModelSelector.from_options(args.select_tag, args.name_pattern),
         retry=RetryPolicy(max_attempts=args.max_attempts, first_delay=args.retry_delay), tracking_uri=args.tracking_uri,
@@ -291,31 +468,36 @@ def _service(args: argparse.Namespace, *, poll_interval: float | None):
 
 
 def _run_serve(args: argparse.Namespace) -> int:
+    import os
+
     from rm_mlflow.service import WebhookVerifier, load_secret, serve
 
     verifier = WebhookVerifier(load_secret(env=args.secret_env, file=args.secret_file), tolerance_seconds=args.tolerance)
-    serve(_service(args, poll_interval=args.poll_interval), verifier, host=args.host, port=args.port)
+    token = os.environ.get(args.status_token_env, "").strip() or None
+    serve(_service(args, poll_interval=args.poll_interval), verifier, host=args.host, port=args.port, status_token=token)
     return 0
 
 
 def _run_watch(args: argparse.Namespace) -> int:
     from rm_mlflow.service import watch
 
-    added = watch(_service(args, poll_interval=args.interval), once=args.once)
+    service = _service(args, poll_interval=args.interval)
+    added = watch(service, once=args.once)
     if args.once:
-        print(f"queued {added} new version(s)")
+        worker = "" if service.workers else "; another rm-mlflow process is the worker for this state folder and evaluates them"
+        print(f"queued {added} new version(s){worker}")
     return 0
 
 
 def _add_webhook(subparsers: argparse._SubParsersAction) -> None:
     webhook = subparsers.add_parser("webhook", help="MLflow model-registry webhooks for `rm-mlflow serve`")
-    actions = webhook.add_subparsers(dest="webhook_command", required=True)
+    actions = webhook.add_subparsers(dest="webhook_command", required=True, parser_class=_Parser)
     parser = actions.add_parser(
         "create",
         help="register `rm-mlflow serve` as a webhook receiver with the MLflow server",
         description="Calls MlflowClient.create_webhook. The MLflow server only accepts an http:// or private-address URL when "
         "it runs with MLFLOW_WEBHOOK_ALLOWED_SCHEMES=http,https and MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS=true (see the README).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     _flag(parser, "url", required=True, help="the receiver's address, e.g. https://rm-eval.internal:8765/webhook")
     _flag(parser, "secret_env", default=DEFAULT_SECRET_ENV, help="environment variable holding the shared secret")
@@ -347,10 +529,13 @@ def _run_webhook_create(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rm-mlflow", description="Reward-model evaluation for MLflow.")
+    """The ``rm-mlflow`` argument parser with every sub-command."""
+    parser = _Parser(prog="rm-mlflow", description="Reward-model evaluation for MLflow.", formatter_class=_HelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    subparsers = parser.add_subparsers(dest="command", required=True)
+    subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_evaluate(subparsers)
+    _add_log(subparsers)
+    _add_compare(subparsers)
     _add_benchmarks(subparsers)
     _add_demo(subparsers)
     _add_card(subparsers)
@@ -361,15 +546,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one ``rm-mlflow`` command; a user error is one ``rm-mlflow: error: ...`` line and exit status 2."""
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "httpx2"):  # one INFO line per HTTP request otherwise
-        logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose else logging.WARNING)
+    # one INFO line per HTTP request, one WARNING per urllib3 retry of a tracking server that is down, otherwise
+    for noisy, level in (("httpx", logging.WARNING), ("httpx2", logging.WARNING), ("urllib3.connectionpool", logging.ERROR)):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose else level)
+    if getattr(args, "quiet", False):
+        from rm_mlflow.progress import disable_library_progress_bars
+
+        disable_library_progress_bars()
     try:
         return args.handler(args)
     except RmMlflowError as error:
-        print(f"rm-mlflow: error: {error}", file=sys.stderr)
+        print(f"rm-mlflow: error: {one_line(error)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rm-mlflow: interrupted; scores computed so far are kept in the output folder's cache, a rerun resumes", file=sys.stderr)
+        return 130
+    except Exception as error:
+        from rm_mlflow.errors import tracking_failure
+
+        failure = tracking_failure(error)
+        if failure is None:
+            raise  # a bug: the traceback is what a report needs
+        print(f"rm-mlflow: error: {failure}", file=sys.stderr)
         return 2
 
 

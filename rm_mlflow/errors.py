@@ -1,14 +1,27 @@
-"""Errors a user can act on. Each message names the file, row, field or URI at fault."""
+"""Errors a user can act on. Each message names the file, row, field, option or URI at fault.
+
+Every error rm-mlflow raises on purpose derives from :class:`RmMlflowError`; the command line turns
+any of them into one ``rm-mlflow: error: ...`` line and exit status 2.
+"""
 
 from __future__ import annotations
+
+import re
 
 
 class RmMlflowError(Exception):
     """Base class for every error rm-mlflow raises on purpose."""
 
 
-class UnknownNameError(RmMlflowError, LookupError):
-    """A benchmark, model kind, template or metric name that is not registered."""
+class OptionError(RmMlflowError, ValueError):
+    """A bad option value: a flag, an ``evaluator_config`` key, an MLproject parameter or a setting.
+
+    The message names the option and what it accepts. Raised before any data, model or run is touched.
+    """
+
+
+class UnknownNameError(OptionError, LookupError):
+    """A benchmark, model kind, template, subset or split name that does not exist."""
 
     def __str__(self) -> str:  # LookupError would quote the message
         return str(self.args[0]) if self.args else ""
@@ -40,3 +53,36 @@ class ModelLoadError(RmMlflowError):
 
 class SequenceTooLongError(RmMlflowError):
     """A conversation longer than the model accepts while truncation is off."""
+
+
+class TrackingError(RmMlflowError):
+    """The MLflow tracking server or registry failed; the message says what was kept and how to recover."""
+
+
+def one_line(error: BaseException) -> str:
+    """The whole message of an error on one line (a wrapped library error may span several)."""
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def first_line(error: BaseException, limit: int = 300) -> str:
+    """The first line of an error's message (its type name when it has none), cut to ``limit`` characters."""
+    lines = str(error).strip().splitlines()
+    return lines[0][:limit] if lines else type(error).__name__
+
+
+def tracking_failure(error: BaseException) -> str | None:
+    """One line for an MLflow or network failure that reached the top (a server that stays down, a rejected request); None otherwise."""
+    from requests.exceptions import RequestException
+
+    try:
+        from mlflow.exceptions import MlflowException
+    except ImportError:  # pragma: no cover - mlflow is a dependency
+        MlflowException = ()  # noqa: N806
+    if not isinstance(error, (MlflowException, RequestException, ConnectionError, TimeoutError)):
+        return None
+    text = first_line(error, 2000)
+    request = re.search(r"API request to (\S+) failed", text)
+    reason = re.search(r"\[Errno -?\d+\] ([^\"')\]]+)|(Read timed out)", text)
+    if request and reason:
+        return f"the MLflow tracking server did not answer {request.group(1)}: {reason.group(1) or reason.group(2)} (after MLflow's retries)"
+    return f"MLflow: {text[:500]}"

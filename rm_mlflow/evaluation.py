@@ -1,4 +1,7 @@
-"""The evaluation loop: load benchmarks, score every response once, aggregate. Knows no specific benchmark or model."""
+"""Scoring loaded benchmarks with a reward model: every response once, then each benchmark's own correctness and aggregation.
+
+Knows no specific benchmark or model kind: both come in as objects.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +15,14 @@ from typing import Any
 
 import pandas as pd
 
-from rm_mlflow.data.benchmark import Benchmark, LoadedBenchmark, load_benchmark
-from rm_mlflow.metrics.accuracy import CORRECTNESS_RULES
-from rm_mlflow.metrics.aggregators import BenchmarkScores, ExampleOutcome, aggregate, combined_rewardbench_scores
+from rm_mlflow.data.benchmark import Benchmark, LoadedBenchmark
+from rm_mlflow.data.loading import load_benchmarks
+from rm_mlflow.data.options import DataOptions
+from rm_mlflow.data.types import PreferenceExample
+from rm_mlflow.errors import OptionError
+from rm_mlflow.metrics.intervals import DEFAULT_LEVEL, DEFAULT_RESAMPLES, bootstrap_intervals
+from rm_mlflow.metrics.length_bias import LengthBias, length_bias
+from rm_mlflow.metrics.outcomes import BenchmarkScores, ExampleOutcome
 from rm_mlflow.scoring.base import RewardModel
 from rm_mlflow.scoring.cache import ScoreCache
 from rm_mlflow.scoring.engine import score_conversations
@@ -26,6 +34,8 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class BenchmarkReport:
+    """One benchmark's scores, where its data came from, and its per-example table."""
+
     name: str
     title: str
     source: str
@@ -35,6 +45,26 @@ class BenchmarkReport:
     skipped_reasons: list[str]
     scores: BenchmarkScores
     examples: pd.DataFrame = field(repr=False)
+    length_bias: LengthBias | None = None
+    warnings: list[str] = field(default_factory=list)  # e.g. a judge that gave no verdict too often
+    notes: list[str] = field(default_factory=list)  # the model kind's own summary lines (a judge's verdict counts)
+
+
+@dataclass(frozen=True)
+class IntervalOptions:
+    """Bootstrap intervals for every subset, section and headline score: ``resamples`` (0: none), coverage ``level``, ``seed``."""
+
+    resamples: int = DEFAULT_RESAMPLES
+    level: float = DEFAULT_LEVEL
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.resamples, int) or isinstance(self.resamples, bool) or self.resamples < 0:
+            raise OptionError(f"bootstrap resamples must be 0 (no intervals) or more, got {self.resamples!r}")
+        if not isinstance(self.level, (int, float)) or not 0 < self.level < 1:
+            raise OptionError(f"ci_level must be between 0 and 1 (e.g. 0.95), got {self.level!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise OptionError(f"seed must be an integer, got {self.seed!r}")
 
 
 @dataclass
@@ -53,6 +83,8 @@ class EvaluationReport:
         metrics: dict[str, float] = {}
         for name, report in self.benchmarks.items():
             metrics |= report.scores.as_metrics(name)
+            if report.length_bias is not None:
+                metrics |= report.length_bias.as_metrics(name)
             if report.skipped:
                 metrics[f"{name}/num_skipped_invalid"] = float(report.skipped)
         metrics |= self.combined
@@ -60,6 +92,7 @@ class EvaluationReport:
         return {key: value for key, value in metrics.items() if not math.isnan(value)}
 
     def to_dict(self) -> dict[str, Any]:
+        """The report as the ``results.json`` document (per-example tables excluded)."""
         return {
             "model": self.model,
             "settings": self.settings,
@@ -77,6 +110,11 @@ class EvaluationReport:
                     "num_examples": len(r.examples),
                     "skipped_invalid": r.skipped,
                     "skipped_reasons": r.skipped_reasons,
+                    "intervals": {key: [i.low, i.high] for key, i in r.scores.intervals.items()},
+                    "interval_level": next(iter(r.scores.intervals.values())).level if r.scores.intervals else None,
+                    "length_bias": _length_document(r.length_bias),
+                    "warnings": r.warnings,
+                    "notes": r.notes,
                 }
                 for name, r in self.benchmarks.items()
             },
@@ -92,120 +130,209 @@ def evaluate_reward_model(
     datasets: Sequence[str | Benchmark],
     *,
     settings: ScoringSettings | None = None,
-    data_dir: Path | str | None = None,
-    split: str | None = None,
-    revision: str | None = None,
-    subsets: Sequence[str] | None = None,
-    limit: int | None = None,
-    skip_invalid: bool = False,
+    data: DataOptions | None = None,
     cache_path: Path | str | None = None,
     model_kind: str = "auto",
     progress: bool = True,
+    intervals: IntervalOptions | None = None,
 ) -> EvaluationReport:
-    """Evaluate one reward model on one or more benchmarks (registered names, files or Hub ids).
+    """Evaluate one reward model on one or more benchmarks.
 
-    All data is loaded and validated before the model is loaded, so bad input fails in seconds.
-    With ``cache_path``, scores are appended to that file as batches finish and reused on rerun.
+    Args:
+        model: a local model folder or Hub id (loaded with ``settings`` and ``model_kind``), or a loaded :class:`RewardModel`.
+        datasets: registered benchmark names, local files or folders, Hub dataset ids, or :class:`Benchmark` objects.
+        settings: how to format, truncate and batch (ignored for a loaded model, which carries its own).
+        data: where local copies live, split, subsets, per-subset limit, bad-row handling.
+        cache_path: append scores to this file as batches finish and reuse them on a rerun.
+        model_kind: the model loader (``auto`` picks it from the model's config).
+        progress: show a progress bar.
+        intervals: bootstrap intervals (default: 1000 seeded resamples, 95%); ``IntervalOptions(resamples=0)`` for none.
+
+    Returns:
+        Per-benchmark scores and per-example tables. All data is loaded and validated before the
+        model is loaded, so bad input fails in seconds.
     """
-    settings = settings or ScoringSettings()
-    loaded = [
-        load_benchmark(spec, data_dir=data_dir, split=split, revision=revision, subsets=subsets, limit=limit, skip_invalid=skip_invalid)
-        for spec in datasets
-    ]
+    data = data or DataOptions()
+    loaded = load_benchmarks(datasets, data)
+    if isinstance(model, str):
+        reward_model = load_reward_model(model, settings or ScoringSettings(), kind=model_kind)
+    else:
+        reward_model = model
+    cache = ScoreCache(cache_path, fingerprint=ScoreCache.fingerprint_of(reward_model)) if cache_path else None
+    return score_benchmarks(reward_model, loaded, data=data, cache=cache, progress=progress, intervals=intervals)
+
+
+def score_benchmarks(
+    reward_model: RewardModel,
+    loaded: Sequence[LoadedBenchmark],
+    *,
+    data: DataOptions | None = None,
+    cache: ScoreCache | None = None,
+    progress: bool = True,
+    intervals: IntervalOptions | None = None,
+) -> EvaluationReport:
+    """Score every response of every loaded benchmark once (shared conversations deduplicated), then aggregate each benchmark.
+
+    Args:
+        reward_model: the loaded model.
+        loaded: benchmarks from :func:`rm_mlflow.data.load_benchmarks`.
+        data: the data options the benchmarks were loaded with (recorded in the report).
+        cache: scores kept on disk; cached conversations are not scored again.
+        progress: show a progress bar.
+        intervals: bootstrap intervals for every figure (default: 1000 seeded resamples at 95%).
+    """
+    data = data or DataOptions()
+    intervals = intervals or IntervalOptions()
     for item in loaded:
         if item.skipped:
             logger.warning("%s: skipped %d invalid row(s), e.g. %s", item.benchmark.name, item.skipped, item.skipped_reasons[0])
-    _check_unique_names(loaded)
-
-    if isinstance(model, str):
-        reward_model = load_reward_model(model, settings, kind=model_kind)
-    else:
-        reward_model, settings = model, model.settings
+    settings = reward_model.settings
     model_info = reward_model.describe()
 
     conversations, labels, slots = [], [], []
     for b, item in enumerate(loaded):
         for e, example in enumerate(item.examples):
-            for r, response in enumerate(example.responses()):
-                conversations.append(example.conversation(response))
-                role = "chosen" if r < len(example.chosen) else "rejected"
-                labels.append(f"{item.benchmark.name} id {example.id} {role}")
-                slots.append((b, e, r))
+            units = reward_model.units(example)
+            for u, unit in enumerate(units):
+                conversations.append(unit)
+                labels.append(f"{item.benchmark.name} id {example.id} {_unit_label(example, u, len(units))}")
+                slots.append((b, e))
 
-    cache = ScoreCache(cache_path, fingerprint={"model": model_info, "settings": settings.as_dict()}) if cache_path else None
-    scored = score_conversations(reward_model, conversations, settings, labels=labels, cache=cache, progress=progress)
+    scored = reward_model.score_units(conversations, labels=labels, cache=cache, progress=progress) or score_conversations(
+        reward_model, conversations, settings, labels=labels, cache=cache, progress=progress
+    )
 
     per_example_scores: dict[tuple[int, int], list[float]] = {}
     per_example_tokens: dict[tuple[int, int], list[int]] = {}
-    for (b, e, _), score, tokens in zip(slots, scored.scores, scored.token_counts):
-        per_example_scores.setdefault((b, e), []).append(score)
-        per_example_tokens.setdefault((b, e), []).append(tokens)
+    for slot, score, tokens in zip(slots, scored.scores, scored.token_counts, strict=True):
+        per_example_scores.setdefault(slot, []).append(score)
+        per_example_tokens.setdefault(slot, []).append(tokens)
 
-    reports: dict[str, BenchmarkReport] = {}
-    for b, item in enumerate(loaded):
-        rule = CORRECTNESS_RULES.get(item.benchmark.correctness)
-        section_of = {subset: section for section, members in item.benchmark.sections.items() for subset in members}
-        outcomes, rows = [], []
-        for e, example in enumerate(item.examples):
-            scores = per_example_scores.get((b, e), [])
-            tokens = per_example_tokens.get((b, e), [])
-            n = len(example.chosen)
-            chosen, rejected = tuple(scores[:n]), tuple(scores[n:])
-            correct = rule(chosen, rejected) if rejected else None
-            outcomes.append(ExampleOutcome(example.id, example.subset, chosen, rejected, correct))
-            rows.append(
-                {
-                    "id": example.id,
-                    "subset": example.subset,
-                    "section": section_of.get(example.subset),
-                    "correct": correct,
-                    "margin": min(chosen) - max(rejected) if rejected else None,
-                    "chosen_scores": list(chosen),
-                    "rejected_scores": list(rejected),
-                    "chosen_tokens": tokens[:n],
-                    "rejected_tokens": tokens[n:],
-                    "num_turns": len(example.prompt),
-                }
-            )
-        reports[item.benchmark.name] = BenchmarkReport(
-            name=item.benchmark.name,
-            title=item.benchmark.title,
-            source=item.source,
-            split=item.split,
-            revision=item.revision,
-            skipped=item.skipped,
-            skipped_reasons=item.skipped_reasons,
-            scores=aggregate(item.benchmark, outcomes),
-            examples=pd.DataFrame(rows),
-        )
+    reports = {
+        item.benchmark.name: _benchmark_report(item, reward_model, per_example_scores, per_example_tokens, index=b, intervals=intervals)
+        for b, item in enumerate(loaded)
+    }
+    combined: dict[str, float] = {}
+    for item in loaded:
+        if item.benchmark.combine is not None:
+            combined |= item.benchmark.combine({name: report.scores for name, report in reports.items()})
 
     num_examples = sum(len(item.examples) for item in loaded)
     throughput = {
         "examples": float(num_examples),
         "conversations": float(len(conversations)),
         "distinct_conversations": float(scored.distinct),
+        "scored_conversations": float(scored.scored),
         "cached_conversations": float(scored.from_cache),
+        "cached_share": scored.from_cache / scored.distinct if scored.distinct else 0.0,
         "truncated_conversations": float(scored.truncated),
         "tokens": float(scored.tokens),
+        "scored_tokens": float(scored.tokens_scored),
+        # tokens the model computed: fewer than scored_tokens when responses share their prompt's computation
+        "computed_tokens": float(scored.tokens_computed if scored.tokens_computed is not None else scored.tokens_scored),
         "seconds": scored.seconds,
-        "examples_per_second": num_examples / scored.seconds if scored.seconds > 0 else float("nan"),
+        # Rates count only the work this run did; examples/s is meaningful only when nothing came from a cache.
+        "conversations_per_second": scored.scored / scored.seconds if scored.seconds > 0 else float("nan"),
         "tokens_per_second": scored.tokens_per_second,
-    }
+        "examples_per_second": num_examples / scored.seconds if scored.seconds > 0 and not scored.from_cache else float("nan"),
+    } | reward_model.stats()
+    data_settings = {"limit": data.limit, "subsets": list(data.subsets), "split": data.split, "revision": data.revision}
     return EvaluationReport(
         model=model_info,
-        settings=settings.as_dict() | {"limit": limit, "subsets": list(subsets or []), "split": split, "revision": revision},
+        settings=settings.as_dict() | data_settings,
         benchmarks=reports,
-        combined=combined_rewardbench_scores({name: r.scores for name, r in reports.items()}),
+        combined=combined,
         throughput=throughput,
         environment=_environment(),
     )
 
 
-def _check_unique_names(loaded: list[LoadedBenchmark]) -> None:
-    names = [item.benchmark.name for item in loaded]
-    duplicates = sorted({name for name in names if names.count(name) > 1})
-    if duplicates:
-        raise ValueError(f"dataset(s) given twice or with the same name: {', '.join(duplicates)}")
+def _unit_label(example: PreferenceExample, index: int, count: int) -> str:
+    """Names a unit in error messages: ``chosen``/``rejected`` when there is one unit per response, else its position."""
+    if count == len(example.responses()):
+        return "chosen" if index < len(example.chosen) else "rejected"
+    return f"comparison {index + 1}"
+
+
+def _benchmark_report(
+    item: LoadedBenchmark,
+    reward_model: RewardModel,
+    scores: dict[tuple[int, int], list[float]],
+    tokens: dict[tuple[int, int], list[int]],
+    *,
+    index: int,
+    intervals: IntervalOptions,
+) -> BenchmarkReport:
+    benchmark = item.benchmark
+    outcomes, rows, extras, lengths = [], [], [], []
+    for e, example in enumerate(item.examples):
+        example_scores = reward_model.example_scores(example, scores.get((index, e), []))
+        example_tokens = tokens.get((index, e), [])
+        chosen, rejected = example_scores.chosen, example_scores.rejected
+        correct = example_scores.credit if example_scores.credit is not None else benchmark.correctness(chosen, rejected) if rejected else None
+        outcomes.append(ExampleOutcome(example.id, example.subset, chosen, rejected, correct))
+        n = len(example.chosen)
+        lengths.append(([len(text) for text in example.chosen], [len(text) for text in example.rejected]))
+        rows.append(
+            {
+                "id": example.id,
+                "subset": example.subset,
+                "section": benchmark.section_of(example.subset),
+                "correct": correct,
+                "margin": min(chosen) - max(rejected) if rejected else None,
+                "chosen_scores": list(chosen),
+                "rejected_scores": list(rejected),
+                "chosen_tokens": example_tokens[:n],
+                "rejected_tokens": example_tokens[n:],
+                "chosen_chars": lengths[-1][0],
+                "rejected_chars": lengths[-1][1],
+                "num_turns": len(example.prompt),
+                **example_scores.extras,
+                **example_scores.details,
+            }
+        )
+        extras.append(example_scores.extras)
+    scores_out = benchmark.score(outcomes)
+    for name in sorted({key for found in extras for key in found}):
+        values = [found[name] for found in extras if name in found]
+        scores_out.extra[name] = sum(values) / len(values)
+    compared = any(outcome.correct is not None for outcome in outcomes)
+    if compared and intervals.resamples:
+        scores_out.intervals = bootstrap_intervals(
+            outcomes, benchmark.aggregate, resamples=intervals.resamples, level=intervals.level, seed=intervals.seed,
+            cluster_of=benchmark.cluster_of,
+        )
+    bias = length_bias(outcomes, lengths, benchmark.correctness, benchmark.aggregate) if compared else None
+    table = pd.DataFrame(rows)
+    review = reward_model.review(table)
+    scores_out.extra |= review.figures
+    for warning in review.warnings:
+        logger.warning("%s: %s", benchmark.name, warning)
+    return BenchmarkReport(
+        name=benchmark.name,
+        title=benchmark.title,
+        source=item.source,
+        split=item.split,
+        revision=item.revision,
+        skipped=item.skipped,
+        skipped_reasons=item.skipped_reasons,
+        scores=scores_out,
+        examples=table,
+        length_bias=bias,
+        warnings=review.warnings,
+        notes=review.lines,
+    )
+
+
+def _length_document(bias: LengthBias | None) -> dict[str, Any] | None:
+    if bias is None:
+        return None
+    return {
+        "baseline_score": bias.baseline.score,
+        "baseline_sections": bias.baseline.sections,
+        "overall": vars(bias.overall),
+        "subsets": {subset: vars(figures) for subset, figures in bias.subsets.items()},
+    }
 
 
 def _environment() -> dict[str, str]:

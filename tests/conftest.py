@@ -1,24 +1,22 @@
-"""Shared fixtures: tiny models built in-test from a config, real benchmark rows from ../shared/data."""
+"""Fixtures: tiny models built in-test from a config, real benchmark rows from ../shared/data, one loopback MLflow server."""
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from rm_mlflow.data.sample import SAMPLE_DATA_DIR, sample_corpus, sample_rows
+from rm_mlflow.data.sample import sample_corpus
+from tests.helpers import JUDGE_KEY_ENV, SHARED_DATA, JudgeServer, running_mlflow_server
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# a per-session secret for judge endpoints, set before any server or service process starts (they inherit it)
+os.environ[JUDGE_KEY_ENV] = f"sk-rmtest-{secrets.token_hex(16)}"
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("RM_MLFLOW_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
-SAMPLE_DATA = SAMPLE_DATA_DIR
 
 
 @pytest.fixture(scope="session")
@@ -42,69 +40,20 @@ def tiny_gpt2(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_reward_model(tmp_path_factory.mktemp("tiny-gpt2"), corpus=sample_corpus(), architecture="gpt2", max_positions=256)
 
 
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-    return path
+@pytest.fixture(scope="session")
+def tiny_judge(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny Llama trained in-test into a judge that always prefers answer A and rates every answer 8 (see build_tiny_judge)."""
+    from rm_mlflow.tiny_models import build_tiny_judge
+
+    return build_tiny_judge(tmp_path_factory.mktemp("tiny-judge") / "judge")
 
 
-def rewardbench_rows() -> list[dict]:
-    """The shipped sample rows: exactly the allenai/reward-bench ``filtered`` schema."""
-    return sample_rows()
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_http(url: str, process, log_path: Path, *, timeout: float = 120) -> None:
-    """Wait until ``url`` answers 200, or fail with the tail of the process's log."""
-    import time
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"{url} did not come up: {log_path.read_text()[-3000:]}")
-        time.sleep(0.3)
-
-
-@contextlib.contextmanager
-def running_mlflow_server(root: Path, *, env: dict[str, str] | None = None) -> Iterator[str]:
-    """A real ``mlflow server`` (sqlite backend, local artifact store) on a free loopback port; yields its URL."""
-    import subprocess
-    import sys
-
-    root.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
-    log_path = root / "server.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-             "--artifacts-destination", str(root / "artifacts"), "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(f"{url}/health", process, log_path)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+@pytest.fixture(scope="session")
+def judge_server(tmp_path_factory: pytest.TempPathFactory, tiny_judge) -> Iterator[JudgeServer]:
+    """``transformers serve`` on loopback serving the tiny judge: a real OpenAI-compatible endpoint."""
+    server = JudgeServer(tiny_judge, tmp_path_factory.mktemp("judge-server")).start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -141,9 +90,44 @@ def registered_rm(mlflow_server, tiny_llama) -> str:
     return "tiny-rm"
 
 
-def sample_metrics(model_dir: Path) -> dict[str, float]:
-    """The metrics a direct library evaluation of ``model_dir`` on the shipped sample set gives: the numbers every path must match."""
-    from rm_mlflow.evaluation import evaluate_reward_model
 
-    report = evaluate_reward_model(str(model_dir), ["rewardbench"], data_dir=SAMPLE_DATA, progress=False)
-    return {key: value for key, value in report.metrics().items() if not key.startswith("throughput/")}
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory):
+    """``rm-mlflow demo`` run once, in-process, in its own folder and sqlite store."""
+    from rm_mlflow.demo import run_demo
+
+    printed: list[str] = []
+    result = run_demo(tmp_path_factory.mktemp("demo") / "rm-mlflow-demo", progress=False, say=printed.append)
+    result.printed = "\n".join(printed)
+    return result
+
+
+@pytest.fixture(scope="session")
+def tiny_causal_lms(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Random-init Llama causal LMs sharing one tokenizer: two DPO policies and their reference (different seeds)."""
+    from transformers import AutoTokenizer
+
+    from rm_mlflow.tiny_models import build_tiny_reward_model
+
+    root = tmp_path_factory.mktemp("causal-lms")
+    policy = build_tiny_reward_model(root / "policy", corpus=sample_corpus(), head="causal-lm", seed=1)
+    tokenizer = AutoTokenizer.from_pretrained(policy)
+    return {
+        "policy": policy,
+        "policy2": build_tiny_reward_model(root / "policy2", corpus=sample_corpus(), head="causal-lm", seed=3, tokenizer=tokenizer),
+        "reference": build_tiny_reward_model(root / "reference", corpus=sample_corpus(), head="causal-lm", seed=2, tokenizer=tokenizer),
+    }
+
+
+@pytest.fixture(scope="session")
+def tiny_custom_head(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random-init multi-objective head whose remote code returns ``.score`` and ``.rewards`` (ArmoRM-shaped)."""
+    from rm_mlflow.tiny_models import build_tiny_custom_head_model
+
+    return build_tiny_custom_head_model(tmp_path_factory.mktemp("custom-head"), corpus=sample_corpus())
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache_dir(tmp_path_factory, monkeypatch):
+    """Shared caches (DPO reference log-probs) go to a test folder, never the user's ~/.cache."""
+    monkeypatch.setenv("RM_MLFLOW_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "rm-mlflow-cache"))

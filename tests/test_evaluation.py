@@ -7,24 +7,24 @@ import sys
 import pandas as pd
 import pytest
 
-from rm_mlflow import ScoringSettings, evaluate_reward_model
-from rm_mlflow.data.rewardbench import EXAMPLE_COUNTS, SUBSET_MAPPING
+from rm_mlflow import DataOptions, ScoringSettings, evaluate_reward_model
+from rm_mlflow.data.benchmarks.rewardbench import EXAMPLE_COUNTS, SUBSET_MAPPING
 from rm_mlflow.results import write_results
-from tests.conftest import REPO_ROOT, SAMPLE_DATA, write_jsonl
-from tests.scoring.test_engine import _reference_scores
+from tests.helpers import REPO_ROOT, SAMPLE_DATA, reference_scores, write_jsonl
 
 RMB_SUBSETS = ["Pairwise_set/Harmlessness/S1", "BoN_set/Helpfulness/Code/Documentation"]
 
 
 def test_rewardbench_accuracies_equal_the_reference_rule(tiny_llama):
-    report = evaluate_reward_model(str(tiny_llama), ["rewardbench"], data_dir=SAMPLE_DATA, progress=False)
+    report = evaluate_reward_model(str(tiny_llama), ["rewardbench"], data=DataOptions(data_dir=SAMPLE_DATA), progress=False)
     rows = [json.loads(line) for line in (SAMPLE_DATA / "reward-bench" / "filtered.jsonl").open()]
     conversations = []
     for row in rows:
         for response in (row["chosen"], row["rejected"]):
             conversations.append([{"role": "user", "content": row["prompt"]}, {"role": "assistant", "content": response}])
-    scores = _reference_scores(tiny_llama, conversations)
-    results = pd.DataFrame({"subset": [r["subset"] for r in rows], "correct": [1 if c > r else 0 for c, r in zip(scores[::2], scores[1::2])]})
+    scores = reference_scores(tiny_llama, conversations)
+    correct = [1 if c > r else 0 for c, r in zip(scores[::2], scores[1::2], strict=True)]
+    results = pd.DataFrame({"subset": [r["subset"] for r in rows], "correct": correct})
     expected_subsets = results.groupby("subset")["correct"].mean().to_dict()
     scores_out = report.benchmarks["rewardbench"].scores
     assert scores_out.subsets == expected_subsets
@@ -40,14 +40,14 @@ def test_rewardbench_accuracies_equal_the_reference_rule(tiny_llama):
 
 def test_rmb_real_rows_pairwise_and_best_of_n(tiny_llama, shared_data, tmp_path):
     report = evaluate_reward_model(
-        str(tiny_llama), ["rmb"], data_dir=shared_data, subsets=RMB_SUBSETS, limit=30,
+        str(tiny_llama), ["rmb"], data=DataOptions(data_dir=shared_data, subsets=RMB_SUBSETS, limit=30),
         settings=ScoringSettings(truncation="left", max_length=512), progress=False,
     )
     rmb = report.benchmarks["rmb"]
     table = rmb.examples
     assert len(table) == 45  # 30 pairs + all 15 best-of-N rows of that scenario
     bon = table[table["subset"].str.startswith("BoN")]
-    expected_bon = [float(min(c) > max(r)) for c, r in zip(bon["chosen_scores"], bon["rejected_scores"])]
+    expected_bon = [float(min(c) > max(r)) for c, r in zip(bon["chosen_scores"], bon["rejected_scores"], strict=True)]
     assert rmb.scores.sections["bon/helpfulness"] == pytest.approx(sum(expected_bon) / len(expected_bon))
     assert set(rmb.scores.sections) == {"bon/helpfulness", "pairwise/harmlessness"}
     assert rmb.scores.score == pytest.approx(sum(rmb.scores.sections.values()) / 2)
@@ -62,7 +62,7 @@ def test_prior_sets_and_core_give_the_original_leaderboard_score(tiny_llama, tmp
     for split in ("anthropic_helpful", "anthropic_hhh", "shp", "summarize", "mtbench_gpt4"):
         write_jsonl(tmp_path / "pref-test-sets" / f"{split}.jsonl", [{"prompt": prompt, "chosen": "You are doing great.", "rejected": "No."}] * 2)
     (tmp_path / "reward-bench").symlink_to(SAMPLE_DATA / "reward-bench")
-    report = evaluate_reward_model(str(tiny_llama), ["rewardbench", "rewardbench-prior"], data_dir=tmp_path, progress=False)
+    report = evaluate_reward_model(str(tiny_llama), ["rewardbench", "rewardbench-prior"], data=DataOptions(data_dir=tmp_path), progress=False)
     core, prior = report.benchmarks["rewardbench"].scores, report.benchmarks["rewardbench-prior"].scores
     expected = (2 * sum(core.sections.values()) + prior.score) / 9
     assert report.combined["rewardbench/score_original"] == pytest.approx(expected)
@@ -76,7 +76,7 @@ def test_rewardbench2_ties_and_partial_credit(tiny_llama, tmp_path):
         {"id": "tied:3", "prompt": "Name a prime.", "chosen": ["Two.", "Three."], "rejected": ["Four."], "subset": "Ties"},
     ]
     write_jsonl(tmp_path / "reward-bench-2" / "test.jsonl", rows)
-    report = evaluate_reward_model(str(tiny_llama), ["rewardbench2"], data_dir=tmp_path, progress=False)
+    report = evaluate_reward_model(str(tiny_llama), ["rewardbench2"], data=DataOptions(data_dir=tmp_path), progress=False)
     rb2 = report.benchmarks["rewardbench2"]
     focus = rb2.examples.iloc[0]
     scores = [*focus["chosen_scores"], *focus["rejected_scores"]]
@@ -110,10 +110,31 @@ def test_cli_bad_input_is_one_clear_line(tmp_path, tiny_llama):
 
 
 def test_instruction_set_is_scored_without_accuracy(tiny_llama, tmp_path):
-    rows = [{"messages": [{"role": "user", "content": f"Count to {n}."}, {"role": "assistant", "content": " ".join(map(str, range(1, n + 1)))}]} for n in (2, 3, 4)]
+    rows = [
+        {"messages": [{"role": "user", "content": f"Count to {n}."}, {"role": "assistant", "content": " ".join(map(str, range(1, n + 1)))}]}
+        for n in (2, 3, 4)
+    ]
     report = evaluate_reward_model(str(tiny_llama), [str(write_jsonl(tmp_path / "sft.jsonl", rows))], progress=False)
     scores = report.benchmarks["sft"].scores
     assert scores.score is None and scores.subsets == {}
     assert report.benchmarks["sft"].examples["correct"].isna().all()
     metrics = report.metrics()
     assert "sft/score" not in metrics and metrics["sft/num_examples"] == 3 and "sft/chosen_score_mean" in metrics
+
+
+def test_a_resumed_run_reports_the_work_it_did_and_the_cached_share_apart(tiny_llama, tmp_path):
+    out = tmp_path / "out"
+    base = [sys.executable, "-m", "rm_mlflow.cli", "evaluate", "--model", str(tiny_llama), "--dataset", "rewardbench",
+            "--data-dir", str(SAMPLE_DATA), "--output", str(out), "--quiet"]
+    assert subprocess.run([*base, "--limit", "1"], capture_output=True, cwd=REPO_ROOT, timeout=300).returncode == 0  # 23 of 25 rows
+    resumed = subprocess.run(base, capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    results = json.loads((out / "results.json").read_text())
+    t = results["throughput"]
+    assert (t["cached_conversations"], t["scored_conversations"], t["distinct_conversations"]) == (46.0, 4.0, 50.0)
+    assert t["cached_share"] == pytest.approx(46 / 50)
+    # rates count only the 4 conversations scored now (before: all 50 over this run's seconds, e.g. "197 examples/s")
+    assert t["conversations_per_second"] == pytest.approx(4 / t["seconds"])
+    assert t["tokens_per_second"] == pytest.approx(t["scored_tokens"] / t["seconds"]) and t["scored_tokens"] < t["tokens"]
+    assert t["examples_per_second"] is None and "throughput/examples_per_second" not in results["metrics"]
+    assert "4 scored now" in resumed.stdout and "resumed (46 from cache)" in resumed.stdout

@@ -1,8 +1,12 @@
-"""Model-card sync: ``model-index`` entries built with huggingface_hub's types, merged without clobbering, written locally, to the run or to the Hub."""
+"""Model-card sync: ``model-index`` entries built with huggingface_hub's types, merged without clobbering.
+
+Written into a local model folder, the run's artifacts, or the Hub (a pull request by default).
+"""
 
 from rm_mlflow.card.merge import merge_model_card
 from rm_mlflow.card.model_index import build_eval_results
 from rm_mlflow.card.sync import (
+    SYNC_MODES,
     CardSyncError,
     CardSyncResult,
     CardTarget,
@@ -15,6 +19,7 @@ from rm_mlflow.card.sync import (
 )
 
 __all__ = [
+    "SYNC_MODES",
     "CardSyncError",
     "CardSyncResult",
     "CardTarget",

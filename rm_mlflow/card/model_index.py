@@ -20,6 +20,7 @@ def build_eval_results(results: Mapping[str, Any], *, source_url: str | None = N
     from huggingface_hub import EvalResult
 
     entries = []
+    args = _model_type_args(results.get("model") or {})
     for name, benchmark in results["benchmarks"].items():
         common = {
             "task_type": TASK_TYPE,
@@ -40,8 +41,23 @@ def build_eval_results(results: Mapping[str, Any], *, source_url: str | None = N
         for metric_type, metric_name, value in metrics:
             if value is None:
                 continue
-            entries.append(EvalResult(metric_type=metric_type, metric_name=metric_name, metric_value=round(float(value), 6), **common))
+            entries.append(
+                EvalResult(metric_type=metric_type, metric_name=metric_name, metric_value=round(float(value), 6), metric_args=args, **common)
+            )
     return entries
+
+
+def _model_type_args(model: Mapping[str, Any]) -> dict[str, str] | None:
+    """DPO results are marked the way the leaderboard lists them ("DPO" or "DPO Ref. Free"), with their reference."""
+    kind = model.get("leaderboard_type")
+    if not kind or not str(kind).startswith("DPO"):
+        return None
+    args = {"model_type": kind}
+    if model.get("ref_model"):
+        args["ref_model"] = str(model["ref_model"])
+    elif model.get("ref_free_type"):
+        args["ref_free_type"] = str(model["ref_free_type"])
+    return args
 
 
 def is_ours(result: Mapping[str, Any]) -> bool:

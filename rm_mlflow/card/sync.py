@@ -19,11 +19,12 @@ import yaml
 
 from rm_mlflow.card.merge import merge_model_card
 from rm_mlflow.card.model_index import build_eval_results
-from rm_mlflow.errors import RmMlflowError
+from rm_mlflow.errors import OptionError, RmMlflowError
 
 logger = logging.getLogger(__name__)
 CARD_FILE = "README.md"
 CARD_ARTIFACT_DIR = "model_card"
+SYNC_MODES = ("off", "local", "hub")
 
 
 class CardSyncError(RmMlflowError):
@@ -32,6 +33,8 @@ class CardSyncError(RmMlflowError):
 
 @dataclass(frozen=True)
 class CardSyncResult:
+    """One sync target's outcome: what changed (as a unified diff) and the Hub URL of a push."""
+
     target: str  # a path, "mlflow run <id>" or "hf://<repo>"
     changed: bool
     diff: str
@@ -46,6 +49,7 @@ def render_card(
     source_url: str | None = None,
     include_subsets: bool = False,
 ) -> str:
+    """The card text with our ``model-index`` results merged into ``existing`` (a new card when None)."""
     eval_results = build_eval_results(results, source_url=source_url, include_subsets=include_subsets)
     try:
         return merge_model_card(existing, eval_results, model_name=model_name)
@@ -54,6 +58,7 @@ def render_card(
 
 
 def card_diff(old: str | None, new: str, name: str) -> str:
+    """A unified diff from ``old`` to ``new``, for ``--dry_run``."""
     return "".join(difflib.unified_diff((old or "").splitlines(keepends=True), new.splitlines(keepends=True), f"a/{name}", f"b/{name}"))
 
 
@@ -150,8 +155,10 @@ def load_results(*, run_id: str | None = None, results_path: Path | str | None =
 
 
 def source_url_for_run(run_id: str, public_url: str | None = None, *, client: Any = None) -> str | None:
-    """The MLflow UI address of a run, for the ``source`` of our results; None without a public tracking URL
-    (``public_url`` or ``RM_MLFLOW_PUBLIC_URL``)."""
+    """The MLflow UI address of a run, for the ``source`` of our results.
+
+    None without a public tracking URL (``public_url`` or ``RM_MLFLOW_PUBLIC_URL``).
+    """
     public_url = public_url or os.environ.get("RM_MLFLOW_PUBLIC_URL")
     if not public_url:
         return None
@@ -164,8 +171,11 @@ def source_url_for_run(run_id: str, public_url: str | None = None, *, client: An
 
 @dataclass(frozen=True)
 class CardTarget:
-    """Where an evaluation's card goes. ``local``: ``model_dir``'s README.md (when known) and the run's
-    ``model_card/README.md``; ``hub``: those plus a pull request (a direct commit with ``create_pr=False``) to ``repo_id``."""
+    """Where an evaluation's card goes.
+
+    ``local``: ``model_dir``'s README.md (when known) and the run's ``model_card/README.md``; ``hub``:
+    those plus a pull request (a direct commit with ``create_pr=False``) to ``repo_id``.
+    """
 
     mode: str = "local"
     model_dir: str | None = None
@@ -174,6 +184,19 @@ class CardTarget:
     include_subsets: bool = False
     public_url: str | None = None  # the tracking server's public address, for each result's source link
     model_name: str | None = None
+
+    @classmethod
+    def from_options(cls, mode: str, options: Mapping[str, Any] | None = None) -> CardTarget | None:
+        """The target for ``sync_model_card=mode`` and ``model_card=options``; None when ``mode`` is ``off``."""
+        if mode not in SYNC_MODES:
+            raise OptionError(f"sync_model_card must be one of {', '.join(SYNC_MODES)}, got {mode!r}")
+        if mode == "off":
+            return None
+        known = {name for name in cls.__dataclass_fields__ if name != "mode"}
+        unknown = sorted(set(options or {}) - known)
+        if unknown:
+            raise OptionError(f"model_card: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return cls(mode=mode, **dict(options or {}))
 
 
 def sync_after_evaluation(target: CardTarget, results_path: Path | str, *, run_id: str, client: Any = None) -> list[dict[str, Any]]:

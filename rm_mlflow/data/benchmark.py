@@ -1,68 +1,92 @@
-"""The benchmark registry and the one function that loads any benchmark: :func:`load_benchmark`."""
+"""What a benchmark is: where its rows come from, the rule that marks an example correct, and its aggregation, bound together.
+
+Each benchmark module (``rewardbench.py``, ``rmb.py``, ...) declares one :class:`Benchmark` and adds it
+to :data:`BENCHMARKS`; adding a benchmark touches that one file.
+"""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from rm_mlflow._registry import Registry
+from rm_mlflow.data.options import DataOptions
 from rm_mlflow.data.types import PreferenceExample
 from rm_mlflow.data.validation import ConversionReport
-from rm_mlflow.errors import UnknownNameError
-
-
-@dataclass(frozen=True)
-class LoadRequest:
-    """What the caller asked for: where local copies live, which split/revision, how to treat bad rows."""
-
-    data_dir: Path | None = None
-    split: str | None = None
-    revision: str | None = None
-    skip_invalid: bool = False
-    subsets: tuple[str, ...] = ()  # a loader may use this to skip reading other subsets' files
+from rm_mlflow.metrics.accuracy import CorrectnessRule, strict_win
+from rm_mlflow.metrics.intervals import ClusterOf, by_example
+from rm_mlflow.metrics.outcomes import BenchmarkScores, ExampleOutcome, score_statistics, subset_counts
 
 
 @dataclass(frozen=True)
 class LoadedRows:
+    """What a benchmark's loader returns.
+
+    ``available_subsets`` lists every subset the source holds when the loader read only the
+    requested ones (so an unknown subset name can be answered with what exists).
+    """
+
     examples: list[PreferenceExample]
     source: str  # a local path or an hf:// URI, for lineage
     split: str
     revision: str | None = None
+    available_subsets: tuple[str, ...] | None = None
 
 
-LoadFunction = Callable[["Benchmark", LoadRequest, ConversionReport], LoadedRows]
+LoadFunction = Callable[["Benchmark", DataOptions, ConversionReport], LoadedRows]
+Aggregator = Callable[[Sequence[ExampleOutcome]], BenchmarkScores]
+# Figures that need several benchmarks' scores (e.g. RewardBench's original score with the prior sets).
+Combiner = Callable[[Mapping[str, BenchmarkScores]], dict[str, float]]
 
 
 @dataclass(frozen=True)
 class Benchmark:
-    """A named benchmark: where its data lives, how rows become examples, and how it is scored.
+    """A named benchmark: its loader, its per-example correctness rule and its aggregation.
 
-    ``aggregator`` names the metric aggregation in :mod:`rm_mlflow.metrics.aggregators`;
-    ``correctness`` names the per-example rule (``strict``: the chosen response must beat every
-    rejected one; ``shared_top``: RewardBench 2's 1/k credit for a k-way tie at the top).
+    Attributes:
+        name: registry name and metric prefix (``rewardbench/score``).
+        title: display name.
+        load: reads the rows and converts them to :class:`PreferenceExample`.
+        aggregate: turns scored examples into subset, section and headline scores.
+        correctness: ``(chosen scores, rejected scores) -> credit in [0, 1]``.
+        combine: cross-benchmark figures, given every benchmark's scores of the same evaluation.
+        cluster_of: which examples a bootstrap resamples together (each example alone by default).
+        hub_id: the dataset's Hugging Face Hub id, when it lives there.
+        default_split: the split used when none is asked for.
+        sections: section name -> its subsets (fills the per-example ``section`` column).
+        local_dirnames: folder names a local copy may have under ``--data-dir``.
+        download_hint: what to download, and where, when no copy is reachable.
     """
 
     name: str
     title: str
     load: LoadFunction
-    aggregator: str
+    aggregate: Aggregator
+    correctness: CorrectnessRule = strict_win
+    combine: Combiner | None = None
+    cluster_of: ClusterOf = by_example
     hub_id: str | None = None
     default_split: str = "train"
-    correctness: str = "strict"
     sections: Mapping[str, Sequence[str]] = field(default_factory=dict)
-    example_counts: Mapping[str, int] = field(default_factory=dict)
     local_dirnames: tuple[str, ...] = ()
     download_hint: str = ""
 
-    @property
-    def metric_prefix(self) -> str:
-        return self.name
+    def score(self, outcomes: Sequence[ExampleOutcome]) -> BenchmarkScores:
+        """:attr:`aggregate` plus what every benchmark reports: examples per subset and score statistics."""
+        scores = self.aggregate(outcomes)
+        scores.subset_counts = subset_counts(outcomes)
+        scores.extra |= score_statistics(outcomes)
+        return scores
+
+    def section_of(self, subset: str) -> str | None:
+        """The section a subset belongs to, if the benchmark has sections."""
+        return next((section for section, members in self.sections.items() if subset in members), None)
 
 
 @dataclass
 class LoadedBenchmark:
+    """A benchmark's examples, where they came from, and how many rows were skipped as invalid."""
+
     benchmark: Benchmark
     examples: list[PreferenceExample]
     source: str
@@ -72,89 +96,19 @@ class LoadedBenchmark:
     skipped_reasons: list[str] = field(default_factory=list)
 
     def subsets(self) -> list[str]:
+        """The subsets present, sorted."""
         return sorted({example.subset for example in self.examples})
 
 
-BENCHMARKS: Registry[Benchmark] = Registry("benchmark")
+def _discover_benchmarks() -> None:
+    import importlib
+
+    importlib.import_module("rm_mlflow.data.benchmarks")  # imports every benchmark module and the plug-ins
+
+
+BENCHMARKS: Registry[Benchmark] = Registry("benchmark", discover=_discover_benchmarks)
 
 
 def register_benchmark(benchmark: Benchmark, *, aliases: tuple[str, ...] = ()) -> Benchmark:
+    """Add ``benchmark`` to :data:`BENCHMARKS` (by its name and ``aliases``) and return it."""
     return BENCHMARKS.add(benchmark.name, benchmark, aliases=aliases)
-
-
-def resolve_benchmark(spec: str) -> Benchmark:
-    """A registered benchmark name, else a local preference/instruction file, else a Hub dataset id."""
-    if spec in BENCHMARKS:
-        return BENCHMARKS.get(spec)
-    from rm_mlflow.data import local
-
-    path = Path(spec).expanduser()
-    if path.exists():
-        return local.file_benchmark(path)
-    if "/" in spec and not spec.startswith((".", "/")):
-        return local.hub_benchmark(spec)
-    raise UnknownNameError(
-        f"unknown dataset {spec!r}: not a registered benchmark ({', '.join(BENCHMARKS.names())}), "
-        "not an existing file, and not a Hub id like 'org/name'"
-    )
-
-
-def load_benchmark(
-    spec: str | Benchmark,
-    *,
-    data_dir: Path | str | None = None,
-    split: str | None = None,
-    revision: str | None = None,
-    subsets: Sequence[str] | None = None,
-    limit: int | None = None,
-    skip_invalid: bool = False,
-) -> LoadedBenchmark:
-    """Load a benchmark into canonical examples.
-
-    ``limit`` keeps the first N examples of each subset; ``subsets`` keeps only the named ones (an
-    unknown name is an error listing those present). With ``skip_invalid``, malformed rows are
-    skipped and counted instead of raising :class:`~rm_mlflow.errors.DataValidationError`.
-    """
-    benchmark = resolve_benchmark(spec) if isinstance(spec, str) else spec
-    request = LoadRequest(
-        data_dir=Path(data_dir) if data_dir is not None else None,
-        split=split,
-        revision=revision,
-        skip_invalid=skip_invalid,
-        subsets=tuple(subsets or ()),
-    )
-    report = ConversionReport()
-    rows = benchmark.load(benchmark, request, report)
-    examples = _select(rows.examples, subsets=subsets, limit=limit, benchmark=benchmark.name)
-    return LoadedBenchmark(
-        benchmark=benchmark,
-        examples=examples,
-        source=rows.source,
-        split=rows.split,
-        revision=rows.revision,
-        skipped=report.skipped,
-        skipped_reasons=report.reasons,
-    )
-
-
-def _select(
-    examples: list[PreferenceExample], *, subsets: Sequence[str] | None, limit: int | None, benchmark: str
-) -> list[PreferenceExample]:
-    if subsets:
-        present = {example.subset for example in examples}
-        unknown = [name for name in subsets if name not in present]
-        if unknown:
-            raise UnknownNameError(
-                f"{benchmark}: unknown subset(s) {', '.join(unknown)}; present: {', '.join(sorted(present))}"
-            )
-        wanted = set(subsets)
-        examples = [example for example in examples if example.subset in wanted]
-    if limit is not None:
-        kept: dict[str, int] = defaultdict(int)
-        selected = []
-        for example in examples:
-            if kept[example.subset] < limit:
-                kept[example.subset] += 1
-                selected.append(example)
-        examples = selected
-    return examples

@@ -8,14 +8,19 @@ conversations ending with the assistant's reply; optional ``subset`` and ``id``.
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from rm_mlflow.data.benchmark import Benchmark, LoadedRows, LoadRequest
+from rm_mlflow.data.benchmark import Benchmark, LoadedRows
+from rm_mlflow.data.options import DataOptions
 from rm_mlflow.data.sources import FILE_SUFFIXES, hub_rows, read_rows
 from rm_mlflow.data.types import ChatMessage, PreferenceExample
 from rm_mlflow.data.validation import ConversionReport, Row, convert_rows
 from rm_mlflow.errors import DataValidationError
+from rm_mlflow.metrics import BenchmarkScores, ExampleOutcome, micro_accuracy, outcome_accuracies
 
 PROMPT_ALIASES = ("prompt", "question", "input")
 
@@ -89,21 +94,29 @@ def _saved_dataset_rows(path: Path):
             yield Row(source=source, index=index, data=record)
 
 
+def aggregate(outcomes: Sequence[ExampleOutcome]) -> BenchmarkScores:
+    """Accuracy per subset and over every pair; instruction data (no pairs) has no score."""
+    compared = [o.correct for o in outcomes if o.correct is not None]
+    if not compared:
+        return BenchmarkScores(score=None)
+    return BenchmarkScores(score=micro_accuracy(compared), subsets=outcome_accuracies(outcomes))
+
+
 def file_benchmark(path: Path) -> Benchmark:
     """A benchmark over a local file or folder (JSON, JSONL, parquet, CSV or a ``save_to_disk`` folder)."""
     name = _slug(path.stem if path.is_file() else path.name)
 
-    def load(benchmark: Benchmark, request: LoadRequest, report: ConversionReport) -> LoadedRows:
+    def load(benchmark: Benchmark, options: DataOptions, report: ConversionReport) -> LoadedRows:
         if path.is_dir() and ((path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists()):
             rows = _saved_dataset_rows(path)
         else:
             rows = (row for file in _files(path) for row in read_rows(file))
-        examples = convert_rows(rows, _converter(name), skip_invalid=request.skip_invalid, report=report)
+        examples = convert_rows(rows, _converter(name), skip_invalid=options.skip_invalid, report=report)
         if not examples and not report.skipped:
             raise DataValidationError(str(path), None, None, "no rows")
-        return LoadedRows(examples=examples, source=str(path.resolve()), split=request.split or "all")
+        return LoadedRows(examples=examples, source=str(path.resolve()), split=options.split or "all")
 
-    return Benchmark(name=name, title=f"Local dataset {path.name}", load=load, aggregator="preference", default_split="all")
+    return Benchmark(name=name, title=f"Local dataset {path.name}", load=load, aggregate=aggregate, default_split="all")
 
 
 def hub_benchmark(repo_id: str) -> Benchmark:
@@ -111,29 +124,29 @@ def hub_benchmark(repo_id: str) -> Benchmark:
     name = _slug(repo_id.split("/")[-1])
     hint = f"Download it with `hf download {repo_id} --repo-type dataset --local-dir DIR` and pass DIR as --dataset."
 
-    def load(benchmark: Benchmark, request: LoadRequest, report: ConversionReport) -> LoadedRows:
-        rows = hub_rows(repo_id, request.split, request.revision, hint=hint)
-        examples = convert_rows(rows, _converter(name), skip_invalid=request.skip_invalid, report=report)
-        return LoadedRows(examples=examples, source=f"hf://datasets/{repo_id}", split=request.split or "all", revision=request.revision)
+    def load(benchmark: Benchmark, options: DataOptions, report: ConversionReport) -> LoadedRows:
+        rows = hub_rows(repo_id, options.split, options.revision, hint=hint)
+        examples = convert_rows(rows, _converter(name), skip_invalid=options.skip_invalid, report=report)
+        return LoadedRows(examples=examples, source=f"hf://datasets/{repo_id}", split=options.split or "all", revision=options.revision)
 
-    return Benchmark(name=name, title=f"Hub dataset {repo_id}", load=load, aggregator="preference", hub_id=repo_id)
+    return Benchmark(name=name, title=f"Hub dataset {repo_id}", load=load, aggregate=aggregate, hub_id=repo_id)
 
 
-def frame_benchmark(frame, name: str = "dataframe") -> Benchmark:
+def frame_benchmark(frame: Any, name: str = "dataframe") -> Benchmark:
     """A benchmark over an in-memory pandas DataFrame of preference (or instruction) rows, as passed to ``mlflow.models.evaluate``."""
     # a column missing in some rows (e.g. ``subset``) comes back as NaN: treat it as absent
     records = [{key: value for key, value in record.items() if not _is_nan(value)} for record in frame.to_dict(orient="records")]
     source = f"pandas DataFrame '{name}'"
 
-    def load(benchmark: Benchmark, request: LoadRequest, report: ConversionReport) -> LoadedRows:
+    def load(benchmark: Benchmark, options: DataOptions, report: ConversionReport) -> LoadedRows:
         rows = (Row(source=source, index=index, data=record) for index, record in enumerate(records, start=1))
-        examples = convert_rows(rows, _converter(name), skip_invalid=request.skip_invalid, report=report)
+        examples = convert_rows(rows, _converter(name), skip_invalid=options.skip_invalid, report=report)
         if not examples and not report.skipped:
             raise DataValidationError(source, None, None, "no rows")
         return LoadedRows(examples=examples, source=source, split="all")
 
-    return Benchmark(name=_slug(name), title=f"DataFrame {name}", load=load, aggregator="preference", default_split="all")
+    return Benchmark(name=_slug(name), title=f"DataFrame {name}", load=load, aggregate=aggregate, default_split="all")
 
 
 def _is_nan(value: object) -> bool:
-    return isinstance(value, float) and value != value
+    return isinstance(value, float) and math.isnan(value)

@@ -9,6 +9,7 @@ SAMPLE_DATA_DIR = Path(__file__).parent / "samples"  # a --data-dir holding rewa
 
 
 def sample_rows() -> list[dict]:
+    """The shipped sample rows, as dictionaries in the ``allenai/reward-bench`` schema."""
     with (SAMPLE_DATA_DIR / "reward-bench" / "filtered.jsonl").open(encoding="utf-8") as handle:
         return [json.loads(line) for line in handle]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from rm_mlflow.data.validation import Row
-from rm_mlflow.errors import DataValidationError, DatasetNotAvailableError
+from rm_mlflow.errors import DatasetNotAvailableError, DataValidationError, first_line
 
 FILE_SUFFIXES = (".parquet", ".jsonl", ".json", ".csv")
 DATA_DIR_ENV = "RM_MLFLOW_DATA_DIR"
@@ -28,10 +28,7 @@ def read_rows(path: Path) -> Iterator[Row]:
     if suffix == ".json":
         records = _json_records(path)
     elif suffix in (".parquet", ".csv"):
-        import pandas as pd
-
-        frame = pd.read_parquet(path) if suffix == ".parquet" else pd.read_csv(path, dtype=str, keep_default_na=False)
-        records = frame.to_dict("records")
+        records = _table_records(path, suffix)
     else:
         raise DataValidationError(source, None, None, f"unsupported file type {suffix!r}; use one of {', '.join(FILE_SUFFIXES)}")
     for index, record in enumerate(records, start=1):
@@ -39,8 +36,15 @@ def read_rows(path: Path) -> Iterator[Row]:
 
 
 def _jsonl_rows(path: Path) -> Iterator[Row]:
-    with path.open(encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
+    with path.open("rb") as handle:  # bytes, so a bad byte is reported with its line instead of a decoder traceback
+        for line_number, raw in enumerate(handle, start=1):
+            if b"\x00" in raw:
+                raise DataValidationError(str(path), line_number, None, "a binary file (NUL bytes), not JSON Lines text") from None
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                problem = f"not UTF-8 text (byte {error.start + 1} of the line); is it a binary file?"
+                raise DataValidationError(str(path), line_number, None, problem) from None
             if not line.strip():
                 continue
             try:
@@ -50,9 +54,23 @@ def _jsonl_rows(path: Path) -> Iterator[Row]:
             yield _as_row(str(path), line_number, record)
 
 
+def _table_records(path: Path, suffix: str) -> list[dict[str, Any]]:
+    import pandas as pd
+
+    try:
+        frame = pd.read_parquet(path) if suffix == ".parquet" else pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise DataValidationError(str(path), None, None, f"not UTF-8 text (byte {error.start + 1}); is it a binary file?") from None
+    except Exception as error:  # noqa: BLE001 - pyarrow and the CSV parser raise many types for a malformed file
+        raise DataValidationError(str(path), None, None, f"not a readable {suffix[1:]} file: {first_line(error)}") from None
+    return frame.to_dict("records")
+
+
 def _json_records(path: Path) -> list[Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        raise DataValidationError(str(path), None, None, f"not UTF-8 text (byte {error.start + 1}); is it a binary file?") from None
     except json.JSONDecodeError as error:
         raise DataValidationError(str(path), None, None, f"invalid JSON at line {error.lineno}: {error.msg}") from None
     if isinstance(data, dict) and isinstance(data.get("data"), list):
@@ -108,6 +126,7 @@ def _data_dirs(data_dir: Path | None) -> list[Path]:
 
 
 def hub_offline() -> bool:
+    """Whether ``HF_HUB_OFFLINE`` or ``HF_DATASETS_OFFLINE`` is set."""
     return any(os.environ.get(flag, "").lower() in ("1", "true", "yes", "on") for flag in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
 
 
@@ -125,6 +144,7 @@ def hub_rows(repo_id: str, split: str | None, revision: str | None, *, hint: str
 
 
 def hub_split_names(repo_id: str, revision: str | None, *, hint: str) -> list[str]:
+    """The split names of a Hub dataset; a clear error offline or when the Hub fails."""
     if hub_offline():
         raise DatasetNotAvailableError(f"{repo_id} is not available offline (HF_HUB_OFFLINE is set). {hint}")
     try:
@@ -137,10 +157,14 @@ def hub_split_names(repo_id: str, revision: str | None, *, hint: str) -> list[st
 
 def _load_hub_split(repo_id: str, split: str | None, revision: str | None, *, hint: str) -> Any:
     if hub_offline():
-        raise DatasetNotAvailableError(f"{repo_id} (split {split!r}) is not available offline (HF_HUB_OFFLINE is set). {hint}")
+        raise DatasetNotAvailableError(f"{repo_id} ({_split_label(split)}) is not available offline (HF_HUB_OFFLINE is set). {hint}")
     try:
         from datasets import load_dataset
 
         return load_dataset(repo_id, split=split, revision=revision)
     except Exception as error:  # noqa: BLE001
-        raise DatasetNotAvailableError(f"could not load {repo_id} (split {split!r}) from the Hub ({error}). {hint}") from error
+        raise DatasetNotAvailableError(f"could not load {repo_id} ({_split_label(split)}) from the Hub ({error}). {hint}") from error
+
+
+def _split_label(split: str | None) -> str:
+    return "all splits" if split is None else f"split {split!r}"

@@ -6,9 +6,14 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict
 
 ExampleKind = Literal["pairwise", "best_of_n", "multi_chosen", "instruction"]
+# metadata key: the benchmark's protocol has generative judges rate each answer of this row, with the named rating prompt
+# (RewardBench 2's Ties subset: "ties"), instead of comparing the answers
+RATE_EACH_ANSWER = "judge_rates_each_answer"
 
 
 class ChatMessage(TypedDict):
+    """One turn of a conversation."""
+
     role: str
     content: str
 
@@ -32,6 +37,7 @@ class PreferenceExample:
 
     @property
     def kind(self) -> ExampleKind:
+        """``pairwise``, ``best_of_n``, ``multi_chosen`` (RewardBench 2 Ties) or ``instruction``."""
         if not self.rejected:
             return "instruction"
         if len(self.chosen) > 1:
@@ -43,4 +49,5 @@ class PreferenceExample:
         return self.chosen + self.rejected
 
     def conversation(self, response: str) -> tuple[ChatMessage, ...]:
+        """The prompt followed by ``response`` as the assistant's turn: what the reward model scores."""
         return self.prompt + (ChatMessage(role="assistant", content=response),)

@@ -21,17 +21,21 @@ class Row:
     data: Mapping[str, Any]
 
     def error(self, field: str | None, problem: str) -> DataValidationError:
+        """A :class:`DataValidationError` naming this row and ``field``."""
         return DataValidationError(self.source, self.index, field, problem)
 
     def has(self, field: str) -> bool:
+        """Whether the row has ``field`` with a non-null value."""
         return field in self.data and self.data[field] is not None
 
     def raw(self, field: str) -> Any:
+        """The value of ``field``; missing is an error listing the fields the row has."""
         if not self.has(field):
             raise self.error(field, f"missing (row has: {', '.join(sorted(self.data)) or 'no fields'})")
         return self.data[field]
 
     def text(self, field: str, value: Any = None, *, allow_empty: bool = False) -> str:
+        """``field`` (or ``value``) as a string, non-empty unless ``allow_empty``."""
         value = self.raw(field) if value is None else value
         if not isinstance(value, str):
             raise self.error(field, f"expected a string, got {type(value).__name__}")
@@ -40,6 +44,7 @@ class Row:
         return value
 
     def texts(self, field: str) -> tuple[str, ...]:
+        """``field`` as a non-empty list of non-empty strings."""
         value = _as_list(self.raw(field))
         if value is None:
             raise self.error(field, f"expected a list of strings, got {type(self.data[field]).__name__}")
@@ -48,6 +53,7 @@ class Row:
         return tuple(self.text(f"{field}[{i}]", item) for i, item in enumerate(value))
 
     def messages(self, field: str, value: Any = None) -> tuple[ChatMessage, ...]:
+        """``field`` (or ``value``) as a non-empty list of ``{role, content}`` messages with known roles."""
         value = _as_list(self.raw(field) if value is None else value)
         if value is None or not value:
             raise self.error(field, "expected a non-empty list of {role, content} messages")
@@ -93,6 +99,7 @@ class ConversionReport:
     reasons: list[str] = field(default_factory=list)
 
     def record(self, error: DataValidationError) -> None:
+        """Count one skipped row and keep its reason (the first five)."""
         self.skipped += 1
         if len(self.reasons) < 5:
             self.reasons.append(str(error))

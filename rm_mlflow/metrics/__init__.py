@@ -1,32 +1,36 @@
-"""Metrics: pure functions from scores to accuracies, sections and leaderboard scores."""
+"""Benchmark-free arithmetic: correctness rules, accuracy, weighted sections, the Ties composite, outcome tables.
 
-from rm_mlflow.metrics.accuracy import CORRECTNESS_RULES, shared_top_credit, strict_win, subset_accuracies
-from rm_mlflow.metrics.aggregators import (
-    AGGREGATORS,
+Nothing here knows a benchmark: each benchmark module in :mod:`rm_mlflow.data` binds these functions
+to its own subsets, weights and headline score.
+"""
+
+from rm_mlflow.metrics.accuracy import micro_accuracy, shared_top_credit, strict_win, subset_accuracies
+from rm_mlflow.metrics.outcomes import (
     BenchmarkScores,
     ExampleOutcome,
-    aggregate,
-    combined_rewardbench_scores,
     metric_slug,
+    outcome_accuracies,
+    score_statistics,
+    subset_counts,
 )
-from rm_mlflow.metrics.sections import leaderboard_score, original_leaderboard_score, prior_sets_score, section_scores
+from rm_mlflow.metrics.sections import mean, nanmean, section_scores, weighted_mean
 from rm_mlflow.metrics.ties import TiesScore, ties_score
 
 __all__ = [
-    "AGGREGATORS",
     "BenchmarkScores",
-    "CORRECTNESS_RULES",
     "ExampleOutcome",
     "TiesScore",
-    "aggregate",
-    "combined_rewardbench_scores",
-    "leaderboard_score",
+    "mean",
     "metric_slug",
-    "original_leaderboard_score",
-    "prior_sets_score",
+    "micro_accuracy",
+    "nanmean",
+    "outcome_accuracies",
+    "score_statistics",
     "section_scores",
     "shared_top_credit",
     "strict_win",
     "subset_accuracies",
+    "subset_counts",
     "ties_score",
+    "weighted_mean",
 ]

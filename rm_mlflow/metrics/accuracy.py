@@ -5,13 +5,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 
-from rm_mlflow._registry import Registry
-
 CorrectnessRule = Callable[[Sequence[float], Sequence[float]], float]
-CORRECTNESS_RULES: Registry[CorrectnessRule] = Registry("correctness rule")
 
 
-@CORRECTNESS_RULES.register("strict")
 def strict_win(chosen: Sequence[float], rejected: Sequence[float]) -> float:
     """1.0 when every chosen score is strictly above every rejected score, else 0.0.
 
@@ -21,9 +17,8 @@ def strict_win(chosen: Sequence[float], rejected: Sequence[float]) -> float:
     return 1.0 if min(chosen) > max(rejected) else 0.0
 
 
-@CORRECTNESS_RULES.register("shared_top")
 def shared_top_credit(chosen: Sequence[float], rejected: Sequence[float]) -> float:
-    """RewardBench 2: 1/k when the (single) chosen score is among k scores tied at the maximum, else 0."""
+    """1/k when the (single) chosen score is among k scores tied at the maximum, else 0 (RewardBench 2's rule)."""
     scores = [chosen[0], *rejected]
     top = max(scores)
     if chosen[0] != top:
@@ -32,7 +27,7 @@ def shared_top_credit(chosen: Sequence[float], rejected: Sequence[float]) -> flo
 
 
 def subset_accuracies(results: Iterable[tuple[str, float]]) -> dict[str, float]:
-    """Mean correctness per subset from ``(subset, correct)`` pairs."""
+    """Mean correctness per subset from ``(subset, correct)`` pairs, subsets sorted by name."""
     totals: dict[str, float] = defaultdict(float)
     counts: dict[str, int] = defaultdict(int)
     for subset, correct in results:
@@ -42,5 +37,6 @@ def subset_accuracies(results: Iterable[tuple[str, float]]) -> dict[str, float]:
 
 
 def micro_accuracy(values: Iterable[float]) -> float:
+    """The mean of per-example correctness values (NaN for none)."""
     values = list(values)
     return sum(values) / len(values) if values else float("nan")

@@ -1,23 +1,20 @@
-"""RewardBench section and leaderboard arithmetic, exactly as rewardbench and its leaderboard compute it."""
+"""Weighted averages: sections from subset accuracies, and headline scores from sections."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-
-# Order matters for the original leaderboard weights.
-SECTIONS = ("Chat", "Chat Hard", "Safety", "Reasoning")
-ORIGINAL_WEIGHTS = {"Chat": 2.0, "Chat Hard": 2.0, "Safety": 2.0, "Reasoning": 2.0, "Prior Sets": 1.0}
+from collections.abc import Iterable, Mapping, Sequence
 
 
 def section_scores(
     subset_accuracy: Mapping[str, float],
     subset_mapping: Mapping[str, Sequence[str]],
-    example_counts: Mapping[str, int],
+    weights: Mapping[str, int],
 ) -> dict[str, float]:
-    """``calculate_scores_per_section``: each section is the EXAMPLE_COUNTS-weighted mean of its present subsets.
+    """Each section's ``weights``-weighted mean over its subsets present in ``subset_accuracy``.
 
-    A section none of whose subsets is present scores 0, as in rewardbench.
+    This is rewardbench's ``calculate_scores_per_section``, including its rule that a section none of
+    whose subsets is present scores 0.
     """
     scores = {}
     for section, subsets in subset_mapping.items():
@@ -25,28 +22,25 @@ def section_scores(
         total = 0
         for subset in subsets:
             if subset in subset_accuracy:
-                weighted += subset_accuracy[subset] * example_counts[subset]
-                total += example_counts[subset]
+                weighted += subset_accuracy[subset] * weights[subset]
+                total += weights[subset]
         scores[section] = weighted / total if total > 0 else 0
     return scores
 
 
-def prior_sets_score(subset_accuracy: Mapping[str, float], columns: Sequence[str]) -> float:
-    """The leaderboard's "Prior Sets (0.5 weight)" column: ``np.nanmean`` over the given prior-set columns."""
-    values = [subset_accuracy[name] for name in columns if name in subset_accuracy and not math.isnan(subset_accuracy[name])]
+def weighted_mean(values: Mapping[str, float], weights: Mapping[str, float]) -> float:
+    """``sum(w * v) / sum(w)`` over the keys present in both and not NaN (NaN when none is)."""
+    present = {key: value for key, value in values.items() if key in weights and not math.isnan(value)}
+    total = sum(weights[key] for key in present)
+    return sum(weights[key] * value for key, value in present.items()) / total if total else float("nan")
+
+
+def mean(values: Iterable[float]) -> float:
+    """The arithmetic mean (NaN for none)."""
+    values = list(values)
     return sum(values) / len(values) if values else float("nan")
 
 
-def leaderboard_score(sections: Mapping[str, float]) -> float:
-    """The current leaderboard score: plain mean of the four sections (prior sets are off by default)."""
-    values = [sections[name] for name in SECTIONS if name in sections]
-    return sum(values) / len(values) if values else float("nan")
-
-
-def original_leaderboard_score(sections: Mapping[str, float], prior_sets: float | None = None) -> float:
-    """The original leaderboard score: sections weighted 2,2,2,2 and Prior Sets 1, over the values present."""
-    values = {name: sections[name] for name in SECTIONS if name in sections}
-    if prior_sets is not None and not math.isnan(prior_sets):
-        values["Prior Sets"] = prior_sets
-    weight = sum(ORIGINAL_WEIGHTS[name] for name in values)
-    return sum(ORIGINAL_WEIGHTS[name] * value for name, value in values.items()) / weight if weight else float("nan")
+def nanmean(values: Iterable[float]) -> float:
+    """``np.nanmean``: the mean of the values that are not NaN (NaN for none)."""
+    return mean(value for value in values if not math.isnan(value))

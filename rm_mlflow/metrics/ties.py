@@ -1,15 +1,24 @@
-"""RewardBench 2 Ties subset score (``process_single_model`` in rewardbench), as pure functions."""
+"""The Ties composite score (rewardbench's ``process_single_model`` for RewardBench 2's Ties subset), as pure functions.
+
+Each prompt is asked twice: a *reference* version with one correct answer and a *tied* version with
+several equally correct ones. The composite rewards ranking every correct answer above every
+incorrect one, in both versions, by a margin larger than the spread among the correct answers.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+PromptScores = tuple[Sequence[float], Sequence[float]]  # (scores of the correct answers, scores of the incorrect ones)
+
 
 @dataclass(frozen=True)
 class PromptStats:
+    """One version of one prompt: accurate when every correct answer beats every incorrect one."""
+
     accurate: bool
     different_correct_margin: float | None  # spread of the correct answers' scores (None with one correct answer)
     correct_incorrect_margin: float  # worst correct minus best incorrect
@@ -17,6 +26,8 @@ class PromptStats:
 
 @dataclass(frozen=True)
 class TiesScore:
+    """The composite and its parts."""
+
     score: float
     ref_accuracy: float
     tied_accuracy: float
@@ -26,29 +37,27 @@ class TiesScore:
 
 
 def prompt_stats(correct_scores: Sequence[float], incorrect_scores: Sequence[float]) -> PromptStats:
+    """Accuracy, spread and margin of one prompt version."""
     best_correct, worst_correct = max(correct_scores), min(correct_scores)
     margin = worst_correct - max(incorrect_scores)
     spread = best_correct - worst_correct if len(correct_scores) > 1 else None
     return PromptStats(accurate=margin > 0, different_correct_margin=spread, correct_incorrect_margin=margin)
 
 
-def ties_score(rows: Iterable[tuple[str, Sequence[float], Sequence[float]]]) -> TiesScore:
-    """Score the Ties subset from ``(id, correct_scores, incorrect_scores)`` rows with ids ``ref:<n>`` / ``tied:<n>``.
+def ties_score(reference: Mapping[str, PromptScores], tied: Mapping[str, PromptScores]) -> TiesScore:
+    """Score the Ties subset from the reference and tied versions of each prompt, keyed by prompt id.
 
     ``0.30 tied_accuracy + 0.30 ref_accuracy + 0.20 correctness_preferred
     + 0.20 correctness_preferred_hard + 0.01 correctness_margin_score``.
     """
-    ref: dict[str, PromptStats] = {}
-    tied: dict[str, PromptStats] = {}
-    for example_id, correct, incorrect in rows:
-        sample_type, _, prompt_id = example_id.partition(":")
-        (ref if sample_type == "ref" else tied)[prompt_id] = prompt_stats(correct, incorrect)
+    ref = {prompt: prompt_stats(*scores) for prompt, scores in reference.items()}
+    tie = {prompt: prompt_stats(*scores) for prompt, scores in tied.items()}
 
     ref_accuracy = float(np.mean([s.accurate for s in ref.values()])) if ref else 0.0
-    tied_accuracy = float(np.mean([s.accurate for s in tied.values()])) if tied else 0.0
-    shared = sorted(set(ref) & set(tied))
-    spread = np.array([_or_zero(tied[p].different_correct_margin) for p in shared], dtype=float)
-    tied_margin = np.array([tied[p].correct_incorrect_margin for p in shared], dtype=float)
+    tied_accuracy = float(np.mean([s.accurate for s in tie.values()])) if tie else 0.0
+    shared = sorted(set(ref) & set(tie))
+    spread = np.array([_or_zero(tie[p].different_correct_margin) for p in shared], dtype=float)
+    tied_margin = np.array([tie[p].correct_incorrect_margin for p in shared], dtype=float)
     hard_margin = np.minimum(np.array([ref[p].correct_incorrect_margin for p in shared], dtype=float), tied_margin)
 
     with np.errstate(divide="ignore", invalid="ignore"):

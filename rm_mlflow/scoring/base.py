@@ -1,13 +1,19 @@
-"""The reward-model interface the scoring engine drives."""
+"""The reward-model interface the scoring engine drives.
+
+A model kind decides what it scores for one example (its *units*) and how the unit scores become the
+example's chosen and rejected scores. Pointwise kinds (classifiers, DPO, custom heads) score each
+response's conversation once; a pairwise kind scores ordered comparisons of the chosen response with
+each rejected one. The engine only ever sees units: it deduplicates, length-sorts, batches and caches them.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from rm_mlflow.data.types import ChatMessage
+from rm_mlflow.data.types import ChatMessage, PreferenceExample
 from rm_mlflow.scoring.settings import ScoringSettings
 
 Conversation = Sequence[ChatMessage]
@@ -15,21 +21,96 @@ Conversation = Sequence[ChatMessage]
 
 @dataclass(frozen=True)
 class TokenizedConversation:
-    """Token ids for one conversation. ``mask_first`` hides a doubled leading BOS from attention, as rewardbench does."""
+    """Token ids for one unit.
+
+    ``mask_first`` hides a doubled leading BOS from attention, as rewardbench does. ``response_start``
+    is the first position whose token is scored by a log-probability model (DPO); 0 for kinds that
+    read one value off the whole sequence.
+    """
 
     input_ids: tuple[int, ...]
     mask_first: bool = False
     truncated: bool = False
+    response_start: int = 0
 
     def __len__(self) -> int:
         return len(self.input_ids)
 
+    @property
+    def cache_key(self) -> tuple[int, ...]:
+        """What identifies this unit's score for a given model: the tokens and, when set, where the response starts."""
+        return self.input_ids if not self.response_start else (*self.input_ids, -1, self.response_start)
+
+
+@dataclass(frozen=True)
+class PrefixGroup:
+    """Units that begin with the same tokens: the shared ``prefix`` is run once, each suffix on top of it.
+
+    Every suffix holds at least one token (the score is read at its last one); ``mask_first`` is the
+    units' shared doubled-BOS flag (see :class:`TokenizedConversation`).
+    """
+
+    prefix: tuple[int, ...]
+    suffixes: tuple[tuple[int, ...], ...]
+    mask_first: bool = False
+
+    @property
+    def computed_tokens(self) -> int:
+        """Tokens run through the model for the group: the prefix once, then each suffix."""
+        return len(self.prefix) + sum(len(suffix) for suffix in self.suffixes)
+
+
+@dataclass(frozen=True)
+class ExampleScores:
+    """An example's scores as the benchmark's correctness rule reads them, and what else the kind knows about it.
+
+    ``extras`` are per-example figures averaged over the benchmark (position consistency); ``details``
+    are per-example table columns only (a judge's raw answers). ``credit`` replaces the benchmark's
+    correctness rule where the kind scores an example itself (a judge's verdict: 1, 0, or 0.5 for no verdict).
+    """
+
+    chosen: tuple[float, ...]
+    rejected: tuple[float, ...]
+    extras: dict[str, float] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    credit: float | None = None
+
+
+@dataclass(frozen=True)
+class ScoredConversations:
+    """Scores and token counts aligned with the input conversations, plus throughput figures."""
+
+    scores: list[float]
+    token_counts: list[int]
+    distinct: int  # distinct conversations (after de-duplication)
+    from_cache: int  # of those, scored by an earlier run and read from the cache
+    truncated: int
+    seconds: float  # wall time of tokenization and forward passes in this call
+    tokens: int  # real (unpadded) tokens of the distinct conversations
+    tokens_scored: int  # of those, the tokens of the conversations run through the model in this call
+    scored: int  # conversations run through the model in this call (not in the cache, not token-identical to another)
+    tokens_computed: int | None = None  # tokens the model actually computed (a shared prefix once); None: tokens_scored
+
+    @property
+    def tokens_per_second(self) -> float:
+        """Real tokens run through the model per second of this call's wall time (cached work not counted)."""
+        return self.tokens_scored / self.seconds if self.seconds > 0 else float("nan")
+
+
+@dataclass
+class Review:
+    """What a kind adds to a benchmark's results after reading its per-example table: figures (metrics), warnings, summary lines."""
+
+    figures: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+
 
 class RewardModel(ABC):
-    """Scores conversations: one float each, higher is better.
+    """Scores units: one float each, higher is better.
 
-    The engine calls :meth:`tokenize` once for every distinct conversation, then
-    :meth:`score_batch` on length-sorted batches. Implementations hold the model and tokenizer.
+    The engine calls :meth:`tokenize` once for every distinct unit, then :meth:`score_batch` on
+    length-sorted batches. Implementations hold the model and tokenizer.
     """
 
     name: str
@@ -44,6 +125,15 @@ class RewardModel(ABC):
     def score_batch(self, batch: Sequence[TokenizedConversation]) -> list[float]:
         """One forward pass over a batch; may raise ``torch.OutOfMemoryError`` (the engine splits the batch)."""
 
+    def units(self, example: PreferenceExample) -> list[Conversation]:
+        """What to score for ``example``: by default each response's conversation, chosen ones first."""
+        return [example.conversation(response) for response in example.responses()]
+
+    def example_scores(self, example: PreferenceExample, unit_scores: Sequence[float]) -> ExampleScores:
+        """The example's chosen and rejected scores from its units' scores (by default, one per response)."""
+        n = len(example.chosen)
+        return ExampleScores(chosen=tuple(unit_scores[:n]), rejected=tuple(unit_scores[n:]))
+
     def max_positions(self) -> int | None:
         """The longest sequence the model can take, when it has a hard limit."""
         return None
@@ -51,3 +141,32 @@ class RewardModel(ABC):
     def describe(self) -> dict[str, Any]:
         """Settings worth recording with results (template, dtype, device, ...)."""
         return {"name": self.name, "device": self.device}
+
+    def shares_prefixes(self) -> bool:
+        """Whether :meth:`score_prefix_groups` may score units that share a token prefix (decided and checked by the kind)."""
+        return False
+
+    def score_prefix_groups(self, groups: Sequence[PrefixGroup], budget: int | None = None) -> list[list[float]]:
+        """One score per suffix of each group, the prefixes computed once, in batches of at most ``budget`` padded tokens.
+
+        Only called when :meth:`shares_prefixes`.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not score shared prefixes")
+
+    def score_units(
+        self, units: Sequence[Conversation], *, labels: Sequence[str], cache: Any, progress: bool
+    ) -> ScoredConversations | None:
+        """Kinds that are not forward passes over token batches (generative judges) score their units here; None: the engine does."""
+        return None
+
+    def review(self, examples: Any) -> Review:
+        """Figures and warnings from a benchmark's per-example table (a judge counts its unparsed verdicts per subset)."""
+        return Review()
+
+    def cache_fingerprint(self) -> dict[str, Any]:
+        """What identifies this model's cached scores: its description and settings (a kind may leave out machine-only settings)."""
+        return {"model": self.describe(), "settings": self.settings.as_dict()}
+
+    def stats(self) -> dict[str, float]:
+        """Work the model did besides the engine's batches (e.g. reference log-probs computed or reused), for throughput."""
+        return {}

@@ -10,33 +10,19 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from typing import TypeVar
 
 from tqdm.auto import tqdm
 
 from rm_mlflow.errors import SequenceTooLongError
-from rm_mlflow.scoring.base import Conversation, RewardModel, TokenizedConversation
+from rm_mlflow.scoring.base import Conversation, PrefixGroup, RewardModel, ScoredConversations, TokenizedConversation
 from rm_mlflow.scoring.cache import ScoreCache
+from rm_mlflow.scoring.lengths import TooLongAt
 from rm_mlflow.scoring.settings import ScoringSettings, default_token_budget
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ScoredConversations:
-    """Scores and token counts aligned with the input conversations, plus throughput figures."""
-
-    scores: list[float]
-    token_counts: list[int]
-    distinct: int  # conversations actually run through the model (after de-duplication)
-    from_cache: int
-    truncated: int
-    seconds: float  # wall time of tokenization and forward passes
-    tokens: int  # real (unpadded) tokens of the distinct conversations
-
-    @property
-    def tokens_per_second(self) -> float:
-        return self.tokens / self.seconds if self.seconds > 0 else float("nan")
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def score_conversations(
@@ -64,8 +50,11 @@ def score_conversations(
             distinct.append(conversations[position])
             owner.append(position)
 
-    tokenized = model.tokenize(distinct)
-    _check_lengths(model, tokenized, settings, lambda d: labels[owner[d]] if labels else f"conversation {owner[d]}")
+    try:
+        tokenized = model.tokenize(distinct)
+    except TooLongAt as error:
+        label = labels[owner[error.index]] if labels else f"conversation {owner[error.index]}"
+        raise SequenceTooLongError(f"{label}: {error}") from None
     truncated = sum(item.truncated for item in tokenized)
     if truncated:
         logger.warning(
@@ -77,22 +66,23 @@ def score_conversations(
     from_cache = 0
     if cache is not None:
         for i, item in enumerate(tokenized):
-            distinct_scores[i] = cache.get(item.input_ids)
+            distinct_scores[i] = cache.get(item.cache_key)
         from_cache = sum(score is not None for score in distinct_scores)
 
-    pending = sorted((i for i, s in enumerate(distinct_scores) if s is None), key=lambda i: -len(tokenized[i]))
+    # Units that differ as text but not as tokens (a DPO response carried by different pairs whose truncation
+    # did not bite, say) are run through the model once.
+    first_with: dict[tuple[int, ...], int] = {}
+    same_as = [first_with.setdefault(item.cache_key, i) for i, item in enumerate(tokenized)]
+    pending = sorted((i for i, s in enumerate(distinct_scores) if s is None and same_as[i] == i), key=lambda i: -len(tokenized[i]))
     budget = settings.max_tokens_per_batch or default_token_budget(model.device)
     with tqdm(total=len(pending), desc="scoring", unit="seq", disable=not progress, dynamic_ncols=True) as bar:
-        start = 0
-        while start < len(pending):
-            batch = _next_batch(pending, start, tokenized, budget, settings.batch_size)
-            scores, budget = _score_with_oom_retry(model, [tokenized[i] for i in batch], budget)
-            for i, score in zip(batch, scores):
-                distinct_scores[i] = score
-            if cache is not None:
-                cache.put_many([(tokenized[i].input_ids, score) for i, score in zip(batch, scores)])
-            start += len(batch)
-            bar.update(len(batch))
+        if model.shares_prefixes():
+            computed = _score_shared_prefixes(model, pending, distinct, tokenized, budget, settings.batch_size, distinct_scores, cache, bar)
+        else:
+            computed = _score_padded(model, pending, tokenized, budget, settings.batch_size, distinct_scores, cache, bar)
+    for i, first in enumerate(same_as):
+        if distinct_scores[i] is None:
+            distinct_scores[i] = distinct_scores[first]
 
     elapsed = time.perf_counter() - started
     return ScoredConversations(
@@ -103,7 +93,53 @@ def score_conversations(
         truncated=truncated,
         seconds=elapsed,
         tokens=sum(len(item) for item in tokenized),
+        tokens_scored=sum(len(tokenized[i]) for i in pending),
+        scored=len(pending),
+        tokens_computed=computed,
     )
+
+
+def _score_padded(
+    model: RewardModel, pending: list[int], tokenized: list[TokenizedConversation], budget: int, max_rows: int,
+    scores: list[float | None], cache: ScoreCache | None, bar: tqdm,
+) -> int:
+    """Length-sorted, padded batches; returns the tokens computed (every unit whole)."""
+    start = 0
+    while start < len(pending):
+        batch = _next_batch(pending, start, tokenized, budget, max_rows)
+        batch_scores, budget = _with_oom_retry(model.score_batch, [tokenized[i] for i in batch], budget)
+        _keep(batch, batch_scores, scores, tokenized, cache)
+        start += len(batch)
+        bar.update(len(batch))
+    return sum(len(tokenized[i]) for i in pending)
+
+
+def _score_shared_prefixes(
+    model: RewardModel, pending: list[int], distinct: list[Conversation], tokenized: list[TokenizedConversation], budget: int,
+    max_rows: int, scores: list[float | None], cache: ScoreCache | None, bar: tqdm,
+) -> int:
+    """Units grouped by prompt, each group's common token prefix computed once; returns the tokens computed."""
+    groups = prefix_groups(pending, distinct, tokenized)
+    groups.sort(key=lambda item: -item[1].computed_tokens)
+    start = 0
+    while start < len(groups):
+        end, tokens, rows = start, 0, 0
+        while end < len(groups) and (end == start or (tokens + groups[end][1].computed_tokens <= budget
+                                                      and rows + len(groups[end][0]) <= max_rows)):
+            tokens += groups[end][1].computed_tokens
+            rows += len(groups[end][0])
+            end += 1
+        batch = groups[start:end]
+
+        def score(items: list[tuple[list[int], PrefixGroup]], budget: int = budget) -> list[list[float]]:
+            return model.score_prefix_groups([group for _, group in items], budget)
+
+        group_scores, budget = _with_oom_retry(score, batch, budget)
+        for (members, _), values in zip(batch, group_scores, strict=True):
+            _keep(members, values, scores, tokenized, cache)
+            bar.update(len(members))
+        start = end
+    return sum(group.computed_tokens for _, group in groups)
 
 
 def _next_batch(pending: list[int], start: int, tokenized: list[TokenizedConversation], budget: int, max_rows: int) -> list[int]:
@@ -113,11 +149,55 @@ def _next_batch(pending: list[int], start: int, tokenized: list[TokenizedConvers
     return pending[start : start + rows]
 
 
-def _score_with_oom_retry(model: RewardModel, batch: list[TokenizedConversation], budget: int) -> tuple[list[float], int]:
+def prefix_groups(
+    pending: Sequence[int], distinct: Sequence[Conversation], tokenized: Sequence[TokenizedConversation]
+) -> list[tuple[list[int], PrefixGroup]]:
+    """Pending units grouped by their prompt (every message but the last), with the group's longest common token prefix.
+
+    The prefix is decided on tokens, so a chat template cannot move a boundary; it stops one token short of the
+    shortest unit, so every unit keeps a suffix to read its score at. Units whose doubled-BOS flags differ, or
+    that share no token, are scored alone (a group of one: all but the last token as its prefix).
+    """
+    by_prompt: dict[tuple, list[int]] = {}
+    for i in pending:
+        by_prompt.setdefault(tuple((m["role"], m["content"]) for m in distinct[i][:-1]), []).append(i)
+    groups = []
+    for members in by_prompt.values():
+        ids = [tokenized[i].input_ids for i in members]
+        shared = _common_prefix_length(ids)
+        if len(members) > 1 and shared >= 1 and len({tokenized[i].mask_first for i in members}) == 1:
+            groups.append((members, PrefixGroup(ids[0][:shared], tuple(x[shared:] for x in ids), tokenized[members[0]].mask_first)))
+            continue
+        for i in members:
+            unit = tokenized[i]
+            groups.append(([i], PrefixGroup(unit.input_ids[:-1], (unit.input_ids[-1:],), unit.mask_first)))
+    return groups
+
+
+def _common_prefix_length(ids: Sequence[tuple[int, ...]]) -> int:
+    limit = min(len(x) for x in ids) - 1
+    first = ids[0]
+    length = 0
+    while length < limit and all(x[length] == first[length] for x in ids):
+        length += 1
+    return length
+
+
+def _keep(
+    units: Sequence[int], values: Sequence[float], scores: list[float | None], tokenized: Sequence[TokenizedConversation], cache: ScoreCache | None
+) -> None:
+    for i, score in zip(units, values, strict=True):
+        scores[i] = score
+    if cache is not None:
+        cache.put_many([(tokenized[i].cache_key, score) for i, score in zip(units, values, strict=True)])
+
+
+def _with_oom_retry(score: Callable[[list[T]], list[R]], batch: list[T], budget: int) -> tuple[list[R], int]:
+    """``score(batch)``; on CUDA out-of-memory the batch is split in half and retried, and the budget for later batches halves."""
     import torch
 
     try:
-        return model.score_batch(batch), budget
+        return score(batch), budget
     except torch.OutOfMemoryError:
         if len(batch) == 1:
             raise
@@ -126,20 +206,6 @@ def _score_with_oom_retry(model: RewardModel, batch: list[TokenizedConversation]
         half = len(batch) // 2
         budget = max(1, budget // 2)
         logger.warning("out of memory on a batch of %d; retrying as two batches (token budget now %d)", len(batch), budget)
-        first, budget = _score_with_oom_retry(model, batch[:half], budget)
-        second, budget = _score_with_oom_retry(model, batch[half:], budget)
+        first, budget = _with_oom_retry(score, batch[:half], budget)
+        second, budget = _with_oom_retry(score, batch[half:], budget)
         return first + second, budget
-
-
-def _check_lengths(
-    model: RewardModel, tokenized: list[TokenizedConversation], settings: ScoringSettings, label: Callable[[int], str]
-) -> None:
-    limit = model.max_positions()
-    if limit is None:
-        return
-    for index, item in enumerate(tokenized):
-        if len(item) > limit:
-            raise SequenceTooLongError(
-                f"{label(index)}: {len(item)} tokens, but the model takes at most {limit}; "
-                f"pass --truncation left (rewardbench's --force_truncation) with --max_length {min(limit, settings.max_length)}"
-            )

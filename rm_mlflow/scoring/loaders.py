@@ -1,4 +1,9 @@
-"""The model-loader registry: each model kind is one module that registers a :class:`ModelLoader`."""
+"""The model-loader registry: each model kind is one module that registers a :class:`ModelLoader`.
+
+Kinds shipped here live in :mod:`rm_mlflow.scoring`; another package adds one through the
+``rm_mlflow.model_kinds`` entry-point group, whose entries name a module that registers a loader, or a
+:class:`ModelLoader` object (``my_kind = "my_package.kind:LOADER"``).
+"""
 
 from __future__ import annotations
 
@@ -6,27 +11,60 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from rm_mlflow._registry import Registry
-from rm_mlflow.errors import ModelLoadError
+from rm_mlflow._registry import Registry, unknown_name_message
+from rm_mlflow.errors import ModelLoadError, UnknownNameError
 from rm_mlflow.scoring.base import RewardModel
 from rm_mlflow.scoring.settings import ScoringSettings
 
 
 @dataclass(frozen=True)
 class ModelLoader:
-    """``accepts`` looks at a model's transformers config; ``load`` builds the :class:`RewardModel`."""
+    """One model kind: ``accepts`` looks at a model's transformers config and the settings; ``load`` builds the :class:`RewardModel`.
+
+    ``accepts`` answers for ``--model_kind auto``; kinds a checkpoint cannot reveal (pairwise, say) accept nothing.
+    ``claims`` picks a kind from the settings alone, before any config is read (``--judge_endpoint`` means a
+    generative judge, whose model is a name on a server).
+    """
 
     name: str
     description: str
-    accepts: Callable[[Any], bool]
+    accepts: Callable[[Any, ScoringSettings], bool]
     load: Callable[[str, ScoringSettings], RewardModel]
+    claims: Callable[[ScoringSettings], bool] | None = None
+    preflight: Callable[[ScoringSettings], None] | None = None  # checks the kind's options before any data, weights or run
 
 
-MODEL_LOADERS: Registry[ModelLoader] = Registry("model kind")
+BUILT_IN_KINDS = ("sequence_classifier", "dpo", "custom", "pairwise", "generative")
+
+
+def _discover_kinds() -> None:
+    import importlib
+
+    for module in BUILT_IN_KINDS:
+        importlib.import_module(f"rm_mlflow.scoring.{module}")
+    load_plugin_kinds()
+
+
+MODEL_LOADERS: Registry[ModelLoader] = Registry("model kind", discover=_discover_kinds)
+ENTRY_POINT_GROUP = "rm_mlflow.model_kinds"
 
 
 def register_loader(loader: ModelLoader) -> ModelLoader:
+    """Add a model kind to :data:`MODEL_LOADERS`."""
     return MODEL_LOADERS.add(loader.name, loader)
+
+
+def check_model_kind(kind: str, settings: ScoringSettings | None = None) -> None:
+    """Raise :class:`UnknownNameError` (with the closest kind) unless ``kind`` is ``auto`` or registered; run the kind's preflight on ``settings``."""
+    if kind != "auto" and kind not in MODEL_LOADERS:
+        raise UnknownNameError(unknown_name_message("model kind", kind, ["auto", *MODEL_LOADERS.names()]))
+    if settings is None:
+        return
+    names = [kind] if kind != "auto" else [name for name, loader in MODEL_LOADERS if loader.claims is not None and loader.claims(settings)]
+    for name in names:
+        preflight = MODEL_LOADERS.get(name).preflight
+        if preflight is not None:
+            preflight(settings)
 
 
 def load_reward_model(model: str, settings: ScoringSettings | None = None, *, kind: str = "auto") -> RewardModel:
@@ -34,21 +72,39 @@ def load_reward_model(model: str, settings: ScoringSettings | None = None, *, ki
     settings = settings or ScoringSettings()
     if kind != "auto":
         return MODEL_LOADERS.get(kind).load(model, settings)
-    config = _load_config(model, settings)
-    for _, loader in MODEL_LOADERS:
-        if loader.accepts(config):
-            return loader.load(model, settings)
+    return MODEL_LOADERS.get(detect_kind(model, settings)).load(model, settings)
+
+
+def detect_kind(model: str, settings: ScoringSettings) -> str:
+    """The kind whose ``claims`` takes the settings, else the one registered kind whose ``accepts`` takes the checkpoint (``--model_kind auto``)."""
+    from rm_mlflow.scoring.hf import load_config
+
+    claimed = [name for name, loader in MODEL_LOADERS if loader.claims is not None and loader.claims(settings)]
+    if len(claimed) == 1:
+        return claimed[0]
+
+    config = load_config(model, settings)
+    accepted = [name for name, loader in MODEL_LOADERS if loader.accepts(config, settings)]
+    if len(accepted) == 1:
+        return accepted[0]
     architectures = ", ".join(getattr(config, "architectures", None) or ["unknown"])
-    raise ModelLoadError(
-        f"{model}: no reward-model loader accepts architecture {architectures}; "
-        f"pass --model_kind with one of: {', '.join(MODEL_LOADERS.names())}"
-    )
+    if accepted:
+        raise ModelLoadError(f"{model}: architecture {architectures} fits several model kinds ({', '.join(accepted)}); pass --model_kind")
+    hint = (" (a causal LM: --model_kind dpo with --ref_model, or reference-free, --model_kind pairwise, or --model_kind generative for a judge)"
+            if "CausalLM" in architectures else "")
+    kinds = ", ".join(MODEL_LOADERS.names())
+    raise ModelLoadError(f"{model}: no model kind takes architecture {architectures}{hint}; pass --model_kind, one of: {kinds}")
 
 
-def _load_config(model: str, settings: ScoringSettings) -> Any:
-    from transformers import AutoConfig
+def load_plugin_kinds() -> None:
+    """Register the kinds other packages declare in the ``rm_mlflow.model_kinds`` entry-point group."""
+    import logging
+    from importlib.metadata import entry_points
 
-    try:
-        return AutoConfig.from_pretrained(model, revision=settings.revision, trust_remote_code=settings.trust_remote_code)
-    except Exception as error:  # noqa: BLE001 - surface one actionable message
-        raise ModelLoadError(f"cannot load model config from {model!r}: {error}") from error
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            loaded = entry.load()
+            if isinstance(loaded, ModelLoader) and loaded.name not in MODEL_LOADERS:
+                register_loader(loaded)
+        except Exception as error:  # noqa: BLE001 - a broken plug-in must not take the built-in kinds down
+            logging.getLogger(__name__).warning("could not load model-kind plug-in %s (%s): %s", entry.name, entry.value, error)

@@ -4,6 +4,15 @@ Score rule: the logit at ``score_index`` (default 0) of the last non-padding tok
 pools it. With one label that is the reward; for multi-logit heads rewardbench compares the logit
 lists element by element, so the first logit decides and index 0 reproduces its numbers. Pass
 ``--score_index`` to read another head output.
+
+Shared prefixes: in a causal decoder a token's states depend only on the tokens before it, so the
+responses to one prompt can share the prompt's computation. Each prompt's common token prefix runs once
+and every response's remaining tokens on top of it, packed without padding into rows of several prompts
+(:mod:`rm_mlflow.scoring.packing`); the head reads each response where it would pool it alone. Whether a
+model allows it is checked when it loads, on a real pair scored both ways (an encoder's bidirectional
+attention, a head this path cannot reach, or a model that ignores position ids fail the check); otherwise,
+or with ``shared_prefix="off"``, every conversation runs whole in right-padded batches.
+``describe()["scoring_path"]`` records which path ran.
 """
 
 from __future__ import annotations
@@ -12,17 +21,26 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from rm_mlflow.data.types import ChatMessage
 from rm_mlflow.errors import ModelLoadError
-from rm_mlflow.scoring.base import Conversation, RewardModel, TokenizedConversation
+from rm_mlflow.scoring.base import Conversation, PrefixGroup, RewardModel, TokenizedConversation
+from rm_mlflow.scoring.hf import custom_code, load_config, load_tokenizer, load_weights, require_trust, with_padding
+from rm_mlflow.scoring.lengths import length_limit, tokenize_with_limit
 from rm_mlflow.scoring.loaders import ModelLoader, register_loader
-from rm_mlflow.scoring.settings import ScoringSettings, resolve_device, resolve_dtype
+from rm_mlflow.scoring.packing import LAYOUT_KEYWORD, pack_rows, packed_attention_for
+from rm_mlflow.scoring.settings import ScoringSettings, default_token_budget, resolve_device, resolve_dtype
 from rm_mlflow.scoring.templates import ChatFormatter
 
 logger = logging.getLogger(__name__)
+# The pair the shared-prefix path is checked on when a model loads: both ways must give the same scores.
+_CHECK_PROMPT = (ChatMessage(role="user", content="Which is larger, 3 or 5? Answer in one short sentence."),)
+_CHECK_RESPONSES = ("5 is larger than 3.", "3 is larger, since it comes first.")
 
 
 class SequenceClassifierRewardModel(RewardModel):
-    def __init__(self, model: Any, tokenizer: Any, settings: ScoringSettings, *, name: str) -> None:
+    """A loaded sequence classifier and its tokenizer, scored on right-padded, length-sorted batches."""
+
+    def __init__(self, model: Any, tokenizer: Any, settings: ScoringSettings, *, name: str, check_head: bool = True) -> None:
         import torch
 
         self.model = model.eval()
@@ -33,35 +51,76 @@ class SequenceClassifierRewardModel(RewardModel):
         self.formatter = ChatFormatter(tokenizer, settings.chat_template)
         self._pad_id = tokenizer.pad_token_id
         self._torch = torch
-        if settings.score_index >= model.config.num_labels:
+        if check_head and settings.score_index >= model.config.num_labels:
             raise ModelLoadError(f"{name}: score_index {settings.score_index} but the head has {model.config.num_labels} label(s)")
+        self.scoring_path, self.padded_reason = "padded", "shared_prefix off"
+        if settings.shared_prefix == "auto":
+            self.padded_reason = self._check_shared_prefix()
+            if self.padded_reason is None:
+                self.scoring_path = "shared-prefix"
+
+    def _check_shared_prefix(self) -> str | None:
+        """None when the shared-prefix path scores a real pair as the padded path does; else why not."""
+        head, backbone = getattr(self.model, "score", None), getattr(self.model, "base_model", None)
+        if head is None or backbone is None or backbone is self.model or getattr(self.model.config, "is_encoder_decoder", False):
+            return f"{type(self.model).__name__} has no decoder backbone and score head to share a prefix with"
+        try:
+            units = self.tokenize([(*_CHECK_PROMPT, ChatMessage(role="assistant", content=r)) for r in _CHECK_RESPONSES])
+            group = self._check_group(units)
+            if len(group.prefix) < 2:
+                return "the check pair shares no prefix in this template"
+            with self._torch.inference_mode():
+                padded = self.score_batch(units)
+                grouped = self.score_prefix_groups([group])[0]
+        except Exception as error:  # noqa: BLE001 - any failure means: use the padded path
+            return f"the shared-prefix path failed on this model ({type(error).__name__}: {str(error).splitlines()[0][:120]})"
+        tolerance = 1e-3 if self.model.dtype in (self._torch.float32, self._torch.float64) else 5e-2
+        worst = max(abs(a - b) / max(1.0, abs(a)) for a, b in zip(padded, grouped, strict=True))
+        if worst > tolerance:
+            return f"the shared-prefix path differs from the padded one on this model by {worst:.2g} (e.g. bidirectional attention)"
+        return None
+
+    @staticmethod
+    def _check_group(units: Sequence[TokenizedConversation]) -> PrefixGroup:
+        first, second = units[0].input_ids, units[1].input_ids
+        shared = 0
+        while shared < min(len(first), len(second)) - 1 and first[shared] == second[shared]:
+            shared += 1
+        return PrefixGroup(first[:shared], (first[shared:], second[shared:]), units[0].mask_first)
+
+    def shares_prefixes(self) -> bool:
+        """True when the model passed the shared-prefix check at load."""
+        return self.scoring_path == "shared-prefix"
+
+    def score_prefix_groups(self, groups: Sequence[PrefixGroup], budget: int | None = None) -> list[list[float]]:
+        """Groups packed into padding-free rows of at most ``budget`` tokens (:mod:`rm_mlflow.scoring.packing`); one score per suffix."""
+        torch = self._torch
+        scores: list[list[float]] = [[] for _ in groups]
+        for members, row in pack_rows(groups, budget or default_token_budget(self.device), self._pad_id):
+            ids = torch.tensor([row.input_ids], dtype=torch.long, device=self.device)
+            positions = torch.tensor([row.position_ids], dtype=torch.long, device=self.device)
+            with torch.inference_mode(), packed_attention_for(self.model):
+                hidden = self.model.base_model(input_ids=ids, position_ids=positions, **{LAYOUT_KEYWORD: row}).last_hidden_state[0]
+                reads = torch.tensor([at for group_reads in row.read_at for at in group_reads], device=self.device)
+                values = self.reduce(self.model.score(hidden[reads]))
+            start = 0
+            for g, group_reads in zip(members, row.read_at, strict=True):
+                scores[g] = values[start : start + len(group_reads)]
+                start += len(group_reads)
+        return scores
 
     def tokenize(self, conversations: Sequence[Conversation]) -> list[TokenizedConversation]:
+        """Chat-format and tokenize each conversation under the length rules of :mod:`rm_mlflow.scoring.lengths`."""
+        limit = length_limit(self.settings.max_length, self.max_positions())
+        hint = (
+            f" (max_length {self.settings.max_length}, the model's position limit {self.max_positions()}); "
+            f"pass --truncation left (rewardbench's --force_truncation) to cut such conversations, or a larger --max_length"
+        )
         texts = [self.formatter.format(conversation) for conversation in conversations]
-        encoded = self.tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]
-        if self.settings.truncation != "none":
-            too_long = [i for i, ids in enumerate(encoded) if len(ids) > self.settings.max_length]
-            if too_long:
-                self.tokenizer.truncation_side = self.settings.truncation
-                shortened = self.tokenizer(
-                    [texts[i] for i in too_long], add_special_tokens=True, truncation=True, max_length=self.settings.max_length
-                )["input_ids"]
-                for i, ids in zip(too_long, shortened):
-                    encoded[i] = ids
-            truncated = set(too_long)
-        else:
-            truncated = set()
-        bos = self.tokenizer.bos_token_id
-        return [
-            TokenizedConversation(
-                input_ids=tuple(ids),
-                mask_first=bos is not None and len(ids) > 1 and ids[0] == bos and ids[1] == bos,
-                truncated=i in truncated,
-            )
-            for i, ids in enumerate(encoded)
-        ]
+        return tokenize_with_limit(self.tokenizer, texts, limit=limit, truncation=self.settings.truncation, hint=hint)
 
     def score_batch(self, batch: Sequence[TokenizedConversation]) -> list[float]:
+        """One right-padded forward pass; the head's logit at ``score_index`` for each row."""
         torch = self._torch
         width = max(len(item) for item in batch)
         input_ids = torch.full((len(batch), width), self._pad_id, dtype=torch.long)
@@ -70,21 +129,28 @@ class SequenceClassifierRewardModel(RewardModel):
             input_ids[row, : len(item)] = torch.tensor(item.input_ids, dtype=torch.long)
             attention_mask[row, int(item.mask_first) : len(item)] = 1
         with torch.inference_mode():
-            logits = self.model(
-                input_ids=input_ids.to(self.device), attention_mask=attention_mask.to(self.device)
-            ).logits
-        return logits[:, self.settings.score_index].float().cpu().tolist()
+            values = self.forward_scores(input_ids.to(self.device), attention_mask.to(self.device))
+        return self.reduce(values)
+
+    def forward_scores(self, input_ids: Any, attention_mask: Any) -> Any:
+        """The head's output for a padded batch: the logits."""
+        return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+
+    def reduce(self, values: Any) -> list[float]:
+        """One reward per row: the logit at ``score_index``."""
+        return values[:, self.settings.score_index].float().cpu().tolist()
 
     def max_positions(self) -> int | None:
+        """The model's position limit (``max_position_embeddings`` or ``n_positions``; rotary models have one too)."""
         config = self.model.config
-        has_rope = any("rope" in key for key in config.to_dict())
-        limit = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
-        return None if has_rope else limit
+        return getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
 
     def describe(self) -> dict[str, Any]:
+        """Kind, device, dtype, attention, template, head: what a score depends on."""
         return {
             "name": self.name,
             "kind": "sequence-classifier",
+            "leaderboard_type": "Seq. Classifier",
             "device": self.device,
             "dtype": str(self.model.dtype).removeprefix("torch."),
             "attn_implementation": getattr(self.model.config, "_attn_implementation", None),
@@ -92,36 +158,22 @@ class SequenceClassifierRewardModel(RewardModel):
             "num_labels": self.model.config.num_labels,
             "score_index": self.settings.score_index,
             "architecture": type(self.model).__name__,
+            "scoring_path": self.scoring_path,
         }
 
 
-def _is_sequence_classifier(config: Any) -> bool:
-    return any(name.endswith("ForSequenceClassification") for name in (getattr(config, "architectures", None) or []))
+def _is_sequence_classifier(config: Any, settings: ScoringSettings) -> bool:
+    stock = not custom_code(config) and not (settings.score_attribute or settings.score_method)
+    return stock and any(name.endswith("ForSequenceClassification") for name in (getattr(config, "architectures", None) or []))
 
 
 def load_sequence_classifier(model_id: str, settings: ScoringSettings) -> SequenceClassifierRewardModel:
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    """Load ``model_id`` (a folder or Hub id) with ``AutoModelForSequenceClassification`` and its tokenizer."""
+    from transformers import AutoModelForSequenceClassification
 
-    device = resolve_device(settings.device)
-    common = {"revision": settings.revision, "trust_remote_code": settings.trust_remote_code}
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(settings.tokenizer or model_id, **common)
-        kwargs = dict(common, dtype=resolve_dtype(settings.dtype, device))
-        if settings.attn_implementation:
-            kwargs["attn_implementation"] = settings.attn_implementation
-        try:
-            model = AutoModelForSequenceClassification.from_pretrained(model_id, **kwargs)
-        except (ValueError, ImportError) as error:
-            if "attn_implementation" not in kwargs or "attn" not in str(error).lower():
-                raise
-            logger.warning("%s does not support attn_implementation=%s; using the default", model_id, settings.attn_implementation)
-            kwargs.pop("attn_implementation")
-            model = AutoModelForSequenceClassification.from_pretrained(model_id, **kwargs)
-    except ModelLoadError:
-        raise
-    except Exception as error:  # noqa: BLE001
-        raise ModelLoadError(f"cannot load {model_id!r} as a sequence-classification reward model: {error}") from error
-
+    require_trust(model_id, load_config(model_id, settings), settings)
+    tokenizer = load_tokenizer(model_id, settings)
+    model = load_weights(AutoModelForSequenceClassification, model_id, settings, what="a sequence-classification reward model")
     return wrap_sequence_classifier(model, tokenizer, settings, name=model_id)
 
 
@@ -132,10 +184,7 @@ def wrap_sequence_classifier(model: Any, tokenizer: Any, settings: ScoringSettin
     token, as rewardbench does.
     """
     device = resolve_device(settings.device)
-    if tokenizer.pad_token_id is None:  # rewardbench: pad with EOS, in tokenizer and model config
-        tokenizer.pad_token = tokenizer.eos_token
-    if tokenizer.pad_token_id is None:
-        raise ModelLoadError(f"{name}: the tokenizer has neither a pad nor an EOS token to pad batches with")
+    tokenizer = with_padding(tokenizer, name)
     model.config.pad_token_id = tokenizer.pad_token_id
     return SequenceClassifierRewardModel(model.to(device=device, dtype=resolve_dtype(settings.dtype, device)), tokenizer, settings, name=name)
 

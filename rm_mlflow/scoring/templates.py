@@ -50,11 +50,13 @@ class ChatFormatter:
             self._jinja = resolve_template(template)
 
     def format(self, conversation: Sequence[ChatMessage]) -> str:
+        """The exact text the tokenizer sees for ``conversation``."""
         if self.name == RAW:
             return "".join(message["content"] for message in conversation)
         return self.tokenizer.apply_chat_template(list(conversation), tokenize=False, chat_template=self._jinja)
 
     def describe(self) -> str:
+        """The template's name (``custom`` for an inline or file template)."""
         return self.name if self._jinja is None or self.name in NAMED_TEMPLATES else "custom"
 
 

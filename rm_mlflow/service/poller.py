@@ -11,9 +11,9 @@ import logging
 import time
 from typing import Any
 
+from rm_mlflow.retry import with_retries
 from rm_mlflow.service.queue import JobQueue
 from rm_mlflow.service.selection import ModelSelector
-from rm_mlflow.tracking.logging import with_retries
 
 logger = logging.getLogger(__name__)
 _WATERMARK = "watch.since_ms"
@@ -21,6 +21,8 @@ _CLOCK_SKEW_MS = 60_000  # look back this far on each poll: the store's clock an
 
 
 class RegistryPoller:
+    """Finds versions of selected models registered since the last poll and queues them."""
+
     def __init__(self, queue: JobQueue, selector: ModelSelector, *, backfill: bool = False, client: Any = None) -> None:
         from mlflow import MlflowClient
 
@@ -56,7 +58,7 @@ class RegistryPoller:
     def _pages(fetch: Any) -> list[Any]:
         items, token = [], None
         while True:
-            page = with_retries(lambda: fetch(token), what="search")
+            page = with_retries(lambda token=token: fetch(token), what="search")
             items.extend(page)
             token = page.token
             if not token:

@@ -54,6 +54,8 @@ CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 @dataclass(frozen=True)
 class Job:
+    """One registered model version to evaluate, and where its evaluation stands."""
+
     id: int
     model_name: str
     version: str
@@ -70,9 +72,11 @@ class Job:
 
     @property
     def model_uri(self) -> str:
+        """``models:/NAME/VERSION``."""
         return f"models:/{self.model_name}/{self.version}"
 
     def as_dict(self) -> dict[str, Any]:
+        """The job as plain values, for ``/jobs``."""
         return asdict(self) | {"model_uri": self.model_uri}
 
 
@@ -162,18 +166,23 @@ class JobQueue:
             return Job(**db.execute("SELECT * FROM jobs WHERE id = ?", (row["id"],)).fetchone())
 
     def set_run_id(self, job_id: int, run_id: str) -> None:
+        """Remember the MLflow run of a job (so a retry logs to the same run)."""
         self._update(job_id, run_id=run_id)
 
     def succeed(self, job_id: int, *, run_id: str, score: float | None) -> Job:
+        """Mark a job succeeded with its run and headline score."""
         return self._update(job_id, status=SUCCEEDED, run_id=run_id, score=score, error=None, finished_at=time.time())
 
     def fail(self, job_id: int, error: str) -> Job:
+        """Mark a job failed for good with a one-line reason."""
         return self._update(job_id, status=FAILED, error=error, finished_at=time.time())
 
     def skip(self, job_id: int, reason: str) -> Job:
+        """Mark a job skipped (its model is not selected, or the version is gone)."""
         return self._update(job_id, status=SKIPPED, error=reason, finished_at=time.time())
 
     def retry_later(self, job_id: int, error: str, *, delay: float) -> Job:
+        """Put a job back in the queue, due after ``delay`` seconds."""
         return self._update(job_id, status=QUEUED, error=error, not_before=time.time() + delay)
 
     def _update(self, job_id: int, **values: Any) -> Job:
@@ -206,10 +215,12 @@ class JobQueue:
         return requeued, failed
 
     def get(self, model_name: str, version: str) -> Job | None:
+        """The job of one model version, if any."""
         row = self._connection().execute("SELECT * FROM jobs WHERE model_name = ? AND version = ?", (model_name, str(version))).fetchone()
         return Job(**row) if row else None
 
     def jobs(self, *, status: str | None = None, limit: int = 100) -> list[Job]:
+        """The newest jobs first, optionally only those with ``status``."""
         query, args = "SELECT * FROM jobs", ()
         if status:
             query, args = query + " WHERE status = ?", (status,)
@@ -217,6 +228,7 @@ class JobQueue:
         return [Job(**row) for row in rows]
 
     def counts(self) -> dict[str, int]:
+        """The number of jobs in each status."""
         rows = self._connection().execute("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status").fetchall()
         return {status: 0 for status in STATUSES} | {row["status"]: row["n"] for row in rows}
 
@@ -226,10 +238,12 @@ class JobQueue:
         return None if row[0] is None else max(0.0, row[0] - time.time())
 
     def get_state(self, key: str) -> str | None:
+        """A value the service keeps in the queue file (the poller's high-water mark)."""
         row = self._connection().execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
     def set_state(self, key: str, value: str) -> None:
+        """Store a value in the queue file."""
         with self._transaction() as db:
             db.execute("INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
 
@@ -245,6 +259,7 @@ class WorkerLock:
         self._handle = None
 
     def acquire(self) -> bool:
+        """Take the lock without waiting; False when another process holds it."""
         handle = self.path.open("a")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -255,6 +270,7 @@ class WorkerLock:
         return True
 
     def release(self) -> None:
+        """Give the lock back."""
         if self._handle is not None:
             fcntl.flock(self._handle, fcntl.LOCK_UN)
             self._handle.close()

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rm_mlflow.errors import RmMlflowError
 from rm_mlflow.service.poller import RegistryPoller
 from rm_mlflow.service.queue import JobQueue, WorkerLock
 from rm_mlflow.service.selection import ModelSelector
@@ -20,6 +19,8 @@ QUEUE_FILE = "queue.sqlite"
 
 @dataclass(frozen=True)
 class ServiceConfig:
+    """How the service runs: its state folder, what it evaluates, which models, retries, workers and polling."""
+
     state_dir: Path
     plan: EvaluationPlan = field(default_factory=EvaluationPlan)
     selector: ModelSelector = field(default_factory=ModelSelector)
@@ -62,10 +63,11 @@ class EvaluationService:
     def start(self, *, background: bool = True) -> None:
         """Become the queue's worker if no other process is, resume orphaned jobs, start the workers and the poller.
 
-        With ``background`` false nothing is started in threads: the caller polls and drains (``watch --once``).
+        With ``background`` false nothing is started in threads: the caller polls and drains (``watch --once``);
+        when another process is the worker, this one only queues and that worker evaluates.
         """
         if self.lock.acquire():
-            devices = worker_devices(self.config.workers, self.config.plan.settings.get("device"))
+            devices = worker_devices(self.config.workers, self.config.plan.request.settings.get("device"))
             for index, device in enumerate(devices if background else devices[:1]):
                 self.workers.append(Worker(self.queue, self.config.plan, self.config.selector, output_root=self.config.state_dir / "jobs",
                                            retry=self.config.retry, device=device, name=f"worker-{index}"))
@@ -74,9 +76,8 @@ class EvaluationService:
                 logger.info("resuming %d job(s) left running by a stopped service", len(requeued))
             for job in failed:
                 self.workers[0].record_abandoned(job)
-        elif not background:
-            raise RmMlflowError(f"another rm-mlflow process is the worker for {self.queue.path}")
         else:
+            # A safety-net poll beside a running `serve` still queues what webhooks missed; that worker evaluates it.
             logger.warning("another rm-mlflow process is the worker for %s; this one only receives and queues", self.queue.path)
         if self.config.poll_interval or not background:
             self.poller = RegistryPoller(self.queue, self.config.selector, backfill=self.config.backfill)
@@ -107,14 +108,19 @@ class EvaluationService:
             pass
 
     def health(self) -> dict[str, Any]:
-        return {
-            "worker": "active" if self.workers else "standby (another process holds the worker lock)",
+        """What ``/healthz`` shows to anyone besides the queue counts: whether this process is the worker."""
+        return {"worker": "active" if self.workers else "standby (another process holds the worker lock)"}
+
+    def status(self) -> dict[str, Any]:
+        """What ``/status`` shows to holders of the status token: the running jobs, the selection rule, the datasets."""
+        return self.health() | {
             "running": [worker.current.model_uri for worker in self.workers if worker.current is not None],
             "selection": self.config.selector.describe(),
-            "datasets": list(self.config.plan.datasets),
+            "datasets": self.config.plan.benchmark_names(),
         }
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Stop the threads; keep the worker lock while an evaluation is still running."""
         self.stop_event.set()
         self.queue.wakeup.set()
         for thread in self.threads:
@@ -125,13 +131,15 @@ class EvaluationService:
             self.lock.release()
 
 
-def serve(service: EvaluationService, verifier: Any, *, host: str, port: int) -> None:
-    """Run the webhook receiver until interrupted (uvicorn handles SIGINT/SIGTERM)."""
+def serve(service: EvaluationService, verifier: Any, *, host: str, port: int, status_token: str | None = None) -> None:
+    """Run the webhook receiver until interrupted (uvicorn handles SIGINT/SIGTERM); job views need ``status_token``."""
     import uvicorn
 
     from rm_mlflow.service.app import create_app
 
-    app = create_app(service.queue, verifier, health=service.health)
+    if not status_token:
+        logger.info("no status token: /jobs and /status answer 403 (set one to read them)")
+    app = create_app(service.queue, verifier, health=service.health, status=service.status, status_token=status_token)
     service.start()
     try:
         uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
@@ -142,7 +150,8 @@ def serve(service: EvaluationService, verifier: Any, *, host: str, port: int) ->
 def watch(service: EvaluationService, *, once: bool = False) -> int:
     """Poll the registry and evaluate until interrupted; with ``once``, one poll and the jobs due, then exit.
 
-    Returns the number of jobs the single poll added (0 when running until interrupted).
+    Returns the number of jobs the single poll added (0 when running until interrupted). Beside a running
+    ``serve`` (which holds the worker lock) ``once`` only queues; the service evaluates what was added.
     """
     service.start(background=not once)
     try:

@@ -32,11 +32,13 @@ class ModelSelector:
         return cls(tag_key=key.strip(), tag_value=value.strip(), name_pattern=name_pattern or None)
 
     def matches(self, name: str, tags: Mapping[str, str]) -> bool:
+        """Whether a registered model with ``name`` and ``tags`` is a reward model to evaluate."""
         if self.tag_key is not None and str(tags.get(self.tag_key, "")).strip().lower() == self.tag_value.lower():
             return True
         return self.name_pattern is not None and fnmatch.fnmatchcase(name, self.name_pattern)
 
     def describe(self) -> str:
+        """The selection rule in words."""
         rules = []
         if self.tag_key is not None:
             rules.append(f"tag {self.tag_key}={self.tag_value}")

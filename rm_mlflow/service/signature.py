@@ -35,6 +35,8 @@ class SignatureError(RmMlflowError):
 
 @dataclass(frozen=True)
 class VerifiedDelivery:
+    """A delivery whose signature and timestamp checked out."""
+
     delivery_id: str
     timestamp: int
 

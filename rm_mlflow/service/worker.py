@@ -12,23 +12,22 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from rm_mlflow.data.loading import resolve_benchmark
 from rm_mlflow.errors import RmMlflowError
+from rm_mlflow.pipeline import EvaluationRequest, run_evaluation
+from rm_mlflow.retry import is_transient, with_retries
 from rm_mlflow.service.queue import Job, JobQueue
 from rm_mlflow.service.selection import ModelSelector
-from rm_mlflow.tracking.logging import is_transient, start_evaluation_run, with_retries
-from rm_mlflow.tracking.run import DataOptions, evaluate_to_run
+from rm_mlflow.tracking.run import TrackingTarget, create_run
+from rm_mlflow.tracking.version_tags import ERROR_TAG, RUN_ID_TAG, STATUS_TAG, succeeded_tags
 
 logger = logging.getLogger(__name__)
 
-STATUS_TAG = "rm_eval.status"
-RUN_ID_TAG = "rm_eval.run_id"
-SCORE_TAG = "rm_eval.score"
-ERROR_TAG = "rm_eval.error"
 _TAG_VALUE_LIMIT = 5000
 _URL_CREDENTIALS = re.compile(r"(\w+://)[^/\s@]+@")
 _HUB_TOKEN = re.compile(r"\bhf_[A-Za-z0-9]{8,}")
@@ -36,23 +35,26 @@ _HUB_TOKEN = re.compile(r"\bhf_[A-Za-z0-9]{8,}")
 
 @dataclass(frozen=True)
 class EvaluationPlan:
-    """What every job runs: the same options as ``rm-mlflow evaluate``."""
+    """What every job runs: the request ``rm-mlflow evaluate`` would build (its model filled in per job), into ``experiment``."""
 
-    datasets: tuple[str, ...] = ("rewardbench",)
-    data: DataOptions = field(default_factory=DataOptions)
-    settings: Mapping[str, Any] = field(default_factory=dict)
-    model_kind: str = "auto"
+    request: EvaluationRequest = field(default_factory=lambda: EvaluationRequest(model="", datasets=("rewardbench",), progress=False))
     experiment: str = "rm-eval"
-    sync_model_card: str = "off"
+
+    def benchmark_names(self) -> list[str]:
+        """The metric prefixes of the plan's benchmarks, in order."""
+        return [resolve_benchmark(spec).name if isinstance(spec, str) else spec.name for spec in self.request.datasets]
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """Attempts for transient failures, and the exponential backoff between them."""
+
     max_attempts: int = 5
     first_delay: float = 30.0
     max_delay: float = 900.0
 
     def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number ``attempt``."""
         return min(self.first_delay * 2 ** (attempt - 1), self.max_delay)
 
 
@@ -61,21 +63,8 @@ class JobSkipped(Exception):
 
 
 def is_transient_failure(error: BaseException) -> bool:
-    """Worth another attempt: the tracking server or network failed (5xx, 429, connection, timeout).
-
-    Errors rm-mlflow raises on purpose (bad model files, bad data) and requests MLflow rejected (4xx)
-    fail the same way every time.
-    """
-    from mlflow.exceptions import MlflowException
-    from requests.exceptions import ConnectionError as RequestsConnectionError
-    from requests.exceptions import Timeout
-
-    if isinstance(error, RmMlflowError):
-        # Ours name the model or file at fault; one that wraps a registry or download failure is as transient as that.
-        return error.__cause__ is not None and is_transient_failure(error.__cause__)
-    if isinstance(error, MlflowException):
-        return is_transient(error)
-    return isinstance(error, (ConnectionError, TimeoutError, RequestsConnectionError, Timeout))
+    """Worth another attempt (see :func:`rm_mlflow.retry.is_transient`)."""
+    return is_transient(error)
 
 
 def describe_failure(error: BaseException) -> str:
@@ -117,6 +106,7 @@ class Worker:
         self.current: Job | None = None
 
     def run_forever(self, stop: threading.Event, *, idle_wait: float = 1.0) -> None:
+        """Process due jobs until ``stop`` is set, waking when one is queued."""
         while not stop.is_set():
             if self.run_once() is None:
                 due_in = self.queue.next_due_in()
@@ -135,6 +125,7 @@ class Worker:
             self.current = None
 
     def process(self, job: Job) -> Job:
+        """Evaluate one claimed job and record its outcome in the queue and the registry; never raises."""
         from mlflow import MlflowClient
 
         client = MlflowClient()
@@ -146,25 +137,17 @@ class Worker:
             if metrics is None:
                 run_id = self._prepare_run(client, job, run_id)
                 self._set_tags(client, job, {STATUS_TAG: "running"})
-                result = evaluate_to_run(
-                    job.model_uri, list(self.plan.datasets), run_id=run_id, settings=self._settings(), model_kind=self.plan.model_kind,
-                    data=self.plan.data, output_dir=self.output_root / f"job-{job.id}", resume=True, progress=False,
-                    sync_model_card=self.plan.sync_model_card,
+                request = replace(
+                    self.plan.request, model=job.model_uri, settings=self._settings(), output_dir=self.output_root / f"job-{job.id}", resume=True,
                 )
-                metrics = result.metrics
+                metrics = run_evaluation(request, TrackingTarget(run_id=run_id)).metrics
         except JobSkipped as reason:
             logger.info("%s: skipped %s: %s", self.name, job.model_uri, reason)
             return self.queue.skip(job.id, str(reason))
         except Exception as error:  # noqa: BLE001 - every failure is recorded in the queue and the registry
             return self._record_failure(client, job, error)
 
-        scores = {name: metrics[f"{name}/score"] for name in self.plan.datasets if f"{name}/score" in metrics}
-        headline = next(iter(scores.values()), None)
-        tags = {STATUS_TAG: "succeeded", RUN_ID_TAG: run_id}
-        if headline is not None:
-            tags[SCORE_TAG] = f"{headline:.6f}"
-        if len(scores) > 1:
-            tags |= {f"{SCORE_TAG}.{name}": f"{value:.6f}" for name, value in scores.items()}
+        tags, headline = succeeded_tags(metrics, run_id, self.plan.benchmark_names())
         finished = self.queue.succeed(job.id, run_id=run_id, score=headline)
         if ERROR_TAG in (version.tags or {}):  # left by a failed earlier attempt
             self._delete_tag(client, job, ERROR_TAG)
@@ -192,7 +175,7 @@ class Worker:
         if run_id:
             with_retries(lambda: client.update_run(run_id, status="RUNNING"), what="update_run")
             return run_id
-        run_id = start_evaluation_run(experiment=self.plan.experiment, run_name=f"{job.model_name}-v{job.version}")
+        run_id = create_run(client, experiment=self.plan.experiment, run_name=f"{job.model_name}-v{job.version}")
         self.queue.set_run_id(job.id, run_id)
         self._set_tags(client, job, {RUN_ID_TAG: run_id})
         return run_id
@@ -204,7 +187,7 @@ class Worker:
         return dict(run.data.metrics) if run.info.status == "FINISHED" else None
 
     def _settings(self) -> dict[str, Any]:
-        settings = dict(self.plan.settings)
+        settings = dict(self.plan.request.settings)
         if self.device is not None:
             settings.setdefault("device", self.device)
         return settings

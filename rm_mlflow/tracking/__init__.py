@@ -1,20 +1,23 @@
-"""Everything that talks to MLflow: model references and loading, the rm_mlflow flavor, logging, plots, the promotion gate."""
+"""Everything that talks to MLflow.
+
+- model I/O: :mod:`~rm_mlflow.tracking.references` (what a model URI points at), :mod:`~rm_mlflow.tracking.adapters`
+  (an MLflow model as a scorable reward model), :mod:`~rm_mlflow.tracking.flavor` (the ``rm_mlflow`` flavor);
+- logging: :mod:`~rm_mlflow.tracking.recording` (a results folder into a run), :mod:`~rm_mlflow.tracking.plots`;
+- the run: :mod:`~rm_mlflow.tracking.run` (creating and ending it), :mod:`~rm_mlflow.tracking.gate` (the promotion
+  gate), :mod:`~rm_mlflow.tracking.options` and :mod:`~rm_mlflow.tracking.inputs` (what ``mlflow.models.evaluate`` hands over).
+"""
 
 from rm_mlflow.tracking.gate import GateConfig, GateOutcome
-from rm_mlflow.tracking.logging import log_evaluation, start_evaluation_run
-from rm_mlflow.tracking.models import ModelReference, load_model_for_scoring, resolve_model_reference, reward_model_from_pyfunc
-from rm_mlflow.tracking.run import DataOptions, RunResult, evaluate_to_run
+from rm_mlflow.tracking.recording import log_results
+from rm_mlflow.tracking.references import ModelReference, resolve_model_reference
+from rm_mlflow.tracking.run import TrackedRun, TrackingTarget
 
 __all__ = [
-    "DataOptions",
     "GateConfig",
     "GateOutcome",
     "ModelReference",
-    "RunResult",
-    "evaluate_to_run",
-    "load_model_for_scoring",
-    "log_evaluation",
+    "TrackedRun",
+    "TrackingTarget",
+    "log_results",
     "resolve_model_reference",
-    "reward_model_from_pyfunc",
-    "start_evaluation_run",
 ]

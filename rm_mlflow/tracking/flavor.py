@@ -9,6 +9,8 @@ goes through pyfunc ``predict``: it takes the loaded :class:`RewardModel` and us
 
 from __future__ import annotations
 
+import json
+import logging
 import shutil
 import sys
 from collections.abc import Mapping
@@ -18,17 +20,26 @@ from typing import Any
 import pandas as pd
 
 from rm_mlflow.data.validation import Row
-from rm_mlflow.errors import DataValidationError, ModelLoadError
+from rm_mlflow.errors import DataValidationError, ModelLoadError, OptionError
 from rm_mlflow.scoring.base import Conversation, RewardModel
 from rm_mlflow.scoring.engine import score_conversations
+from rm_mlflow.scoring.generative import ENDPOINT_FILE
 from rm_mlflow.scoring.loaders import load_reward_model
 from rm_mlflow.scoring.settings import ScoringSettings
 from rm_mlflow.scoring.templates import resolve_template
 
+logger = logging.getLogger(__name__)
+
 FLAVOR_NAME = "rm_mlflow"
 MODEL_SUBPATH = "reward_model"
 # Settings that belong to the model (how it must be prompted and read); batch size and device belong to the machine.
-MODEL_SETTINGS = ("chat_template", "max_length", "truncation", "score_index", "dtype", "attn_implementation", "model_kind")
+MODEL_SETTINGS = (
+    "chat_template", "max_length", "truncation", "score_index", "dtype", "attn_implementation", "model_kind",
+    "ref_model", "ref_free_type", "score_attribute", "score_method", "objective_weights",
+    "judge_mode", "judge_orders", "judge_seed", "max_new_tokens", "no_system_prompt", "judge_endpoint", "judge_api_key_env",
+)
+# Never trust_remote_code: whoever evaluates a registered model decides whether its code may run. Never a key: an
+# endpoint judge records the NAME of the environment variable holding it.
 _SKIP_FILES = shutil.ignore_patterns(".git", ".cache", "*.lock", "score_cache.jsonl")
 
 
@@ -53,8 +64,12 @@ def save_model(
     if path.exists() and any(path.iterdir()):
         raise ModelLoadError(f"{path}: the target folder already exists and is not empty")
     model_settings = _model_settings(settings or {})
-    source = _local_model_folder(str(reward_model), revision)
-    shutil.copytree(source, path / MODEL_SUBPATH, ignore=_SKIP_FILES)
+    if model_settings.get("judge_endpoint"):
+        # a judge behind an endpoint has no weights here: the model is its name on that server
+        (path / MODEL_SUBPATH).mkdir(parents=True)
+        (path / MODEL_SUBPATH / ENDPOINT_FILE).write_text(json.dumps({"model": str(reward_model)}), encoding="utf-8")
+    else:
+        shutil.copytree(_local_model_folder(str(reward_model), revision), path / MODEL_SUBPATH, ignore=_SKIP_FILES)
 
     mlflow_model = mlflow_model or Model()
     if metadata:
@@ -154,6 +169,9 @@ class _RewardModelPyfunc:
     def predict(self, data: pd.DataFrame, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
         """Score each row: a ``messages`` column (list of ``{role, content}``) or ``prompt`` and ``response`` strings."""
         model = self.reward_model()
+        if model.describe().get("kind") == "generative":
+            raise OptionError("a generative judge compares answers: evaluate it with rm-mlflow evaluate or mlflow.models.evaluate, "
+                              "not row by row through pyfunc predict")
         scored = score_conversations(model, conversations_from_frame(pd.DataFrame(data)), model.settings, progress=False)
         return pd.DataFrame({"score": scored.scores})
 
@@ -176,13 +194,20 @@ def conversations_from_frame(frame: pd.DataFrame, *, source: str = "model input"
 def _model_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(settings) - set(MODEL_SETTINGS))
     if unknown:
-        raise ValueError(f"settings: {', '.join(unknown)} cannot be logged with a model; allowed: {', '.join(MODEL_SETTINGS)}")
+        raise OptionError(f"settings: {', '.join(unknown)} cannot be logged with a model; allowed: {', '.join(MODEL_SETTINGS)}")
     values = dict(settings)
     template = values.get("chat_template")
     if template and template not in ("tokenizer", "raw"):
         values["chat_template"] = resolve_template(template)  # a file path is stored as its text
     scoring_only = {key: value for key, value in values.items() if key != "model_kind"}
-    ScoringSettings.from_mapping(scoring_only, source="settings")  # validate now, not at evaluation time
+    checked = ScoringSettings.from_mapping(scoring_only, source="settings")  # validate now, not at evaluation time
+    if checked.objective_weights is not None:
+        values["objective_weights"] = list(checked.objective_weights)
+    reference = values.get("ref_model")
+    if reference and Path(reference).expanduser().is_dir():
+        values["ref_model"] = str(Path(reference).expanduser().resolve())
+        logger.warning("ref_model %s is a local folder: it must exist at that path wherever the model is evaluated; "
+                       "register the reference and log models:/NAME/VERSION to make the version self-contained", values["ref_model"])
     return values
 
 
@@ -201,9 +226,18 @@ def _local_model_folder(reward_model: str, revision: str | None) -> Path:
 
 
 def _default_requirements() -> list[str]:
+    import logging
+
     from mlflow.utils.requirements_utils import _get_pinned_requirement
 
-    return [_get_pinned_requirement(package) for package in ("mlflow", "torch", "transformers")] + [f"rm-mlflow=={_version()}"]
+    # MLflow warns that a local torch build (2.13.0+cpu) is pinned without its label; that pin is what we want.
+    pinning = logging.getLogger("mlflow.utils.requirements_utils")
+    level = pinning.level
+    pinning.setLevel(logging.ERROR)
+    try:
+        return [_get_pinned_requirement(package) for package in ("mlflow", "torch", "transformers")] + [f"rm-mlflow=={_version()}"]
+    finally:
+        pinning.setLevel(level)
 
 
 def _version() -> str:

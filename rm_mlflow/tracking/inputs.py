@@ -21,6 +21,7 @@ _NAME_COLUMNS = ("benchmark", "dataset")
 
 
 def benchmarks_from_data(features: Any, *, dataset_name: str = "dataframe") -> list[str | Benchmark]:
+    """Benchmark names (or one DataFrame benchmark) from what ``mlflow.models.evaluate`` passed as ``data``."""
     if isinstance(features, pd.DataFrame):
         name_column = next((c for c in _NAME_COLUMNS if c in features.columns and len(features.columns) == 1), None)
         if name_column is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -25,7 +26,7 @@ def write_plots(report: EvaluationReport, output_dir: Path | str) -> list[Path]:
         if benchmark.examples["margin"].notna().any():
             written.append(_margins(benchmark, output_dir / f"{name}_margins.png"))
         written.append(_length_vs_score(benchmark, output_dir / f"{name}_length_vs_score.png"))
-    return written
+    return written + write_length_plots(report, output_dir)
 
 
 def _subset_accuracy(benchmark: BenchmarkReport, path: Path) -> Path:
@@ -64,10 +65,15 @@ def _length_vs_score(benchmark: BenchmarkReport, path: Path) -> Path:
 
     figure, axes = plt.subplots(figsize=(7, 4.5))
     for role, color in (("chosen", "#55a868"), ("rejected", "#c44e52")):
-        tokens = benchmark.examples[f"{role}_tokens"].explode().dropna().astype(float)
-        scores = benchmark.examples[f"{role}_scores"].explode().dropna().astype(float)
-        if len(tokens):
-            axes.scatter(tokens, scores, s=6, alpha=0.5, color=color, label=role)
+        # only rows with one token count per score: a pairwise kind's units are comparisons, not responses
+        pairs = [
+            (float(tokens), float(score))
+            for row_tokens, row_scores in zip(benchmark.examples[f"{role}_tokens"], benchmark.examples[f"{role}_scores"], strict=True)
+            if len(row_tokens) == len(row_scores)
+            for tokens, score in zip(row_tokens, row_scores, strict=True)
+        ]
+        if pairs:
+            axes.scatter([p[0] for p in pairs], [p[1] for p in pairs], s=6, alpha=0.5, color=color, label=role)
     axes.set_xlabel("conversation length (tokens)")
     axes.set_ylabel("reward")
     axes.set_title(f"{benchmark.title}: length vs score")
@@ -82,3 +88,58 @@ def _save(figure, path: Path) -> Path:
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
+
+
+def write_comparison_plot(comparison: Any, output_dir: Path | str) -> list[Path]:
+    """One PNG per benchmark: candidate minus baseline for each figure, with its interval."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    for name, benchmark in comparison.benchmarks.items():
+        figures = list(benchmark.differences)
+        if not figures:
+            continue
+        deltas = [benchmark.differences[f].delta for f in figures]
+        lows = [benchmark.differences[f].delta - benchmark.differences[f].low for f in figures]
+        highs = [benchmark.differences[f].high - benchmark.differences[f].delta for f in figures]
+        figure, axes = plt.subplots(figsize=(8, max(2.5, 0.28 * len(figures) + 1)))
+        axes.errorbar(deltas, range(len(figures)), xerr=[lows, highs], fmt="o", color="#4c72b0", ecolor="#8fa8d0", capsize=2)
+        axes.axvline(0.0, color="grey", linestyle="--", linewidth=0.8)
+        axes.set_yticks(range(len(figures)), figures, fontsize="small")
+        axes.invert_yaxis()
+        axes.set_xlabel(f"candidate - baseline ({100 * comparison.level:.0f}% paired bootstrap)")
+        axes.set_title(f"{name}: {comparison.candidate} vs {comparison.baseline}", fontsize="small")
+        written.append(_save(figure, Path(output_dir) / f"{name}_comparison.png"))
+    return written
+
+
+def write_length_plots(report: EvaluationReport, output_dir: Path | str) -> list[Path]:
+    """Per benchmark: each subset's accuracy next to the longer-answer baseline's."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    for name, benchmark in report.benchmarks.items():
+        bias = benchmark.length_bias
+        if bias is None or not bias.subsets:
+            continue
+        subsets = list(bias.subsets)
+        positions = range(len(subsets))
+        figure, axes = plt.subplots(figsize=(8, max(2.5, 0.32 * len(subsets) + 1)))
+        axes.barh([p - 0.2 for p in positions], [benchmark.scores.subsets.get(s, float("nan")) for s in subsets], height=0.4,
+                  color="#4c72b0", label="model")
+        axes.barh([p + 0.2 for p in positions], [bias.subsets[s].baseline_accuracy for s in subsets], height=0.4, color="#dd8452",
+                  label="longer answer wins")
+        axes.set_yticks(list(positions), subsets, fontsize="small")
+        axes.invert_yaxis()
+        axes.set_xlim(0, 1)
+        axes.set_xlabel("accuracy")
+        axes.set_title(f"{benchmark.title}: model vs length-only baseline")
+        axes.legend(fontsize="small")
+        written.append(_save(figure, Path(output_dir) / f"{name}_length_bias.png"))
+    return written

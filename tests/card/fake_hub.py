@@ -69,10 +69,11 @@ class FakeHub:
                         self._reply(400, json.dumps({"errors": [{"message": str(error)}]}).encode())
                 elif path.endswith("/preupload/main"):
                     files = json.loads(body)["files"]
-                    self._reply(200, json.dumps({"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files]}).encode())
+                    modes = [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files]
+                    self._reply(200, json.dumps({"files": modes}).encode())
                 elif "/commit/" in path:
                     lines = [json.loads(line) for line in body.decode().splitlines() if line.strip()]
-                    files = {l["value"]["path"]: base64.b64decode(l["value"]["content"]).decode() for l in lines if l["key"] == "file"}
+                    files = {item["value"]["path"]: base64.b64decode(item["value"]["content"]).decode() for item in lines if item["key"] == "file"}
                     hub.commits.append({"path": self.path, "header": lines[0]["value"], "files": files})
                     url = f"{hub.url}/{hub.repo_id}"
                     self._reply(200, json.dumps({"success": True, "commitOid": "b" * 40, "commitUrl": f"{url}/commit/{'b' * 40}",

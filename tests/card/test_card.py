@@ -12,12 +12,12 @@ from huggingface_hub import ModelCard, metadata_load
 from huggingface_hub.repocard_data import model_index_to_eval_results
 from mlflow import MlflowClient
 
-from rm_mlflow.card import render_card, sync_local
+from rm_mlflow.card import CardTarget, render_card, sync_local
+from rm_mlflow.data import DataOptions
 from rm_mlflow.evaluation import evaluate_reward_model
 from rm_mlflow.results import write_results
-from rm_mlflow.tracking import DataOptions, evaluate_to_run
 from tests.card.fake_hub import FakeHub
-from tests.conftest import REPO_ROOT, SAMPLE_DATA
+from tests.helpers import REPO_ROOT, SAMPLE_DATA, evaluate_to_run
 
 # The shape of a real leaderboard card: Open LLM Leaderboard results with sources, other keys, a comment, a body.
 LEADERBOARD_RESULT = """\
@@ -57,7 +57,7 @@ Trained on preference pairs.
 
 @pytest.fixture(scope="module")
 def results(tiny_llama, tmp_path_factory):
-    report = evaluate_reward_model(str(tiny_llama), ["rewardbench"], data_dir=SAMPLE_DATA, progress=False)
+    report = evaluate_reward_model(str(tiny_llama), ["rewardbench"], data=DataOptions(data_dir=SAMPLE_DATA), progress=False)
     out = tmp_path_factory.mktemp("results")
     write_results(report, out)
     return json.loads((out / "results.json").read_text())
@@ -153,7 +153,7 @@ def test_evaluation_syncs_the_local_card_and_the_run_artifact(tracking, tiny_lla
     shutil.copytree(tiny_llama, model_dir)
     (model_dir / "README.md").write_text(LEADERBOARD_CARD)
     mlflow.set_experiment("card")
-    result = evaluate_to_run(str(model_dir), ["rewardbench"], data=DataOptions(data_dir=str(SAMPLE_DATA)), sync_model_card="local", progress=False)
+    result = evaluate_to_run(str(model_dir), ["rewardbench"], data=DataOptions(data_dir=str(SAMPLE_DATA)), card=CardTarget(mode="local"))
     card = (model_dir / "README.md").read_text()
     assert LEADERBOARD_RESULT in card
     assert _ours(card)[("allenai/reward-bench", "score")].metric_value == pytest.approx(result.metrics["rewardbench/score"], abs=1e-6)
@@ -166,7 +166,7 @@ def test_evaluation_syncs_the_local_card_and_the_run_artifact(tracking, tiny_lla
 def test_failed_card_sync_keeps_the_evaluation(tracking, registered_rm):
     mlflow.set_experiment("card")
     result = evaluate_to_run(f"models:/{registered_rm}/1", ["rewardbench"], data=DataOptions(data_dir=str(SAMPLE_DATA)),
-                             sync_model_card="hub", progress=False)  # a registry model has no Hub repo to push to
+                             card=CardTarget(mode="hub"))  # a registry model has no Hub repo to push to
     run = MlflowClient().get_run(result.run_id)
     assert run.info.status == "FINISHED" and "rewardbench/score" in run.data.metrics
     assert run.data.tags["rm_mlflow.card_sync"] == "failed" and "repo_id" in run.data.tags["rm_mlflow.card_sync.error"]

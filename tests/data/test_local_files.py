@@ -6,9 +6,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from rm_mlflow.data import load_benchmark
+from rm_mlflow.data import DataOptions, load_benchmark
 from rm_mlflow.errors import DataValidationError
-from tests.conftest import write_jsonl
+from tests.helpers import write_jsonl
 
 PAIR = {"prompt": "What is 2+2?", "chosen": "4", "rejected": "5"}
 
@@ -62,7 +62,7 @@ def test_malformed_rows_name_file_row_and_field(tmp_path: Path, row: dict, expec
     path = write_jsonl(tmp_path / "bad.jsonl", [PAIR, row])
     with pytest.raises(DataValidationError, match=expected):
         load_benchmark(str(path))
-    loaded = load_benchmark(str(path), skip_invalid=True)
+    loaded = load_benchmark(str(path), DataOptions(skip_invalid=True))
     assert len(loaded.examples) == 1 and loaded.skipped == 1
 
 
@@ -74,4 +74,4 @@ def test_invalid_json_line_and_unknown_rewardbench_subset(tmp_path: Path):
     row = {"prompt": "Q", "chosen": "A", "rejected": "B", "subset": "made-up", "id": 1}
     write_jsonl(tmp_path / "reward-bench" / "filtered.jsonl", [row])
     with pytest.raises(DataValidationError, match=r"filtered\.jsonl, row 1, field 'subset': unknown RewardBench subset 'made-up'"):
-        load_benchmark("rewardbench", data_dir=tmp_path)
+        load_benchmark("rewardbench", DataOptions(data_dir=tmp_path))

@@ -2,7 +2,8 @@ import math
 
 import pytest
 
-from rm_mlflow.metrics import shared_top_credit, strict_win, subset_accuracies, ties_score
+from rm_mlflow.data.benchmarks.rewardbench2 import ties_subset_score
+from rm_mlflow.metrics import shared_top_credit, strict_win, subset_accuracies
 
 
 def test_pair_tie_counts_as_wrong():
@@ -37,7 +38,7 @@ def test_ties_score_by_hand():
         ("ref:2", [1.0], [0.0]),  # accurate, margin 1
         ("tied:2", [3.0, 1.0], [2.0]),  # not accurate, spread 2, margin -1
     ]
-    result = ties_score(rows)
+    result = ties_subset_score(rows)
     assert result.ref_accuracy == 1.0
     assert result.tied_accuracy == 0.5
     assert result.correctness_preferred == 0.5  # prompt 1: 3 > 1; prompt 2: -1 > 2 is false
@@ -50,5 +51,5 @@ def test_ties_score_by_hand():
 
 def test_ties_zero_spread_follows_numpy_division():
     # equal correct scores: spread 0, positive margin -> +inf -> tanh 1; as numpy gives rewardbench
-    result = ties_score([("ref:1", [2.0], [0.0]), ("tied:1", [2.0, 2.0], [0.0])])
+    result = ties_subset_score([("ref:1", [2.0], [0.0]), ("tied:1", [2.0, 2.0], [0.0])])
     assert result.correctness_margin_score == 1.0

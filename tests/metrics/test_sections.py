@@ -2,8 +2,9 @@ import math
 
 import pytest
 
-from rm_mlflow.data.rewardbench import EXAMPLE_COUNTS, SUBSET_MAPPING
-from rm_mlflow.metrics import leaderboard_score, original_leaderboard_score, prior_sets_score, section_scores
+from rm_mlflow.data.benchmarks.prior import prior_sets_score
+from rm_mlflow.data.benchmarks.rewardbench import EXAMPLE_COUNTS, SUBSET_MAPPING, leaderboard_score, original_leaderboard_score
+from rm_mlflow.metrics import section_scores
 
 
 @pytest.mark.parametrize(
@@ -50,5 +51,5 @@ def test_section_without_subsets_scores_zero_like_rewardbench():
 
 def test_prior_sets_is_nanmean_of_four_columns():
     accuracy = {"anthropic_helpful": 0.6, "anthropic_hhh": 0.8, "shp": float("nan"), "summarize": 0.7, "mtbench_gpt4": 0.0}
-    assert prior_sets_score(accuracy, ("anthropic_helpful", "anthropic_hhh", "shp", "summarize")) == pytest.approx(0.7)
-    assert math.isnan(prior_sets_score({}, ("shp",)))
+    assert prior_sets_score(accuracy) == pytest.approx(0.7)  # mean of anthropic_helpful, anthropic_hhh, shp, summarize
+    assert math.isnan(prior_sets_score({}))

@@ -6,18 +6,18 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from rm_mlflow.data import load_benchmark
+from rm_mlflow.data import DataOptions, load_benchmark
 from rm_mlflow.errors import SequenceTooLongError
 from rm_mlflow.scoring import ScoreCache, ScoringSettings, load_reward_model, score_conversations
-from tests.conftest import SAMPLE_DATA
+from tests.helpers import SAMPLE_DATA
 
 
 def _conversations():
-    examples = load_benchmark("rewardbench", data_dir=SAMPLE_DATA).examples
+    examples = load_benchmark("rewardbench", DataOptions(data_dir=SAMPLE_DATA)).examples
     return [example.conversation(response) for example in examples for response in example.responses()]
 
 
-def _reference_scores(model_dir: Path, conversations) -> list[float]:
+def reference_scores(model_dir: Path, conversations) -> list[float]:
     """What rewardbench's pipeline computes with batch size 1: template text, tokenizer, logits[0][0]."""
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
@@ -36,7 +36,7 @@ def test_batched_scores_equal_one_at_a_time_scores(fixture, request):
     conversations = _conversations()
     model = load_reward_model(str(model_dir), ScoringSettings(batch_size=8))
     result = score_conversations(model, conversations, ScoringSettings(batch_size=8), progress=False)
-    reference = _reference_scores(model_dir, conversations)
+    reference = reference_scores(model_dir, conversations)
     assert result.scores == pytest.approx(reference, abs=1e-5)
     assert result.distinct == len(conversations)  # the sample set has no repeated response
 
@@ -44,18 +44,28 @@ def test_batched_scores_equal_one_at_a_time_scores(fixture, request):
 class CountingModel:
     """Wraps a RewardModel and records every batch it is asked to score."""
 
-    def __init__(self, inner, fail_above: int | None = None):
-        self.inner, self.fail_above, self.batches = inner, fail_above, []
+    def __init__(self, inner, fail_above: int | None = None, shared: bool = False):
+        self.inner, self.fail_above, self.shared, self.batches = inner, fail_above, shared, []
         self.name, self.device = inner.name, inner.device
 
     def tokenize(self, conversations):
         return self.inner.tokenize(conversations)
 
-    def score_batch(self, batch):
-        if self.fail_above is not None and len(batch) > self.fail_above:
+    def _count(self, units: int) -> None:
+        if self.fail_above is not None and units > self.fail_above:
             raise torch.OutOfMemoryError("simulated CUDA out of memory")
-        self.batches.append(len(batch))
+        self.batches.append(units)
+
+    def score_batch(self, batch):
+        self._count(len(batch))
         return self.inner.score_batch(batch)
+
+    def shares_prefixes(self):
+        return self.shared and self.inner.shares_prefixes()
+
+    def score_prefix_groups(self, groups, budget=None):
+        self._count(sum(len(group.suffixes) for group in groups))
+        return self.inner.score_prefix_groups(groups, budget)
 
     def max_positions(self):
         return self.inner.max_positions()
@@ -70,11 +80,12 @@ def test_shared_prompts_and_repeated_responses_are_scored_once(tiny_llama):
     assert result.scores[-10:] == result.scores[:10]
 
 
-def test_out_of_memory_splits_the_batch_and_keeps_every_score(tiny_llama):
+@pytest.mark.parametrize("shared", [False, True], ids=["padded", "shared-prefix"])
+def test_out_of_memory_splits_the_batch_and_keeps_every_score(tiny_llama, shared):
     conversations = _conversations()
     settings = ScoringSettings(batch_size=16, max_tokens_per_batch=100_000)
     plain = score_conversations(load_reward_model(str(tiny_llama)), conversations, settings, progress=False)
-    model = CountingModel(load_reward_model(str(tiny_llama)), fail_above=3)
+    model = CountingModel(load_reward_model(str(tiny_llama)), fail_above=3, shared=shared)
     result = score_conversations(model, conversations, settings, progress=False)
     assert max(model.batches) <= 3 and sum(model.batches) == len(conversations)
     assert result.scores == pytest.approx(plain.scores, abs=1e-5)
@@ -136,3 +147,58 @@ def test_cache_resumes_without_rescoring(tiny_llama, tmp_path):
     assert resumed.scores[:20] == pytest.approx(first.scores)
     other = ScoreCache(tmp_path / "cache.jsonl", fingerprint={"model": "another"})
     assert len(other) == 0
+
+
+@pytest.mark.parametrize("fixture", ["tiny_llama", "tiny_gpt2"])
+def test_shared_prefix_path_scores_as_the_padded_path_and_computes_fewer_tokens(fixture, request, shared_data):
+    from rm_mlflow import evaluate_reward_model
+
+    model_dir = request.getfixturevalue(fixture)
+    # RMB best-of-N (up to 7 answers a prompt) and multi-turn pairs; the GPT-2 takes 256 positions: its rows are cut, keeping their start
+    data = DataOptions(data_dir=str(shared_data), subsets=("BoN_set/Helpfulness/Code/Data Management", "Pairwise_set/Harmlessness/S1"),
+                       limit=12, skip_invalid=True)
+    settings = {"truncation": "left", "max_length": 4096} if fixture == "tiny_llama" else {"truncation": "right", "max_length": 256}
+    reports = {mode: evaluate_reward_model(str(model_dir), ["rmb"], data=data, settings=ScoringSettings(shared_prefix=mode, **settings),
+                                           progress=False) for mode in ("off", "auto")}
+    assert reports["off"].model["scoring_path"] == "padded" and reports["auto"].model["scoring_path"] == "shared-prefix"
+    off, auto = (reports[mode].benchmarks["rmb"].examples for mode in ("off", "auto"))
+    for column in ("chosen_scores", "rejected_scores"):
+        assert [s for row in auto[column] for s in row] == pytest.approx([s for row in off[column] for s in row], abs=1e-5)
+    assert list(auto["correct"]) == list(off["correct"])
+    throughput = reports["auto"].throughput
+    assert throughput["computed_tokens"] < throughput["scored_tokens"] == reports["off"].throughput["computed_tokens"]
+    print(f"\n{fixture}: {throughput['computed_tokens']:.0f} of {throughput['scored_tokens']:.0f} tokens computed")
+
+
+def test_prefix_groups_share_tokens_only_and_keep_a_suffix_per_unit():
+    from rm_mlflow.scoring.base import TokenizedConversation
+    from rm_mlflow.scoring.engine import prefix_groups
+
+    prompt = ({"role": "user", "content": "Q"},)
+    units = [(*prompt, {"role": "assistant", "content": text}) for text in ("a", "b", "c")] + [({"role": "user", "content": "other"},
+                                                                                                {"role": "assistant", "content": "x"})]
+    tokenized = [TokenizedConversation((1, 5, 6, 7, 8)), TokenizedConversation((1, 5, 6, 9)), TokenizedConversation((1, 5, 6)),
+                 TokenizedConversation((1, 2, 3))]
+    groups = prefix_groups(range(4), units, tokenized)
+    assert [members for members, _ in groups] == [[0, 1, 2], [3]]
+    shared = groups[0][1]
+    assert shared.prefix == (1, 5) and shared.suffixes == ((6, 7, 8), (6, 9), (6,))  # the shortest unit keeps its last token
+    assert groups[1][1].prefix == (1, 2) and groups[1][1].suffixes == ((3,),)
+    tokenized[1] = TokenizedConversation((1, 5, 6, 9), mask_first=True)
+    assert [members for members, _ in prefix_groups(range(3), units, tokenized)] == [[0], [1], [2]]
+
+
+def test_an_encoder_is_scored_whole_and_says_why(tmp_path):
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from rm_mlflow.tiny_models import build_tokenizer
+
+    tokenizer = build_tokenizer(["a tiny encoder corpus"] * 4, vocab_size=300)
+    tokenizer.chat_template = "{% for m in messages %}{{ m['content'] }} {% endfor %}"
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, num_labels=1,
+                        pad_token_id=tokenizer.pad_token_id)
+    BertForSequenceClassification(config).save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    model = load_reward_model(str(tmp_path))
+    assert not model.shares_prefixes() and model.describe()["scoring_path"] == "padded"
+    assert "no decoder backbone" in model.padded_reason

@@ -102,3 +102,18 @@ def test_a_second_service_on_the_same_state_folder_only_receives(tmp_path):
         second.stop()
         first.stop()
         mlflow.set_tracking_uri(previous)
+
+
+def test_job_views_are_off_without_a_status_token(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from rm_mlflow.service.app import create_app
+    from rm_mlflow.service.signature import WebhookVerifier
+
+    queue = JobQueue(tmp_path / "q.sqlite")
+    queue.enqueue("rm", "1", origin="watch")
+    client = TestClient(create_app(queue, WebhookVerifier("s3cret")))
+    assert client.get("/jobs").status_code == 403 and client.get("/jobs/rm/1").status_code == 403 and client.get("/status").status_code == 403
+    assert client.get("/healthz").json()["jobs"]["queued"] == 1
+    protected = TestClient(create_app(queue, WebhookVerifier("s3cret"), status_token="t0ken"))
+    assert protected.get("/jobs", headers={"Authorization": "Bearer t0ken"}).json()["jobs"][0]["model_uri"] == "models:/rm/1"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import urllib.error
@@ -12,8 +13,18 @@ import uuid
 import pytest
 
 from rm_mlflow.service.signature import sign
-from tests.conftest import SHARED_DATA, sample_metrics
-from tests.service.conftest import SECRET, ServiceProcess, sample_args, version_tags, wait_for, wait_for_outcome
+from tests.helpers import (
+    JUDGE_KEY_ENV,
+    SAMPLE_DATA,
+    SECRET,
+    SHARED_DATA,
+    ServiceProcess,
+    sample_args,
+    sample_metrics,
+    version_tags,
+    wait_for,
+    wait_for_outcome,
+)
 
 EXPERIMENT = "rm-eval"
 
@@ -109,7 +120,10 @@ def test_registering_a_version_produces_a_finished_run_linked_from_its_tags(webh
 
 
 def test_forged_stale_and_replayed_deliveries_are_refused_and_create_no_job(service):
-    jobs_before = service.get("/jobs")["jobs"]
+    def job_ids() -> list:
+        return sorted(job["id"] for job in service.get("/jobs")["jobs"])  # ids only: earlier tests' jobs may still change state
+
+    jobs_before = job_ids()
     forged = _delivery("rm-sec", "1", secret="not-the-secret")
     stale = _delivery("rm-sec", "1", timestamp=int(time.time()) - 301)
     from_the_future = _delivery("rm-sec", "1", timestamp=int(time.time()) + 301)
@@ -120,7 +134,7 @@ def test_forged_stale_and_replayed_deliveries_are_refused_and_create_no_job(serv
                                            "unsigned": unsigned}.items():
         status, answer = _post(service, payload, sent_headers)
         assert status == 401, (case, answer)
-    assert service.get("/jobs")["jobs"] == jobs_before
+    assert job_ids() == jobs_before
 
     status, answer = _post(service, body, headers)
     assert (status, answer["status"]) == (202, "queued")
@@ -216,3 +230,106 @@ def test_a_killed_service_resumes_the_job_and_finishes_it_once(webhook_server, w
     assert run.data.metrics["throughput/cached_conversations"] >= cached_before_kill > 0
     assert (job["status"], job["attempts"]) == ("succeeded", 2)
     assert "resuming 1 job(s)" in slow.log()
+
+
+def _peak_rss_mb(pid: int) -> float:
+    fields = dict(line.split(":", 1) for line in open(f"/proc/{pid}/status").read().splitlines() if ":" in line)
+    return int(fields["VmHWM"].split()[0]) / 1024
+
+
+def _chunked_post(service: ServiceProcess, total_bytes: int) -> bytes:
+    """An unsigned ``Transfer-Encoding: chunked`` POST with no Content-Length: sent until the service stops reading; its answer."""
+    import socket
+
+    chunk = b"x" * 65536
+    with socket.create_connection(("127.0.0.1", service.port), timeout=30) as sock:
+        sock.sendall(b"POST /webhook HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+        try:
+            for _ in range(total_bytes // len(chunk)):
+                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            sock.sendall(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the service answered and closed: it did not read the rest
+        answer = b""
+        try:
+            while not answer.endswith(b"}") and (part := sock.recv(65536)):
+                answer += part
+        except (ConnectionResetError, TimeoutError):
+            pass
+    return answer
+
+
+def test_the_receiver_stops_reading_at_the_limit_and_checks_every_field(service):
+    peak_before = _peak_rss_mb(service.process.pid)
+    answer = _chunked_post(service, 100 * 1024 * 1024)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert _peak_rss_mb(service.process.pid) - peak_before < 20  # before: the whole body was held in memory
+
+    def signed(payload: dict) -> tuple[int, dict]:
+        body = json.dumps(payload).encode()
+        delivery_id, stamp = str(uuid.uuid4()), str(int(time.time()))
+        return _post(service, body, {"X-MLflow-Delivery-Id": delivery_id, "X-MLflow-Timestamp": stamp,
+                                     "X-MLflow-Signature": sign(SECRET, delivery_id, stamp, body)})
+
+    status, answer = signed({"entity": "model_version", "action": "created", "data": {"name": "rm-int", "version": 1}})
+    assert status == 400 and "data.version must be a version number as a string" in answer["detail"]
+    status, answer = signed({"entity": "x" * 5000, "action": "created", "data": {}})
+    assert status == 400 and "short lower-case names" in answer["detail"]
+    assert service.job("rm-int", "1") is None
+
+
+def test_job_views_need_the_status_token_and_health_names_no_model(service):
+    for token in (None, "wrong-token"):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            service.get("/jobs", token=token)
+        assert refused.value.code == 401
+    health = service.get("/healthz", token=None)
+    assert set(health) == {"status", "jobs", "worker"}
+    assert "selection" in service.get("/status")
+
+
+def test_a_registered_dpo_version_is_evaluated_by_the_service_with_its_logged_kind(webhook_server, service, webhook_for, tiny_causal_lms):
+    import mlflow
+
+    import rm_mlflow
+    from rm_mlflow import DataOptions, ScoringSettings, evaluate_reward_model
+
+    client = _client(webhook_server)
+    webhook_for(service)
+    mlflow.set_experiment("service-models")
+    with mlflow.start_run():
+        reference = rm_mlflow.log_model(str(tiny_causal_lms["reference"]), "ref", registered_model_name="rm-dpo-ref")
+    reference_uri = f"models:/rm-dpo-ref/{reference.registered_model_version}"
+    client.create_registered_model("rm-dpo", tags={"rm_eval": "true"})
+    with mlflow.start_run():
+        rm_mlflow.log_model(str(tiny_causal_lms["policy"]), "rm", registered_model_name="rm-dpo",
+                            settings={"model_kind": "dpo", "ref_model": reference_uri})
+    tags = wait_for_outcome(client, "rm-dpo", "1", timeout=180, service=service)
+    assert tags["rm_eval.status"] == "succeeded", service.log()
+    run = client.get_run(tags["rm_eval.run_id"])
+    assert run.data.tags["rm_mlflow.model_kind"] == "dpo" and run.data.params["scoring.ref_model"] == reference_uri
+    direct = evaluate_reward_model(str(tiny_causal_lms["policy"]), ["rewardbench"], data=DataOptions(data_dir=str(SAMPLE_DATA)),
+                                   settings=ScoringSettings(ref_model=str(tiny_causal_lms["reference"])), progress=False)
+    expected = {key: value for key, value in direct.metrics().items() if not key.startswith("throughput/")}
+    assert {key: run.data.metrics[key] for key in expected} == pytest.approx(expected, abs=1e-9)
+
+
+def test_a_registered_endpoint_judge_is_evaluated_by_the_service_without_its_key(webhook_server, service, webhook_for, judge_server):
+    import mlflow
+
+    import rm_mlflow
+
+    client = _client(webhook_server)
+    webhook_for(service)
+    mlflow.set_experiment("service-models")
+    client.create_registered_model("rm-judge", tags={"rm_eval": "true"})
+    settings = {"model_kind": "generative", "judge_endpoint": judge_server.url, "judge_api_key_env": JUDGE_KEY_ENV, "max_new_tokens": 24}
+    with mlflow.start_run():
+        rm_mlflow.log_model(str(judge_server.model_dir), "judge", registered_model_name="rm-judge", settings=settings)  # a name, no weights
+    served = judge_server.completions_served()
+    tags = wait_for_outcome(client, "rm-judge", "1", timeout=180, service=service)
+    assert tags["rm_eval.status"] == "succeeded", service.log()
+    run = client.get_run(tags["rm_eval.run_id"])
+    assert run.data.tags["rm_mlflow.model_kind"] == "generative" and run.data.params["model.backend"] == "endpoint"
+    assert judge_server.completions_served() - served == run.data.metrics["rewardbench/judge/judgments"] == 25
+    assert os.environ[JUDGE_KEY_ENV] not in service.log()

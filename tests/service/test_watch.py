@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.conftest import SAMPLE_DATA, sample_metrics
+from tests.helpers import SAMPLE_DATA, sample_metrics
 
 
 @pytest.fixture
@@ -66,3 +66,31 @@ def test_watch_evaluates_new_versions_once_and_backfill_adopts_earlier_runs(sqli
     assert v1["rm_eval.status"] == "succeeded" and v2_again["rm_eval.run_id"] == v2["rm_eval.run_id"]
     runs = client.search_runs([client.get_experiment_by_name("rm-eval").experiment_id])
     assert sorted(run.data.tags["rm_mlflow.model_version"] for run in runs) == ["1", "2"]
+
+
+def test_watch_once_beside_a_running_worker_queues_for_it(sqlite_store, tiny_llama, tmp_path):
+    import mlflow
+    from mlflow import MlflowClient
+
+    import rm_mlflow
+    from rm_mlflow.service.queue import QUEUED, JobQueue, WorkerLock
+    from rm_mlflow.service.runner import QUEUE_FILE
+
+    client = MlflowClient(sqlite_store)
+    experiment = client.create_experiment("models", artifact_location=(tmp_path / "artifacts").as_uri())
+    with mlflow.start_run(experiment_id=experiment):
+        model_uri = rm_mlflow.log_model(str(tiny_llama), "rm").model_uri
+    client.create_registered_model("rm-net", tags={"rm_eval": "true"})
+    mlflow.register_model(model_uri, "rm-net")
+
+    state = tmp_path / "state"
+    state.mkdir()
+    lock = WorkerLock(state / QUEUE_FILE)  # what a running `rm-mlflow serve` on this state folder holds
+    assert lock.acquire()
+    try:
+        printed = _watch_once(sqlite_store, state, "--backfill")  # before: "another rm-mlflow process is the worker", exit 2
+    finally:
+        lock.release()
+    assert "queued 1 new version(s); another rm-mlflow process is the worker" in printed
+    assert JobQueue(state / QUEUE_FILE).get("rm-net", "1").status == QUEUED
+    assert "rm_eval.status" not in client.get_model_version("rm-net", "1").tags  # left for the running worker

@@ -7,7 +7,7 @@ import pytest
 from rm_mlflow.service.queue import FAILED, QUEUED, JobQueue
 from rm_mlflow.service.selection import ModelSelector
 from rm_mlflow.service.worker import EvaluationPlan, RetryPolicy, Worker, describe_failure, is_transient_failure
-from tests.conftest import _free_port
+from tests.helpers import free_port
 
 
 @pytest.fixture
@@ -17,7 +17,7 @@ def unreachable_tracking(monkeypatch):
     previous = mlflow.get_tracking_uri()
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
-    mlflow.set_tracking_uri(f"http://127.0.0.1:{_free_port()}")  # nothing listens there
+    mlflow.set_tracking_uri(f"http://127.0.0.1:{free_port()}")  # nothing listens there
     yield
     mlflow.set_tracking_uri(previous)
 
@@ -59,7 +59,7 @@ def test_failure_classification():
 
 def test_our_errors_wrapping_a_registry_outage_are_transient(unreachable_tracking):
     from rm_mlflow.errors import ModelLoadError
-    from rm_mlflow.tracking.models import resolve_model_reference
+    from rm_mlflow.tracking.references import resolve_model_reference
 
     with pytest.raises(ModelLoadError, match="models:/rm/1: cannot resolve in the model registry") as caught:
         resolve_model_reference("models:/rm/1")

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from tests.conftest import SAMPLE_DATA, sample_metrics
+from tests.helpers import SAMPLE_DATA, sample_metrics
 
 CONFIG = {"data_dir": str(SAMPLE_DATA), "progress": False}
 
@@ -24,7 +24,7 @@ def _table_rows(run_id: str, benchmark: str) -> list[dict]:
     path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=f"rm_eval/{benchmark}_examples.json")
     with open(path, encoding="utf-8") as handle:
         table = json.load(handle)
-    return [dict(zip(table["columns"], row)) for row in table["data"]]
+    return [dict(zip(table["columns"], row, strict=True)) for row in table["data"]]
 
 
 def _same_scores(metrics: dict, expected: dict) -> None:
@@ -125,3 +125,49 @@ def test_bad_dataframe_row_is_named(tracking, registered_rm):
     with pytest.raises(Exception, match="row 2, field 'rejected'"):
         mlflow.models.evaluate(model=f"models:/{registered_rm}/1", data=frame, model_type="reward_model", evaluators="reward_model",
                                evaluator_config={"progress": False})
+
+
+def _log_and_register(model_dir, name: str, settings: dict) -> str:
+    import rm_mlflow
+
+    with mlflow.start_run():
+        info = rm_mlflow.log_model(str(model_dir), "rm", registered_model_name=name, settings=settings)
+    return f"models:/{name}/{info.registered_model_version}"
+
+
+def test_every_model_kind_registered_and_evaluated_with_no_extra_settings(tracking, tiny_causal_lms, tiny_custom_head, tiny_judge):
+    from rm_mlflow import DataOptions, ScoringSettings, evaluate_reward_model
+
+    mlflow.set_experiment("kinds")
+    sample = DataOptions(data_dir=str(SAMPLE_DATA))
+    reference_uri = _log_and_register(tiny_causal_lms["reference"], "tiny-ref", {})
+    cases = {
+        "dpo": (tiny_causal_lms["policy"], {"model_kind": "dpo", "ref_model": reference_uri},
+                ScoringSettings(ref_model=str(tiny_causal_lms["reference"])), "dpo", {}),
+        "dpo-ref-free": (tiny_causal_lms["policy2"], {"model_kind": "dpo", "ref_free_type": "norm"},
+                         ScoringSettings(ref_free_type="norm"), "dpo", {}),
+        "custom": (tiny_custom_head, {"model_kind": "custom", "score_attribute": "score"},
+                   ScoringSettings(trust_remote_code=True, score_attribute="score"), "custom", {"trust_remote_code": True}),
+        "pairwise": (tiny_causal_lms["policy"], {"model_kind": "pairwise"}, ScoringSettings(), "pairwise", {}),
+        "generative": (tiny_judge, {"model_kind": "generative", "max_new_tokens": 24, "judge_orders": "both"},
+                       ScoringSettings(max_new_tokens=24, judge_orders="both"), "generative", {}),
+    }
+    client = MlflowClient()
+    for name, (model_dir, logged, direct_settings, kind, config) in cases.items():
+        uri = _log_and_register(model_dir, f"tiny-{name}", logged)
+        result = _evaluate(uri, **config)
+        direct = evaluate_reward_model(str(model_dir), ["rewardbench"], data=sample, settings=direct_settings, model_kind=kind, progress=False)
+        expected = {key: value for key, value in direct.metrics().items() if not key.startswith("throughput/")}
+        _same_scores(result.metrics, expected)
+        run = client.get_run(result.run_id)
+        assert run.data.tags["rm_mlflow.model_kind"] == kind, name
+        assert run.data.params["model.kind"] == kind
+        if name == "dpo":
+            assert run.data.params["scoring.ref_model"] == reference_uri and run.data.tags["rm_mlflow.leaderboard_type"] == "DPO"
+        if name == "dpo-ref-free":
+            assert run.data.tags["rm_mlflow.leaderboard_type"] == "DPO Ref. Free"
+        if name == "generative":
+            assert run.data.tags["rm_mlflow.leaderboard_type"] == "Generative" and run.data.params["scoring.judge_orders"] == "both"
+            assert run.data.metrics["rewardbench/position_consistency"] == 0.0
+    with pytest.raises(Exception, match="pass --trust_remote_code"):
+        _evaluate("models:/tiny-custom/1")  # the registered version does not carry trust: the evaluator decides

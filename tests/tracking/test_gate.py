@@ -6,9 +6,9 @@ import mlflow
 from mlflow import MlflowClient
 
 import rm_mlflow
-
-from rm_mlflow.tracking import DataOptions, GateConfig, evaluate_to_run
-from tests.conftest import SAMPLE_DATA
+from rm_mlflow.data import DataOptions
+from rm_mlflow.tracking import GateConfig
+from tests.helpers import SAMPLE_DATA, evaluate_to_run
 
 DATA = DataOptions(data_dir=str(SAMPLE_DATA))
 

@@ -1,0 +1,158 @@
+"""Two evaluations of the same examples, compared: paired bootstrap differences per figure, and the examples that flipped.
+
+Each side is a results folder (``results.json`` and ``<benchmark>_scores.parquet``, as every evaluation
+writes and logs them under ``rm_eval/``). Differences are *candidate minus baseline*; resampling uses the
+benchmark's own aggregation and clusters (:mod:`rm_mlflow.metrics.intervals`), on the examples both
+evaluations scored.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rm_mlflow.data.benchmark import BENCHMARKS, Benchmark
+from rm_mlflow.data.local import aggregate as preference_aggregate
+from rm_mlflow.errors import RmMlflowError
+from rm_mlflow.metrics.intervals import DEFAULT_LEVEL, DEFAULT_RESAMPLES, Difference, paired_difference
+from rm_mlflow.metrics.outcomes import ExampleOutcome, metric_slug
+from rm_mlflow.results import RESULTS_FILE, read_results, scores_table
+
+
+@dataclass
+class BenchmarkComparison:
+    """One benchmark in both evaluations."""
+
+    name: str
+    shared_examples: int
+    differences: dict[str, Difference]
+    flipped: pd.DataFrame  # id, subset, baseline/candidate correct and margins, for examples whose correctness changed
+
+
+@dataclass
+class Comparison:
+    """Candidate vs baseline over every benchmark both evaluated."""
+
+    baseline: str
+    candidate: str
+    benchmarks: dict[str, BenchmarkComparison] = field(default_factory=dict)
+    level: float = DEFAULT_LEVEL
+    resamples: int = DEFAULT_RESAMPLES
+
+    def metrics(self) -> dict[str, float]:
+        """``compare/<benchmark>/<figure>/delta|ci_low|ci_high|p_better`` and flip counts, as MLflow metrics."""
+        values: dict[str, float] = {}
+        for name, benchmark in self.benchmarks.items():
+            for figure, difference in benchmark.differences.items():
+                base = f"compare/{name}/{figure}"
+                values |= {f"{base}/delta": difference.delta, f"{base}/ci_low": difference.low, f"{base}/ci_high": difference.high,
+                           f"{base}/p_better": difference.probability_better}
+            flipped = benchmark.flipped
+            values[f"compare/{name}/flipped_to_correct"] = float((flipped["candidate_correct"] > flipped["baseline_correct"]).sum())
+            values[f"compare/{name}/flipped_to_wrong"] = float((flipped["candidate_correct"] < flipped["baseline_correct"]).sum())
+        return {key: value for key, value in values.items() if not math.isnan(value)}
+
+    def table(self) -> pd.DataFrame:
+        """One row per benchmark and figure."""
+        rows = [
+            {"benchmark": name, "figure": figure, "delta": d.delta, "ci_low": d.low, "ci_high": d.high, "p_better": d.probability_better}
+            for name, benchmark in self.benchmarks.items() for figure, d in benchmark.differences.items()
+        ]
+        return pd.DataFrame(rows)
+
+
+def benchmark_for(name: str) -> Benchmark | None:
+    """The registered benchmark of that name (None for a local file or DataFrame set, aggregated as plain preference data)."""
+    return BENCHMARKS.get(name) if name in BENCHMARKS else None
+
+
+def outcomes_from_table(table: pd.DataFrame) -> list[ExampleOutcome]:
+    """The scored examples of a per-example table, as the aggregation takes them."""
+    return [
+        ExampleOutcome(
+            id=str(row.id), subset=str(row.subset), chosen_scores=tuple(np.asarray(row.chosen_scores, dtype=float).tolist()),
+            rejected_scores=tuple(np.asarray(row.rejected_scores, dtype=float).tolist()),
+            correct=None if row.correct is None or (isinstance(row.correct, float) and math.isnan(row.correct)) else float(row.correct),
+        )
+        for row in table.itertuples()
+    ]
+
+
+def compare_folders(
+    baseline: Path | str, candidate: Path | str, *, resamples: int = DEFAULT_RESAMPLES, level: float = DEFAULT_LEVEL, seed: int = 0,
+    labels: tuple[str, str] | None = None,
+) -> Comparison:
+    """Compare two results folders benchmark by benchmark (those both evaluated)."""
+    baseline, candidate = Path(baseline), Path(candidate)
+    base_results, cand_results = read_results(baseline / RESULTS_FILE), read_results(candidate / RESULTS_FILE)
+    shared = [name for name in cand_results["benchmarks"] if name in base_results["benchmarks"]]
+    if not shared:
+        raise RmMlflowError(f"{baseline} and {candidate} evaluated no benchmark in common "
+                            f"({', '.join(base_results['benchmarks'])} vs {', '.join(cand_results['benchmarks'])})")
+    names = labels or (str(base_results["model"].get("name")), str(cand_results["model"].get("name")))
+    comparison = Comparison(baseline=names[0], candidate=names[1], level=level, resamples=resamples)
+    for name in shared:
+        benchmark = benchmark_for(name)
+        aggregate = benchmark.aggregate if benchmark else preference_aggregate
+        cluster = {"cluster_of": benchmark.cluster_of} if benchmark else {}
+        base_table, cand_table = scores_table(baseline, name), scores_table(candidate, name)
+        differences = paired_difference(outcomes_from_table(cand_table), outcomes_from_table(base_table), aggregate,
+                                        resamples=resamples, level=level, seed=seed, **cluster)
+        joined = base_table[["id", "subset", "correct", "margin"]].merge(
+            cand_table[["id", "subset", "correct", "margin"]], on=["id", "subset"], suffixes=("_baseline", "_candidate"))
+        joined = joined.rename(columns={"correct_baseline": "baseline_correct", "correct_candidate": "candidate_correct",
+                                        "margin_baseline": "baseline_margin", "margin_candidate": "candidate_margin"})
+        flipped = joined[joined["baseline_correct"].notna() & (joined["baseline_correct"] != joined["candidate_correct"])]
+        comparison.benchmarks[name] = BenchmarkComparison(name, len(joined), differences, flipped.reset_index(drop=True))
+    return comparison
+
+
+def format_comparison(comparison: Comparison, *, flips: int = 10) -> str:
+    """Deltas with intervals per benchmark and figure, and the first flipped examples."""
+    pct = round(100 * comparison.level)
+    lines = [f"Candidate {comparison.candidate} vs baseline {comparison.baseline} ({comparison.resamples} paired resamples, {pct}% intervals)"]
+    for name, benchmark in comparison.benchmarks.items():
+        lines += ["", f"== {name} ({benchmark.shared_examples} examples in both)"]
+        width = max((len(figure) for figure in benchmark.differences), default=10)
+        lines.append(f"  {'figure':<{width}}  {'delta':>8}  {'interval':>19}  {'P(better)':>9}")
+        for figure, d in benchmark.differences.items():
+            lines.append(f"  {figure:<{width}}  {d.delta:>+8.4f}  [{d.low:>+8.4f}, {d.high:>+8.4f}]  {d.probability_better:>9.3f}")
+        better = benchmark.flipped[benchmark.flipped["candidate_correct"] > benchmark.flipped["baseline_correct"]]
+        worse = benchmark.flipped[benchmark.flipped["candidate_correct"] < benchmark.flipped["baseline_correct"]]
+        lines.append(f"  flipped: {len(better)} now correct, {len(worse)} now wrong")
+        for label, part in (("now correct", better), ("now wrong", worse)):
+            for row in part.head(flips).itertuples():
+                lines.append(f"    {label:<11} {row.subset} id {row.id}: margin {row.baseline_margin:+.4f} -> {row.candidate_margin:+.4f}")
+    return "\n".join(lines)
+
+
+def comparison_document(comparison: Comparison) -> dict[str, Any]:
+    """The comparison as ``comparison.json``."""
+    return {
+        "baseline": comparison.baseline, "candidate": comparison.candidate, "level": comparison.level, "resamples": comparison.resamples,
+        "benchmarks": {
+            name: {"shared_examples": b.shared_examples,
+                   "differences": {figure: vars(d) for figure, d in b.differences.items()},
+                   "flipped": b.flipped.to_dict(orient="records")}
+            for name, b in comparison.benchmarks.items()
+        },
+    }
+
+
+def probability_better(comparison: Comparison, metric: str) -> Mapping[str, float] | None:
+    """``{"delta", "ci_low", "ci_high", "p_better"}`` of a run metric name (``rewardbench/score``), or None when it was not compared."""
+    name, _, figure = metric.partition("/")
+    benchmark = comparison.benchmarks.get(name)
+    if benchmark is None:
+        return None
+    for key, d in benchmark.differences.items():
+        kind, _, item = key.partition("/")
+        if figure in (key, key if key == "score" else f"{kind}/{metric_slug(item)}"):
+            return {"delta": d.delta, "ci_low": d.low, "ci_high": d.high, "p_better": d.probability_better}
+    return None

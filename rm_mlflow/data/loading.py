@@ -1,0 +1,94 @@
+"""From a dataset name to validated examples: :func:`resolve_benchmark` and :func:`load_benchmark`."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+from rm_mlflow._registry import unknown_name_message
+from rm_mlflow.data import local
+from rm_mlflow.data.benchmark import BENCHMARKS, Benchmark, LoadedBenchmark
+from rm_mlflow.data.options import DataOptions
+from rm_mlflow.data.types import PreferenceExample
+from rm_mlflow.data.validation import ConversionReport
+from rm_mlflow.errors import OptionError, UnknownNameError
+
+
+def resolve_benchmark(spec: str) -> Benchmark:
+    """A registered benchmark name, else a local preference/instruction file or folder, else a Hub dataset id."""
+    if spec in BENCHMARKS:
+        return BENCHMARKS.get(spec)
+    path = Path(spec).expanduser()
+    if path.exists():
+        return local.file_benchmark(path)
+    if "/" in spec and not spec.startswith((".", "/", "~")):
+        return local.hub_benchmark(spec)
+    raise UnknownNameError(
+        unknown_name_message("dataset", spec, BENCHMARKS.names(), hint=" (or an existing file, or a Hub id like 'org/name')")
+    )
+
+
+def resolve_benchmarks(specs: Sequence[str | Benchmark]) -> list[Benchmark]:
+    """Resolve every spec; a benchmark named twice is an :class:`OptionError` (its metrics would collide)."""
+    benchmarks = [resolve_benchmark(spec) if isinstance(spec, str) else spec for spec in specs]
+    names = [benchmark.name for benchmark in benchmarks]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise OptionError(f"dataset(s) given twice or with the same name: {', '.join(duplicates)}")
+    if not benchmarks:
+        raise OptionError("no dataset given")
+    return benchmarks
+
+
+def load_benchmark(spec: str | Benchmark, options: DataOptions | None = None) -> LoadedBenchmark:
+    """Load a benchmark into validated canonical examples.
+
+    Args:
+        spec: a registered benchmark name or alias, a local file or folder, a Hub dataset id, or a :class:`Benchmark`.
+        options: where local copies live, split, revision, subsets, per-subset limit, and whether to skip bad rows.
+
+    Returns:
+        The examples with their source. Malformed rows raise :class:`~rm_mlflow.errors.DataValidationError`
+        naming file, row and field, unless ``options.skip_invalid`` (then they are counted).
+    """
+    options = options or DataOptions()
+    benchmark = resolve_benchmark(spec) if isinstance(spec, str) else spec
+    report = ConversionReport()
+    rows = benchmark.load(benchmark, options, report)
+    present = rows.available_subsets if rows.available_subsets is not None else {example.subset for example in rows.examples}
+    examples = _select(rows.examples, options, present=present, benchmark=benchmark.name)
+    return LoadedBenchmark(
+        benchmark=benchmark,
+        examples=examples,
+        source=rows.source,
+        split=rows.split,
+        revision=rows.revision,
+        skipped=report.skipped,
+        skipped_reasons=report.reasons,
+    )
+
+
+def load_benchmarks(specs: Sequence[str | Benchmark], options: DataOptions | None = None) -> list[LoadedBenchmark]:
+    """Resolve every spec first (so a typo fails before any file is read), then load each one."""
+    return [load_benchmark(benchmark, options) for benchmark in resolve_benchmarks(specs)]
+
+
+def _select(
+    examples: list[PreferenceExample], options: DataOptions, *, present: Sequence[str] | set[str], benchmark: str
+) -> list[PreferenceExample]:
+    if options.subsets:
+        unknown = [name for name in options.subsets if name not in present]
+        if unknown:
+            raise UnknownNameError(f"{benchmark}: " + unknown_name_message("subset", unknown[0], present, label="present"))
+        wanted = set(options.subsets)
+        examples = [example for example in examples if example.subset in wanted]
+    if options.limit is not None:
+        kept: dict[str, int] = defaultdict(int)
+        selected = []
+        for example in examples:
+            if kept[example.subset] < options.limit:
+                kept[example.subset] += 1
+                selected.append(example)
+        examples = selected
+    return examples

@@ -1,0 +1,267 @@
+"""One evaluation, from a model reference to logged results, in named steps: resolve, load, score, write, gate, log.
+
+Every entry point runs this pipeline: ``rm-mlflow evaluate`` (with or without ``--mlflow``), the
+``reward_model`` evaluator for ``mlflow.models.evaluate``, ``mlflow run``, the demo and the
+registration service. The order is the contract:
+
+1. **resolve**: options, every data row and the model reference are checked before any weights load
+   or any MLflow run exists, so bad input costs seconds and leaves no failed run behind;
+2. **load** the weights, then **score** (cached in the results folder, so a killed run resumes);
+3. **write** ``results.json``, per-example tables and the summary to the results folder first;
+4. **gate** (optional): MLflow's metric validation against the champion's latest evaluation;
+5. **log** the folder to the MLflow run, then sync the model card (optional) and end the run.
+
+Without a :class:`~rm_mlflow.tracking.run.TrackingTarget` the pipeline stops after *write*.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from rm_mlflow.card.sync import CardTarget
+from rm_mlflow.data.benchmark import Benchmark, LoadedBenchmark
+from rm_mlflow.data.loading import load_benchmarks
+from rm_mlflow.data.options import DataOptions
+from rm_mlflow.errors import OptionError, TrackingError, first_line
+from rm_mlflow.evaluation import EvaluationReport, IntervalOptions, score_benchmarks
+from rm_mlflow.results import update_results, write_results
+from rm_mlflow.scoring.base import RewardModel
+from rm_mlflow.scoring.cache import ScoreCache
+from rm_mlflow.scoring.loaders import check_model_kind
+from rm_mlflow.scoring.settings import ScoringSettings, resolve_device
+from rm_mlflow.tracking.gate import GateConfig, GateOutcome
+from rm_mlflow.tracking.recording import gate_metrics
+from rm_mlflow.tracking.references import ModelReference, resolve_model_reference
+from rm_mlflow.tracking.run import TrackedRun, TrackingTarget
+
+logger = logging.getLogger(__name__)
+
+# What to evaluate: a reference (URI, path, Hub id), an already-loaded model, or a function that loads one
+# (the evaluator plugin's pyfunc model, loaded only after the data is validated).
+ModelSpec = str | ModelReference | RewardModel | Callable[[], RewardModel]
+
+
+@dataclass(frozen=True)
+class EvaluationRequest:
+    """Everything one evaluation needs, as every entry point builds it.
+
+    Attributes:
+        model: a model reference (``models:/...``, ``runs:/...``, a local folder, a Hub id), a loaded
+            :class:`RewardModel`, or a function that loads one.
+        datasets: benchmark names, files, Hub ids or :class:`Benchmark` objects.
+        data: how the benchmarks are loaded.
+        settings: explicit scoring settings (``ScoringSettings`` fields); a model logged with
+            ``rm_mlflow.log_model`` supplies its own for the rest.
+        model_kind: the model loader (``auto``: from the model's config).
+        reference: names a model given loaded (its registry name and version go into params and tags).
+        output_dir: the results folder (a temporary one when None); its score cache makes a rerun resume.
+        resume: reuse scores cached in ``output_dir`` by an earlier, interrupted run.
+        progress: show progress bars.
+        gate: the promotion gate (needs a tracking target).
+        card: where to sync the model card once the results are logged (needs a tracking target).
+        intervals: bootstrap intervals for every figure (``IntervalOptions(resamples=0)`` for none).
+        log_traces: log up to this many wrongly ranked examples, and as many others (seeded), as MLflow traces.
+    """
+
+    model: ModelSpec
+    datasets: Sequence[str | Benchmark]
+    data: DataOptions = field(default_factory=DataOptions)
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    model_kind: str = "auto"
+    reference: ModelReference | None = None
+    output_dir: Path | str | None = None
+    resume: bool = True
+    progress: bool = True
+    gate: GateConfig | None = None
+    card: CardTarget | None = None
+    intervals: IntervalOptions = field(default_factory=IntervalOptions)
+    log_traces: int = 0
+
+
+@dataclass
+class EvaluationOutcome:
+    """What the pipeline produced: the report, the results folder and, when logged, the run and what went into it."""
+
+    report: EvaluationReport
+    results_dir: Path
+    metrics: dict[str, float]
+    run_id: str | None = None
+    artifacts: dict[str, str] = field(default_factory=dict)
+    reference: ModelReference | None = None
+    gate: GateOutcome | None = None
+    card_sync: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Resolved:
+    benchmarks: list[LoadedBenchmark]
+    reference: ModelReference | None
+
+
+class EvaluationPipeline:
+    """Runs one :class:`EvaluationRequest`, optionally logging to a :class:`TrackingTarget`; see the module docstring."""
+
+    def __init__(self, request: EvaluationRequest, tracking: TrackingTarget | None = None) -> None:
+        self.request = request
+        self.tracking = tracking
+        self.output = Path(request.output_dir) if request.output_dir is not None else Path(tempfile.mkdtemp(prefix="rm-mlflow-"))
+
+    def run(self) -> EvaluationOutcome:
+        """All steps in order. A failure before *log* ends the run FAILED; results written by then stay in the folder."""
+        resolved = self.resolve()
+        run = TrackedRun.open(self.tracking, default_name=_run_name(resolved.reference)) if self.tracking else None
+        try:
+            model = self.load(resolved)
+            report = self.score(resolved, model)
+            self.write(report, resolved)
+            gate = self.gate(report, resolved, run)
+        except BaseException:
+            if run is not None:
+                run.end("FAILED")
+            raise
+        metrics = report.metrics() | gate_metrics(gate.as_dict() if gate else None)
+        outcome = EvaluationOutcome(report=report, results_dir=self.output, metrics=metrics, reference=resolved.reference, gate=gate)
+        if run is not None:
+            outcome.run_id = run.run_id
+            outcome.artifacts = self.log(run)
+            self.trace(report, resolved, run)
+            outcome.card_sync = self.sync_card(run, resolved)
+            run.end("FINISHED")
+        return outcome
+
+    def resolve(self) -> _Resolved:
+        """Check options, load and validate every row, and resolve the model reference; no weights, no run yet."""
+        request = self.request
+        settings = ScoringSettings.from_mapping(request.settings, source="scoring settings")
+        if "device" in request.settings:
+            resolve_device(settings.device)  # a GPU that is not there fails now, not after the data is read
+        check_model_kind(request.model_kind, settings)
+        if self.tracking is None and (request.gate is not None or request.card is not None or request.log_traces):
+            raise OptionError("the promotion gate, model-card sync and example traces record their outcome in an MLflow run: add --mlflow")
+        if self.tracking is not None:
+            self.tracking.apply()  # before a models:/ reference is looked up in the registry
+        benchmarks = load_benchmarks(request.datasets, request.data)
+        reference = request.reference
+        if isinstance(request.model, str):
+            reference = resolve_model_reference(request.model)
+        elif isinstance(request.model, ModelReference):
+            reference = request.model
+        return _Resolved(benchmarks=benchmarks, reference=reference)
+
+    def load(self, resolved: _Resolved) -> RewardModel:
+        """The model's weights, on the settings' device."""
+        from rm_mlflow.tracking.adapters import load_model_for_scoring
+
+        model = self.request.model
+        if isinstance(model, (str, ModelReference)):
+            assert resolved.reference is not None
+            loaded = load_model_for_scoring(resolved.reference, self.request.settings, kind=self.request.model_kind)
+        elif isinstance(model, RewardModel):
+            loaded = model
+        else:
+            loaded = model()
+        if resolved.reference is not None:
+            loaded.name = resolved.reference.display_name
+        return loaded
+
+    def score(self, resolved: _Resolved, model: RewardModel) -> EvaluationReport:
+        """Score every benchmark, reusing (when resuming) and extending the results folder's score cache."""
+        cache = ScoreCache.for_model(self.output, model, resume=self.request.resume)
+        return score_benchmarks(
+            model, resolved.benchmarks, data=self.request.data, cache=cache, progress=self.request.progress, intervals=self.request.intervals
+        )
+
+    def write(self, report: EvaluationReport, resolved: _Resolved) -> None:
+        """``results.json``, ``summary.md``, per-example tables and, when logging to MLflow, the plots."""
+        reference = resolved.reference.as_dict() if resolved.reference else None
+        write_results(report, self.output, extra={"reference": reference})
+        if self.tracking is not None:
+            from rm_mlflow.tracking.plots import write_plots
+
+            write_plots(report, self.output)
+
+    def gate(self, report: EvaluationReport, resolved: _Resolved, run: TrackedRun | None) -> GateOutcome | None:
+        """Check the promotion gate (when configured) and add its outcome to ``results.json``."""
+        if self.request.gate is None or run is None:
+            return None
+        from rm_mlflow.tracking.gate import check_gate
+
+        outcome = check_gate(report.metrics(), self.request.gate, reference=resolved.reference, experiment_id=run.experiment_id, client=run.client,
+                             results_dir=self.output)
+        logger.info("promotion gate %s: %s", "passed" if outcome.passed else "FAILED", outcome.message)
+        update_results(self.output, {"gate": outcome.as_dict()})
+        return outcome
+
+    def log(self, run: TrackedRun) -> dict[str, str]:
+        """Log the results folder; when the tracking server fails for good, end the run FAILED and say how to log it later."""
+        try:
+            return run.log(self.output)
+        except Exception as error:
+            run.end("FAILED", attempts=1)  # when possible: the server that refused the results may refuse this too
+            raise TrackingError(
+                f"logging to MLflow run {run.run_id} failed ({first_line(error)}); the results are kept in {self.output}: "
+                f"log them once the server is back with `rm-mlflow log {self.output} --run_id {run.run_id}`"
+            ) from error
+
+    def trace(self, report: EvaluationReport, resolved: _Resolved, run: TrackedRun) -> None:
+        """Log wrongly ranked examples and a seeded sample of the rest as traces of the run (``log_traces``); best effort."""
+        if not self.request.log_traces:
+            return
+        from rm_mlflow.tracking.traces import log_example_traces
+
+        try:
+            count = log_example_traces(report, resolved.benchmarks, run_id=run.run_id, experiment_id=run.experiment_id,
+                                       limit=self.request.log_traces, seed=self.request.intervals.seed)
+        except Exception as error:  # noqa: BLE001 - traces are a view of results already logged
+            logger.error("could not log example traces to run %s: %s", run.run_id, first_line(error))
+            run.set_tag("rm_mlflow.traces", f"failed: {first_line(error)}")
+            return
+        run.set_tag("rm_mlflow.traces", str(count))
+        logger.info("logged %d example traces to run %s", count, run.run_id)
+
+    def sync_card(self, run: TrackedRun, resolved: _Resolved) -> list[dict[str, Any]]:
+        """Write the results into the model card (when configured); a failed sync is a run tag, never a lost evaluation."""
+        card = self.request.card
+        if card is None:
+            return []
+        from rm_mlflow.card import sync_after_evaluation
+
+        outcomes = sync_after_evaluation(_card_for(card, resolved.reference), self.output / "results.json", run_id=run.run_id, client=run.client)
+        failed = [item for item in outcomes if item["status"] == "failed"]
+        run.set_tag("rm_mlflow.card_sync", "failed" if failed else "succeeded")
+        if failed:
+            run.set_tag("rm_mlflow.card_sync.error", failed[0]["error"][:5000])
+        return outcomes
+
+
+def run_evaluation(request: EvaluationRequest, tracking: TrackingTarget | None = None) -> EvaluationOutcome:
+    """Run the pipeline for ``request``; logged to MLflow when ``tracking`` is given."""
+    return EvaluationPipeline(request, tracking).run()
+
+
+def _card_for(card: CardTarget, reference: ModelReference | None) -> CardTarget:
+    """Fill the card target from the evaluated model: its local folder, or its Hub repo, and its name."""
+    if reference is None:
+        return card
+    values: dict[str, Any] = {}
+    if reference.source == "huggingface" and Path(reference.uri).is_dir():
+        values = {"model_dir": card.model_dir or reference.uri, "model_name": card.model_name or Path(reference.uri).name}
+    elif reference.source == "huggingface":
+        values = {"repo_id": card.repo_id or reference.uri}
+    repo_id = values.get("repo_id") or card.repo_id
+    values["model_name"] = values.get("model_name") or card.model_name or reference.registered_name or repo_id or reference.uri
+    return replace(card, **values)
+
+
+def _run_name(reference: ModelReference | None) -> str | None:
+    if reference is None:
+        return None
+    if reference.registered_name:
+        return f"{reference.registered_name}-v{reference.version}"
+    return Path(reference.uri).name or reference.uri
+

@@ -1,0 +1,131 @@
+"""Reward models whose forward does not return a plain ``logits`` reward: custom heads read by attribute or method.
+
+- ``--score_attribute score``: the forward output's attribute (or key) holding the reward, e.g. ArmoRM's
+  gated ``.score`` or its per-objective ``.rewards``; a model that defines ``reward_token_id``
+  (InternLM2-reward) gets that token appended, as rewardbench's InternLM pipeline does;
+- ``--score_method NAME``: a model method called with ``input_ids`` and ``attention_mask`` returning the reward;
+- multi-objective outputs (one value per objective): ``--score_index`` picks one, ``--objective_weights``
+  sums them with weights.
+
+Conversations are formatted, tokenized (BOS doubling masked) and right-padded exactly as for
+sequence classifiers. Checkpoints that ship their own modelling code run only with ``--trust_remote_code``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rm_mlflow.errors import ModelLoadError, OptionError
+from rm_mlflow.scoring.base import TokenizedConversation
+from rm_mlflow.scoring.hf import custom_code, load_config, load_tokenizer, load_weights, require_trust
+from rm_mlflow.scoring.loaders import ModelLoader, register_loader
+from rm_mlflow.scoring.sequence_classifier import SequenceClassifierRewardModel
+from rm_mlflow.scoring.settings import ScoringSettings
+
+DEFAULT_ATTRIBUTES = ("score", "scores", "rewards", "end_scores", "logits")  # tried in order when none is named
+
+
+class CustomHeadRewardModel(SequenceClassifierRewardModel):
+    """A classifier-shaped model whose reward is read from a named output attribute or method."""
+
+    def __init__(self, model: Any, tokenizer: Any, settings: ScoringSettings, *, name: str) -> None:
+        self._reward_token = getattr(model, "reward_token_id", None)
+        super().__init__(model, tokenizer, settings, name=name, check_head=False)
+
+    def tokenize(self, conversations: Sequence[Any]) -> list[TokenizedConversation]:
+        """As for classifiers; then the model's reward token appended where it defines one and the sequence lacks it."""
+        items = super().tokenize(conversations)
+        if self._reward_token is None:
+            return items
+        return [item if item.input_ids[-1] == self._reward_token else
+                TokenizedConversation((*item.input_ids, self._reward_token), item.mask_first, item.truncated) for item in items]
+
+    def forward_scores(self, input_ids: Any, attention_mask: Any) -> Any:
+        """The reward tensor: the named method's result, or the named (or first present) output attribute."""
+        settings = self.settings
+        if settings.score_method:
+            method = getattr(self.model, settings.score_method, None)
+            if not callable(method):
+                raise ModelLoadError(f"{self.name}: the model has no method {settings.score_method!r}")
+            output = method(input_ids=input_ids, attention_mask=attention_mask)
+            return self._pick(output, settings.score_attribute) if settings.score_attribute else _as_tensor(output, settings.score_method, self.name)
+        return self._pick(self.model(input_ids=input_ids, attention_mask=attention_mask), settings.score_attribute)
+
+    def _pick(self, output: Any, attribute: str | None) -> Any:
+        names = (attribute,) if attribute else DEFAULT_ATTRIBUTES
+        for name in names:
+            value = getattr(output, name, None)
+            if value is None and isinstance(output, dict):
+                value = output.get(name)
+            if value is not None:
+                return _as_tensor(value, name, self.name)
+        available = sorted(key for key in (output.keys() if hasattr(output, "keys") else vars(output)) if not key.startswith("_"))
+        raise ModelLoadError(
+            f"{self.name}: the model's output has no {' or '.join(repr(n) for n in names)} (it has: {', '.join(available) or 'nothing'}); "
+            "pass --score_attribute with one of those"
+        )
+
+    def reduce(self, values: Any) -> list[float]:
+        """One reward per row: a single value as is; several objectives by ``--objective_weights`` or ``--score_index``."""
+        values = values.float()
+        if values.dim() == 1:
+            values = values.unsqueeze(-1)
+        if values.dim() != 2:
+            raise ModelLoadError(f"{self.name}: the reward has shape {tuple(values.shape)}; expected one value (or one per objective) per row")
+        weights = self.settings.objective_weights
+        if weights is not None:
+            if len(weights) != values.shape[-1]:
+                raise OptionError(f"{self.name}: {len(weights)} objective weight(s) for {values.shape[-1]} objective(s)")
+            return (values * self._torch.tensor(weights, device=values.device)).sum(-1).cpu().tolist()
+        if self.settings.score_index >= values.shape[-1]:
+            raise OptionError(f"{self.name}: score_index {self.settings.score_index} but the output has {values.shape[-1]} objective(s)")
+        return values[:, self.settings.score_index].cpu().tolist()
+
+    def describe(self) -> dict[str, Any]:
+        """As for classifiers, with where the reward is read from."""
+        return super().describe() | {
+            "kind": "custom",
+            "leaderboard_type": "Custom Classifier",
+            "score_attribute": self.settings.score_attribute,
+            "score_method": self.settings.score_method,
+            "objective_weights": list(self.settings.objective_weights) if self.settings.objective_weights else None,
+        }
+
+
+def _as_tensor(value: Any, name: str, model: str) -> Any:
+    import torch
+
+    if isinstance(value, (tuple, list)) and value and isinstance(value[0], torch.Tensor):
+        value = value[0]
+    if not isinstance(value, torch.Tensor):
+        raise ModelLoadError(f"{model}: {name!r} is a {type(value).__name__}, not a tensor of rewards")
+    return value
+
+
+def _has_custom_code(config: Any, settings: ScoringSettings) -> bool:
+    return bool(custom_code(config)) or bool(settings.score_attribute or settings.score_method)
+
+
+def load_custom(model_id: str, settings: ScoringSettings) -> CustomHeadRewardModel:
+    """Load a custom head: through its ``auto_map`` (remote code, only with ``trust_remote_code``) or a stock auto class."""
+    from transformers import AutoModel, AutoModelForSequenceClassification
+
+    config = load_config(model_id, settings)
+    require_trust(model_id, config, settings)
+    code = custom_code(config)
+    auto_class = AutoModel if "AutoModel" in code and "AutoModelForSequenceClassification" not in code else AutoModelForSequenceClassification
+    tokenizer = load_tokenizer(model_id, settings)
+    model = load_weights(auto_class, model_id, settings, what="a custom-head reward model")
+    model.config.pad_token_id = tokenizer.pad_token_id
+    return CustomHeadRewardModel(model, tokenizer, settings, name=model_id)
+
+
+CUSTOM = register_loader(
+    ModelLoader(
+        name="custom",
+        description="custom heads (ArmoRM, InternLM2-reward, multi-objective): reward read by --score_attribute or --score_method",
+        accepts=_has_custom_code,
+        load=load_custom,
+    )
+)

@@ -1,0 +1,330 @@
+"""Generative reward models (LLM-as-a-judge), as rewardbench's ``run_generative.py`` and ``run_generative_v2.py`` judge.
+
+What a judge is asked, per example:
+
+* a pair (one chosen, one rejected): MT-Bench pair-v2 without tie, ``[[A]]`` or ``[[B]]`` (the
+  multi-turn variant for conversations); winner 1, loser 0, no verdict 0.5;
+* one chosen and three rejected (RewardBench 2): the four-answer prompt, the chosen answer swapped into
+  a drawn position; right 1, wrong 0, no verdict 0.25;
+* other best-of-N rows: chosen against each rejected answer as pairs; the example counts as won only
+  when every pair is won (its credit is the smallest pair credit);
+* ``judge_mode="ratings"`` (rewardbench's ``--score_w_ratings``), rows a benchmark marks for rating
+  (RewardBench 2's Ties, with its own prompt) and rows without a rejected answer: each answer rated 1-10.
+  A pair with equal ratings or a missing rating is a tie (0.5); best-of-N credit is 1/k when the chosen
+  answer shares the top rating with k answers (1/N when no rating parsed).
+
+Unlike rewardbench, the A/B order is drawn from ``judge_seed`` and the example (runs repeat exactly),
+``judge_orders="both"`` judges every order (credit averaged, position consistency reported), and
+unparsed verdicts are counted per subset, with a warning above ``judge_warn_share``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from rm_mlflow.data.types import RATE_EACH_ANSWER, ChatMessage, PreferenceExample
+from rm_mlflow.errors import ModelLoadError, OptionError, SequenceTooLongError
+from rm_mlflow.metrics.outcomes import metric_slug
+from rm_mlflow.scoring.base import Conversation, ExampleScores, Review, RewardModel, ScoredConversations, TokenizedConversation
+from rm_mlflow.scoring.hf import load_config, load_tokenizer, load_weights, require_trust
+from rm_mlflow.scoring.judge_backends import EndpointBackend, Generation, JudgeBackend, TransformersBackend, VllmBackend, choose_backend
+from rm_mlflow.scoring.judge_prompts import LETTERS, four_prompt, judge_messages, pair_prompt, parse_choice, parse_rating, rating_prompt
+from rm_mlflow.scoring.lengths import TooLongAt
+from rm_mlflow.scoring.loaders import ModelLoader, register_loader
+from rm_mlflow.scoring.settings import ScoringSettings
+from rm_mlflow.scoring.templates import RAW, TOKENIZER, resolve_template
+
+logger = logging.getLogger(__name__)
+PROMPT_SET = "rewardbench-mtbench-pair-v2"  # and generative_v2's four-answer and ratings prompts
+ENDPOINT_FILE = "judge_endpoint.json"  # what a logged endpoint judge holds instead of weights
+NO_VERDICT_CREDIT = {"pair": 0.5, "four": 0.25}
+# settings that change no answer: left out of the judgment cache's fingerprint, so changing them keeps paid-for judgments
+_MACHINE_ONLY = ("batch_size", "max_tokens_per_batch", "judge_concurrency", "judge_warn_share", "judge_backend", "tensor_parallel_size")
+
+
+@dataclass(frozen=True)
+class JudgeCall:
+    """One request to the judge: its chat, its form (``pair``, ``four``, ``rating``) and the responses shown, in order (A, B, ...)."""
+
+    chat: tuple[ChatMessage, ...]
+    form: str
+    shown: tuple[int, ...]  # indices into example.responses(): chosen first, then rejected
+
+
+def chat_key(chat: Conversation) -> str:
+    """The cache key of a judge chat."""
+    return hashlib.sha256(json.dumps([[m["role"], m["content"]] for m in chat]).encode()).hexdigest()
+
+
+class GenerativeJudge(RewardModel):
+    """An LLM judge behind a :class:`JudgeBackend`; its units are judge chats, answered once each and kept on disk."""
+
+    def __init__(self, backend: JudgeBackend, settings: ScoringSettings, *, name: str) -> None:
+        self.backend = backend
+        self.settings = settings
+        self.name = name
+        self.device = backend.device
+        self._answers: dict[str, Generation] = {}
+        self._seconds = 0.0
+
+    # -- what to ask -------------------------------------------------------------------------------------------
+    def plan(self, example: PreferenceExample) -> list[JudgeCall]:
+        """Every judge call ``example`` needs, in a fixed order (the same on every run with the same seed)."""
+        responses = example.responses()
+        variant = example.metadata.get(RATE_EACH_ANSWER)
+        if variant or self.settings.judge_mode == "ratings" or not example.rejected:
+            return [self._call(rating_prompt(example.prompt, text, variant or "standard"), "rating", (i,)) for i, text in enumerate(responses)]
+        both = self.settings.judge_orders == "both"
+        if len(example.chosen) == 1 and len(example.rejected) == 3:
+            calls = []
+            for position in range(4) if both else [self._draw(example, 4)]:
+                shown = [0, 1, 2, 3]
+                shown[0], shown[position] = shown[position], shown[0]  # rewardbench swaps the chosen answer into the drawn slot
+                calls.append(self._call(four_prompt(example.prompt, [responses[i] for i in shown]), "four", tuple(shown)))
+            return calls
+        calls = []
+        for c in range(len(example.chosen)):
+            for r in range(len(example.chosen), len(responses)):
+                for chosen_first in (True, False) if both else [self._draw(example, 2, f"{c}:{r}") == 0]:
+                    shown = (c, r) if chosen_first else (r, c)
+                    calls.append(self._call(pair_prompt(example.prompt, responses[shown[0]], responses[shown[1]]), "pair", shown))
+        return calls
+
+    def _call(self, prompt: tuple[str, str], form: str, shown: tuple[int, ...]) -> JudgeCall:
+        system, user = prompt
+        return JudgeCall(judge_messages(system, user, merge_system=self.settings.no_system_prompt), form, shown)
+
+    def _draw(self, example: PreferenceExample, n: int, salt: str = "") -> int:
+        seed = f"{self.settings.judge_seed}\x1f{example.subset}\x1f{example.id}\x1f{salt}"
+        return int(hashlib.sha256(seed.encode()).hexdigest(), 16) % n
+
+    def units(self, example: PreferenceExample) -> list[Conversation]:
+        """The judge chats of :meth:`plan`."""
+        return [call.chat for call in self.plan(example)]
+
+    # -- asking ------------------------------------------------------------------------------------------------
+    def score_units(self, units: Sequence[Conversation], *, labels: Sequence[str], cache: Any, progress: bool) -> ScoredConversations:
+        """Answer each distinct chat once: from this run's answers, the cache, or the backend (each answer kept as it arrives)."""
+        started = time.perf_counter()
+        keys = [chat_key(unit) for unit in units]
+        first: dict[str, int] = {}
+        for position, key in enumerate(keys):
+            first.setdefault(key, position)
+        from_cache = 0
+        for key in first:
+            if key not in self._answers and cache is not None and (record := cache.get_record(key)) is not None:
+                self._answers[key] = Generation(**record)
+                from_cache += 1
+        todo = [key for key in first if key not in self._answers]
+
+        def keep(index: int, generation: Generation) -> None:
+            self._answers[todo[index]] = generation
+            if cache is not None:
+                cache.put_record(todo[index], asdict(generation))
+
+        with tqdm(total=len(todo), desc="judging", unit="judgment", disable=not progress or not todo, dynamic_ncols=True) as bar:
+            try:
+                self.backend.generate([units[first[key]] for key in todo], keep, progress=bar.update)
+            except TooLongAt as error:
+                raise SequenceTooLongError(f"{labels[first[todo[error.index]]] if labels else todo[error.index]}: {error}") from None
+        elapsed = time.perf_counter() - started
+        self._seconds += elapsed
+        answers = [self._answers[key] for key in keys]
+        distinct = [self._answers[key] for key in first]
+        fresh = [self._answers[key] for key in todo]
+        return ScoredConversations(
+            scores=[float("nan")] * len(units),  # a judge's verdicts are read from its answers by example_scores
+            token_counts=[answer.prompt_tokens or 0 for answer in answers],
+            distinct=len(first),
+            from_cache=from_cache,
+            truncated=sum(answer.truncated for answer in distinct),
+            seconds=elapsed,
+            tokens=sum(answer.prompt_tokens or 0 for answer in distinct),
+            tokens_scored=sum((answer.prompt_tokens or 0) + (answer.completion_tokens or 0) for answer in fresh),
+            scored=len(todo),
+        )
+
+    def tokenize(self, conversations: Sequence[Conversation]) -> list[TokenizedConversation]:
+        """Not used: a judge's units go through :meth:`score_units`."""
+        raise NotImplementedError("a generative judge is not scored by the batching engine")
+
+    def score_batch(self, batch: Sequence[TokenizedConversation]) -> list[float]:
+        """Not used: a judge's units go through :meth:`score_units`."""
+        raise NotImplementedError("a generative judge is not scored by the batching engine")
+
+    # -- reading the answers -----------------------------------------------------------------------------------
+    def example_scores(self, example: PreferenceExample, unit_scores: Sequence[float]) -> ExampleScores:
+        """Credit from the verdicts (see the module docstring), and every answer with its verdict as table columns."""
+        calls = self.plan(example)
+        answers = [self._answers[chat_key(call.chat)] for call in calls]
+        verdicts = [
+            parse_rating(answer.text) if call.form == "rating" else parse_choice(answer.text, LETTERS[: len(call.shown)])
+            for call, answer in zip(calls, answers, strict=True)
+        ]
+        n = len(example.chosen)
+        details: dict[str, Any] = {
+            "judge_orders": [",".join(_response_label(example, i) for i in call.shown) for call in calls],
+            "judge_verdicts": [str(v) if v is not None else "error" for v in verdicts],
+            "judge_outputs": [answer.text for answer in answers],
+            "judge_prompt_tokens": [answer.prompt_tokens for answer in answers],
+            "judge_completion_tokens": [answer.completion_tokens for answer in answers],
+            "judge_judgments": len(calls),
+            "judge_unparsed": sum(v in (None, "error") for v in verdicts),
+        }
+        if calls[0].form == "rating":
+            ratings = [float(v) if v is not None else -1.0 for v in verdicts]
+            credit, ties = _rating_credit(example, ratings)
+            details["judge_ties"] = ties
+            return ExampleScores(chosen=tuple(ratings[:n]), rejected=tuple(ratings[n:]), details=details, credit=credit)
+        winners = [call.shown[LETTERS.index(v)] if v != "error" else None for call, v in zip(calls, verdicts, strict=True)]
+        credits = [NO_VERDICT_CREDIT[call.form] if w is None else float(w < n) for call, w in zip(calls, winners, strict=True)]
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for index, call in enumerate(calls):
+            groups.setdefault(tuple(sorted(call.shown)), []).append(index)
+        credit = min(sum(credits[i] for i in members) / len(members) for members in groups.values())
+        details["judge_ties"] = 0
+        extras = {}
+        if self.settings.judge_orders == "both":
+            consistent = [all(winners[i] is not None and winners[i] == winners[members[0]] for i in members) for members in groups.values()]
+            extras["position_consistency"] = sum(consistent) / len(consistent)
+        return ExampleScores(chosen=(credit,), rejected=(1.0 - credit,) * len(example.rejected), extras=extras, details=details, credit=credit)
+
+    def review(self, examples: Any) -> Review:
+        """Judgments, unparsed verdicts and rating ties per subset (figures and summary lines), with a warning where too many went unparsed."""
+        review = Review()
+        if examples is None or "judge_judgments" not in getattr(examples, "columns", ()):
+            return review
+        totals = examples.groupby("subset")[["judge_judgments", "judge_unparsed", "judge_ties"]].sum()
+        judgments, unparsed, ties = (int(totals[column].sum()) for column in ("judge_judgments", "judge_unparsed", "judge_ties"))
+        review.figures |= {"judge/judgments": float(judgments), "judge/unparsed": float(unparsed), "judge/ties": float(ties),
+                           "judge/unparsed_share": unparsed / judgments if judgments else 0.0}
+        consistency = examples.groupby("subset")["position_consistency"].mean() if "position_consistency" in examples else None
+        noisy = []
+        for subset, row in totals.iterrows():
+            slug, share = metric_slug(str(subset)), row["judge_unparsed"] / row["judge_judgments"] if row["judge_judgments"] else 0.0
+            review.figures |= {f"judge/unparsed/{slug}": float(row["judge_unparsed"]), f"judge/unparsed_share/{slug}": float(share),
+                               f"judge/ties/{slug}": float(row["judge_ties"])}
+            if consistency is not None:
+                review.figures[f"judge/position_consistency/{slug}"] = float(consistency[subset])
+            if share > self.settings.judge_warn_share:
+                noisy.append(f"{subset} {int(row['judge_unparsed'])}/{int(row['judge_judgments'])}")
+        line = f"judge: {judgments} judgments, {unparsed} without a verdict ({100 * unparsed / max(judgments, 1):.1f}%), {ties} rating ties"
+        if consistency is not None:
+            line += f"; position consistency {examples['position_consistency'].mean():.4f}"
+        review.lines.append(line)
+        if noisy:
+            review.warnings.append(
+                f"the judge gave no parseable verdict in more than {100 * self.settings.judge_warn_share:.0f}% of the judgments of "
+                f"{len(noisy)} subset(s) ({'; '.join(noisy[:5])}{'; ...' if len(noisy) > 5 else ''}); each counts as a tie: check the chat template, "
+                "--max_new_tokens and the judge's raw answers in the per-example table (rewardbench issue #252)"
+            )
+        return review
+
+    # -- identity ----------------------------------------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        """Kind, prompt set, generation settings and the backend (an endpoint by address and model name, never its key)."""
+        return {
+            "name": self.name,
+            "kind": "generative",
+            "leaderboard_type": "Generative",
+            "prompt_set": PROMPT_SET,
+            "judge_mode": self.settings.judge_mode,
+            "judge_orders": self.settings.judge_orders,
+            "judge_seed": self.settings.judge_seed,
+            "max_new_tokens": self.settings.max_new_tokens,
+            "device": self.device,
+            **self.backend.describe(),
+        }
+
+    def cache_fingerprint(self) -> dict[str, Any]:
+        """The judge's identity and the settings that change an answer (batching and concurrency do not)."""
+        settings = {key: value for key, value in self.settings.as_dict().items() if key not in _MACHINE_ONLY}
+        return {"model": self.describe(), "settings": settings}
+
+
+def _response_label(example: PreferenceExample, index: int) -> str:
+    n, k = len(example.chosen), len(example.rejected)
+    if index < n:
+        return "chosen" if n == 1 else f"chosen {index + 1}"
+    return "rejected" if k == 1 else f"rejected {index - n + 1}"
+
+
+def _rating_credit(example: PreferenceExample, ratings: list[float]) -> tuple[float | None, int]:
+    """(credit, ties) of rated answers; no credit where the benchmark reads the ratings itself (rated rows, instructions)."""
+    if example.metadata.get(RATE_EACH_ANSWER) or not example.rejected:
+        return None, 0
+    n = len(example.chosen)
+    if example.kind == "pairwise":
+        chosen, rejected = ratings
+        if chosen < 0 or rejected < 0 or chosen == rejected:  # rewardbench: a missing or equal rating is "error", worth 0.5
+            return 0.5, int(chosen == rejected and chosen >= 0)
+        return float(chosen > rejected), 0
+    valid = [r for r in ratings if r >= 0]
+    if not valid:
+        return 1.0 / len(ratings), 0
+    top = [i for i, r in enumerate(ratings) if r == max(valid)]
+    return sum(i < n for i in top) / len(top), int(len(top) > 1)
+
+
+def endpoint_model_name(model: str) -> str:
+    """The model name to send: a logged endpoint judge's recorded name, else ``model`` itself (``gpt-4o``, ``my-judge``)."""
+    record = Path(model) / ENDPOINT_FILE
+    if record.is_file():
+        return str(json.loads(record.read_text(encoding="utf-8"))["model"])
+    return model
+
+
+def check_judge_options(settings: ScoringSettings) -> None:
+    """Before anything loads: the backend fits the settings, an endpoint's key variable (when named) is set, answers fit max_length."""
+    backend = choose_backend(settings)
+    if backend == "endpoint" and settings.judge_api_key_env and not os.environ.get(settings.judge_api_key_env):
+        raise OptionError(f"the environment variable {settings.judge_api_key_env} (--judge_api_key_env) is not set or empty")
+    if backend != "endpoint" and settings.max_new_tokens >= settings.max_length:
+        raise OptionError(f"max_new_tokens {settings.max_new_tokens} leaves no room for the judge prompt within max_length {settings.max_length}; "
+                          "pass a larger --max_length or a smaller --max_new_tokens")
+
+
+def load_generative(model: str, settings: ScoringSettings) -> GenerativeJudge:
+    """A judge on the backend :func:`choose_backend` picks: the endpoint, vLLM, or local ``transformers`` generation."""
+    backend = choose_backend(settings)
+    if backend == "endpoint":
+        return GenerativeJudge(EndpointBackend(endpoint_model_name(model), settings), settings, name=model)
+    if (Path(model) / ENDPOINT_FILE).is_file():
+        raise ModelLoadError(f"{model}: a logged endpoint judge has no weights; pass --judge_endpoint URL (and --judge_api_key_env NAME)")
+    require_trust(model, load_config(model, settings), settings)
+    if backend == "vllm":
+        return GenerativeJudge(VllmBackend(model, settings), settings, name=model)
+    from transformers import AutoModelForCausalLM
+
+    tokenizer = load_tokenizer(model, settings)
+    tokenizer.padding_side = "left"
+    if settings.chat_template == RAW:
+        raise ModelLoadError(f"{model}: a judge is prompted in chat turns; --chat_template raw does not apply (use the tokenizer's or a Jinja one)")
+    if settings.chat_template != TOKENIZER:
+        tokenizer.chat_template = resolve_template(settings.chat_template)
+    if not getattr(tokenizer, "chat_template", None):
+        raise ModelLoadError(f"{model}: the tokenizer has no chat template to put the judge prompt in; pass --chat_template with a Jinja file")
+    weights = load_weights(AutoModelForCausalLM, model, settings, what="a generative judge (a causal LM)")
+    return GenerativeJudge(TransformersBackend(weights, tokenizer, settings), settings, name=model)
+
+
+GENERATIVE = register_loader(
+    ModelLoader(
+        name="generative",
+        description="LLM judges (rewardbench-gen prompts): local transformers generation, vLLM, or an OpenAI-compatible --judge_endpoint",
+        accepts=lambda config, settings: False,  # a causal LM may be a policy, a DPO model or a judge: asked for by name
+        load=load_generative,
+        claims=lambda settings: settings.judge_endpoint is not None,
+        preflight=check_judge_options,
+    )
+)

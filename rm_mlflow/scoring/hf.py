@@ -1,0 +1,138 @@
+"""Loading Hugging Face checkpoints for every model kind.
+
+Tokenizer and padding, weights with an attention fallback, remote-code guards, and a content
+fingerprint of a checkpoint (for caches shared across evaluations).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rm_mlflow.errors import ModelLoadError
+from rm_mlflow.scoring.settings import ScoringSettings, resolve_device, resolve_dtype
+
+logger = logging.getLogger(__name__)
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+# Functions that turn a reference this layer cannot read (an MLflow models:/ URI, say) into a local folder;
+# the MLflow side registers its own, so a DPO reference can be a registered model.
+_LOCATORS: list[Callable[[str], str | None]] = []
+
+
+def register_locator(locator: Callable[[str], str | None]) -> None:
+    """Add a function that maps a model reference to a local folder (None: not mine)."""
+    if locator not in _LOCATORS:
+        _LOCATORS.append(locator)
+
+
+def locate(model: str) -> str:
+    """A local folder or Hub id for ``model``, asking the registered locators first."""
+    for locator in _LOCATORS:
+        found = locator(model)
+        if found is not None:
+            return found
+    return model
+
+
+def load_config(model: str, settings: ScoringSettings) -> Any:
+    """The checkpoint's transformers config; a config that needs remote code is refused unless ``trust_remote_code``."""
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(model, revision=settings.revision, trust_remote_code=settings.trust_remote_code)
+    except Exception as error:  # noqa: BLE001 - surface one actionable message
+        if "trust_remote_code" in str(error):
+            raise ModelLoadError(f"{model}: its config is custom code; pass --trust_remote_code to run it (only for code you trust)") from None
+        raise ModelLoadError(f"cannot load model config from {model!r}: {error}") from error
+
+
+def custom_code(config: Any) -> dict[str, str]:
+    """The ``auto_map`` of a checkpoint that ships its own modelling code (empty for a stock architecture)."""
+    return dict(getattr(config, "auto_map", None) or {})
+
+
+def require_trust(model: str, config: Any, settings: ScoringSettings) -> None:
+    """Refuse a checkpoint with custom modelling code unless ``trust_remote_code`` was asked for."""
+    code = custom_code(config)
+    if code and not settings.trust_remote_code:
+        classes = ", ".join(f"{auto}: {target}" for auto, target in sorted(code.items()))
+        raise ModelLoadError(f"{model}: the checkpoint runs its own code ({classes}); pass --trust_remote_code to run it (only for code you trust)")
+
+
+def load_tokenizer(model: str, settings: ScoringSettings, *, name: str | None = None) -> Any:
+    """The tokenizer (``settings.tokenizer`` or the model's), padding with EOS when it has no pad token, as rewardbench does."""
+    from transformers import AutoTokenizer
+
+    source = settings.tokenizer or model
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, revision=settings.revision, trust_remote_code=settings.trust_remote_code)
+    except Exception as error:  # noqa: BLE001
+        raise ModelLoadError(f"{name or model}: cannot load a tokenizer from {source!r}: {error}") from error
+    return with_padding(tokenizer, name or model)
+
+
+def with_padding(tokenizer: Any, name: str) -> Any:
+    """Pad with EOS when there is no pad token (rewardbench's rule); a tokenizer with neither is an error."""
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if tokenizer.pad_token_id is None:
+        raise ModelLoadError(f"{name}: the tokenizer has neither a pad nor an EOS token to pad batches with")
+    return tokenizer
+
+
+def load_weights(auto_class: Any, model: str, settings: ScoringSettings, *, what: str) -> Any:
+    """``auto_class.from_pretrained`` on the settings' device and dtype; retried without ``attn_implementation`` when the model has no such kernel."""
+    device = resolve_device(settings.device)
+    kwargs: dict[str, Any] = {
+        "revision": settings.revision,
+        "trust_remote_code": settings.trust_remote_code,
+        "dtype": resolve_dtype(settings.dtype, device),
+    }
+    if settings.attn_implementation:
+        kwargs["attn_implementation"] = settings.attn_implementation
+    try:
+        try:
+            loaded = auto_class.from_pretrained(model, **kwargs)
+        except (ValueError, ImportError) as error:
+            if "attn_implementation" not in kwargs or "attn" not in str(error).lower():
+                raise
+            logger.warning("%s does not support attn_implementation=%s; using the default", model, settings.attn_implementation)
+            kwargs.pop("attn_implementation")
+            loaded = auto_class.from_pretrained(model, **kwargs)
+    except ModelLoadError:
+        raise
+    except Exception as error:  # noqa: BLE001
+        raise ModelLoadError(f"cannot load {model!r} as {what}: {error}") from error
+    return loaded.to(device).eval()
+
+
+def checkpoint_fingerprint(model: str, revision: str | None = None) -> str:
+    """Identifies a checkpoint by content, wherever it lies: its config and each weight file's name, size and first and last 64 KiB.
+
+    A Hub id that is not on disk is identified by id and revision.
+    """
+    path = Path(model).expanduser()
+    if not path.is_dir():
+        return f"hub:{model}@{revision or 'main'}"
+    digest = hashlib.sha256()
+    config = path / "config.json"
+    if config.exists():
+        digest.update(json.dumps(json.loads(config.read_text()), sort_keys=True).encode())
+    for weights in sorted(p for p in path.rglob("*") if p.suffix in _WEIGHT_SUFFIXES):
+        size = weights.stat().st_size
+        digest.update(f"{weights.relative_to(path)}:{size}".encode())
+        with weights.open("rb") as handle:
+            digest.update(handle.read(65536))
+            handle.seek(max(0, size - 65536))
+            digest.update(handle.read(65536))
+    return f"sha256:{digest.hexdigest()}"
+
+
+def vocabulary_fingerprint(tokenizer: Any) -> str:
+    """A short hash of the tokenizer's vocabulary (token -> id), to tell tokenizers apart."""
+    items = sorted(tokenizer.get_vocab().items())
+    return hashlib.sha256(json.dumps(items).encode()).hexdigest()[:16]

@@ -1,0 +1,146 @@
+"""How an MLflow model becomes a :class:`RewardModel` the batching engine scores.
+
+MLflow models are adapted by flavor (one registry entry each): the ``rm_mlflow`` flavor and
+``mlflow.transformers`` models are unwrapped to the native model and tokenizer; any other pyfunc that
+returns one score per row is scored through ``predict`` (slower, with a warning).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from rm_mlflow._registry import Registry
+from rm_mlflow.errors import ModelLoadError
+from rm_mlflow.scoring.base import Conversation, RewardModel, TokenizedConversation
+from rm_mlflow.scoring.loaders import load_reward_model
+from rm_mlflow.scoring.settings import ScoringSettings
+from rm_mlflow.tracking.references import ModelReference
+
+logger = logging.getLogger(__name__)
+
+
+def load_model_for_scoring(reference: ModelReference, settings: Mapping[str, Any] | None = None, *, kind: str = "auto") -> RewardModel:
+    """Load the referenced model as a :class:`RewardModel`.
+
+    ``settings`` are the caller's explicit scoring settings; for an ``rm_mlflow``-flavor model they
+    override the settings logged with it.
+    """
+    settings = dict(settings or {})
+    if reference.source == "huggingface":
+        model = load_reward_model(reference.uri, ScoringSettings.from_mapping(settings), kind=kind)
+    else:
+        import mlflow
+
+        try:
+            pyfunc_model = mlflow.pyfunc.load_model(reference.uri)
+        except Exception as error:  # noqa: BLE001
+            raise ModelLoadError(f"{reference.uri}: cannot load the MLflow model: {error}") from error
+        model = reward_model_from_pyfunc(pyfunc_model, settings | ({"model_kind": kind} if kind != "auto" else {}))
+    model.name = reference.display_name
+    return model
+
+
+@dataclass(frozen=True)
+class FlavorAdapter:
+    """Turns a loaded pyfunc model of one MLflow flavor into a :class:`RewardModel` scored natively."""
+
+    flavor: str
+    adapt: Callable[[Any, Mapping[str, Any]], RewardModel]
+
+
+FLAVOR_ADAPTERS: Registry[FlavorAdapter] = Registry("MLflow flavor adapter")
+
+
+def register_flavor_adapter(adapter: FlavorAdapter) -> FlavorAdapter:
+    """Add an adapter for one MLflow flavor."""
+    return FLAVOR_ADAPTERS.add(adapter.flavor, adapter)
+
+
+def reward_model_from_pyfunc(pyfunc_model: Any, settings: Mapping[str, Any] | None = None) -> RewardModel:
+    """The native reward model inside a loaded pyfunc model, or a slower ``predict``-based one when no adapter applies."""
+    settings = dict(settings or {})
+    flavors = pyfunc_model.metadata.flavors
+    for flavor in flavors:
+        if flavor in FLAVOR_ADAPTERS:
+            return FLAVOR_ADAPTERS.get(flavor).adapt(pyfunc_model, settings)
+    logger.warning(
+        "model flavor(s) %s have no native reward-model adapter: scoring row by row through pyfunc predict (slower); "
+        "log the model with rm_mlflow.log_model or mlflow.transformers for the batched engine",
+        ", ".join(sorted(flavors)),
+    )
+    settings.pop("model_kind", None)  # a generic pyfunc is scored through predict, whatever kind it is
+    return PyfuncRewardModel(pyfunc_model, ScoringSettings.from_mapping(settings))
+
+
+def _adapt_rm_mlflow(pyfunc_model: Any, settings: Mapping[str, Any]) -> RewardModel:
+    return pyfunc_model.get_raw_model().reward_model(settings)
+
+
+def _adapt_transformers(pyfunc_model: Any, settings: Mapping[str, Any]) -> RewardModel:
+    from rm_mlflow.scoring.sequence_classifier import wrap_sequence_classifier
+
+    settings = dict(settings)
+    if settings.pop("model_kind", "sequence-classifier") not in ("auto", "sequence-classifier"):
+        raise ModelLoadError("an mlflow.transformers model is scored as a sequence classifier; log other kinds with rm_mlflow.log_model")
+    pipeline = pyfunc_model.get_raw_model()
+    model, tokenizer = getattr(pipeline, "model", None), getattr(pipeline, "tokenizer", None)
+    architecture = type(model).__name__
+    if model is None or tokenizer is None or not architecture.endswith("ForSequenceClassification"):
+        raise ModelLoadError(
+            f"the transformers model is a {architecture} pipeline; a reward model must be a sequence classifier "
+            "(log it with task='text-classification')"
+        )
+    return wrap_sequence_classifier(model, tokenizer, ScoringSettings.from_mapping(settings), name=architecture)
+
+
+register_flavor_adapter(FlavorAdapter("rm_mlflow", _adapt_rm_mlflow))
+register_flavor_adapter(FlavorAdapter("transformers", _adapt_transformers))
+
+
+class PyfuncRewardModel(RewardModel):
+    """Any pyfunc returning one score per row of a ``messages`` DataFrame.
+
+    There is no tokenizer to count with, so a conversation's "tokens" are the UTF-8 bytes of its
+    JSON form: they order batches by length and key the score cache, and throughput is in bytes.
+    """
+
+    def __init__(self, pyfunc_model: Any, settings: ScoringSettings) -> None:
+        self.pyfunc_model = pyfunc_model
+        self.settings = settings
+        self.name = "pyfunc"
+        self.device = "pyfunc"
+
+    def tokenize(self, conversations: Sequence[Conversation]) -> list[TokenizedConversation]:
+        """Each conversation's JSON bytes stand in for tokens."""
+        return [TokenizedConversation(input_ids=tuple(json.dumps(list(c), sort_keys=True).encode())) for c in conversations]
+
+    def score_batch(self, batch: Sequence[TokenizedConversation]) -> list[float]:
+        """One ``predict`` call on the batch as a ``messages`` DataFrame."""
+        frame = pd.DataFrame({"messages": [json.loads(bytes(item.input_ids)) for item in batch]})
+        output = self.pyfunc_model.predict(frame)
+        scores = _one_score_per_row(output)
+        if len(scores) != len(batch):
+            raise ModelLoadError(f"{self.name}: predict returned {len(scores)} scores for {len(batch)} rows")
+        return scores
+
+    def describe(self) -> dict[str, Any]:
+        """Kind and device of a pyfunc-scored model."""
+        return {"name": self.name, "kind": "pyfunc", "device": self.device, "token_unit": "utf-8 bytes"}
+
+
+def _one_score_per_row(output: Any) -> list[float]:
+    if isinstance(output, pd.DataFrame):
+        column = "score" if "score" in output.columns else output.columns[0]
+        output = output[column]
+    if isinstance(output, pd.Series):
+        output = output.tolist()
+    try:
+        return [float(value) for value in list(output)]
+    except (TypeError, ValueError) as error:
+        raise ModelLoadError(f"pyfunc predict must return one number per row, got {type(output).__name__}: {error}") from error

@@ -18,6 +18,7 @@ import argparse
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import time
@@ -160,6 +161,19 @@ def run_timed(command: list[str], cwd: Path, log: Path) -> float:
     return elapsed
 
 
+# tqdm's closing line of the peer's scoring loop, e.g. "RM batch steps: 100%|####| 252/252 [00:27<00:00,  9.21it/s]"
+_PEER_STEPS = re.compile(r"RM batch steps: 100%\|[^|]*\| (\d+)/\d+ \[[^,\]]*, *([\d.]+)(it/s|s/it)\]")
+
+
+def peer_scoring_seconds(log: Path) -> float | None:
+    """The peer's time inside its scoring loop: steps / rate from tqdm's last line (its elapsed field has whole seconds only)."""
+    matches = _PEER_STEPS.findall(log.read_text(errors="replace").replace("\r", "\n"))
+    if not matches:
+        return None
+    steps, rate, unit = matches[-1]
+    return int(steps) / float(rate) if unit == "it/s" else int(steps) * float(rate)
+
+
 def count_tokens(model_dir: Path, rows: list[dict]) -> int:
     from transformers import AutoTokenizer
 
@@ -179,6 +193,11 @@ class Comparison:
     ours_seconds: float
     ours_scoring_seconds: float
     max_score_diff: float
+    peer_scoring_seconds: float | None = None
+    ours_throughput: dict | None = None
+    padded_seconds: float | None = None  # our padded reference path (--shared_prefix off) on the same run
+    padded_scoring_seconds: float | None = None
+    max_diff_to_padded: float | None = None
     exact_ties: int = 0  # pairs whose two responses are one model input to us (an exact tie) that float noise broke for the peer
     max_accuracy_diff_apart_from_ties: float = 0.0
 
@@ -218,6 +237,7 @@ def _compare(name: str, peer_rows: list[dict], ours_dir: Path, data_path: Path, 
         peer_seconds=peer_seconds,
         ours_seconds=ours_seconds,
         ours_scoring_seconds=json.loads((ours_dir / "results.json").read_text())["throughput"]["seconds"],
+        ours_throughput=json.loads((ours_dir / "results.json").read_text())["throughput"],
         max_score_diff=max(diffs, default=math.nan),
         exact_ties=sum(int(p["results"]) != 0 for p in peer_rows if p["id"] in noisy),
     )
@@ -242,12 +262,31 @@ def classifier_runs(
     ] + (["--force_truncation"] if args.truncation == "left" else [])
     peer_seconds = run_timed(peer_command, work, work / "peer.log")
     ours_seconds, ours_dir = _ours(work, "classifier", data_path, model_dir, args, dtype, [])
+    padded_seconds, padded_dir = _ours(work, "classifier-padded", data_path, model_dir, args, dtype, ["--shared_prefix", "off"])
     peer_rows = [json.loads(line) for line in (peer_out / f"{model_dir.name}_outputs.jsonl").open()]
     for row in peer_rows:  # the CLI writes each score as a one-element list (the logits row)
         for key in ("scores_chosen", "scores_rejected"):
             if isinstance(row.get(key), list):
                 row[key] = row[key][0]
-    return [_compare("classifier", peer_rows, ours_dir, data_path, peer_seconds, ours_seconds)], model_dir
+    comparison = _compare("classifier", peer_rows, ours_dir, data_path, peer_seconds, ours_seconds)
+    comparison.peer_scoring_seconds = peer_scoring_seconds(work / "peer.log")
+    comparison.padded_seconds = padded_seconds
+    comparison.padded_scoring_seconds = json.loads((padded_dir / "results.json").read_text())["throughput"]["seconds"]
+    comparison.max_diff_to_padded = _max_score_diff(ours_dir, padded_dir, data_path)
+    return [comparison], model_dir
+
+
+def _max_score_diff(ours_dir: Path, other_dir: Path, data_path: Path) -> float:
+    """Largest per-example score difference between two of our runs on the same data (shared-prefix vs padded)."""
+    import pandas as pd
+
+    tables = [pd.read_parquet(d / f"{data_path.stem}_scores.parquet").set_index("id") for d in (ours_dir, other_dir)]
+    first, second = tables[0], tables[1].loc[tables[0].index]
+    return max(
+        (abs(a - b) for column in ("chosen_scores", "rejected_scores") for x, y in zip(first[column], second[column], strict=True)
+         for a, b in zip(x, y, strict=True)),
+        default=math.nan,
+    )
 
 
 def dpo_runs(work: Path, data_path: Path, rows: list[dict], peer_python: Path, args: argparse.Namespace, dtype: str) -> tuple[list[Comparison], Path]:
@@ -353,15 +392,31 @@ def report(comparisons: list[Comparison], rows: list[dict], tokens: int, model_d
             print(f"  {name:<12} sections {shown or '-'}")
         print(f"  largest per-example score difference: {comparison.max_score_diff:.2e}; largest subset accuracy difference: "
               f"{comparison.max_accuracy_diff:.4f}")
+        if comparison.max_diff_to_padded is not None:
+            print(f"  shared-prefix vs our padded path (--shared_prefix off): largest per-example score difference "
+                  f"{comparison.max_diff_to_padded:.2e}")
         if comparison.exact_ties:
             print(f"  {comparison.exact_ties} pair(s) with identical chosen and rejected model inputs: an exact tie here (wrong, as "
                   f"rewardbench's rule says), decided by float noise in the peer; apart from them the largest difference is "
                   f"{comparison.max_accuracy_diff_apart_from_ties:.4f}")
-    print(f"\n{'run':<16} {'tool':<12} {'wall s':>8} {'scoring s':>10} {'examples/s':>11} {'tokens/s':>10}")
+    print(f"\n{'run':<16} {'tool':<20} {'wall s':>8} {'scoring s':>10} {'examples/s':>11} {'tokens/s':>10}")
     for c in comparisons:
-        print(f"{c.name:<16} {'rewardbench':<12} {c.peer_seconds:>8.1f} {'':>10} {n / c.peer_seconds:>11.2f} {tokens / c.peer_seconds:>10.0f}")
-        print(f"{'':<16} {'rm-mlflow':<12} {c.ours_seconds:>8.1f} {c.ours_scoring_seconds:>10.1f} {n / c.ours_seconds:>11.2f} "
-              f"{tokens / c.ours_seconds:>10.0f}   ratio {c.peer_seconds / c.ours_seconds:.2f}x wall")
+        peer_scoring = f"{c.peer_scoring_seconds:>10.1f}" if c.peer_scoring_seconds else f"{'':>10}"
+        print(f"{c.name:<16} {'rewardbench':<20} {c.peer_seconds:>8.1f} {peer_scoring} {n / c.peer_seconds:>11.2f} "
+              f"{tokens / c.peer_seconds:>10.0f}")
+        ratios = f"ratio {c.peer_seconds / c.ours_seconds:.2f}x wall"
+        if c.peer_scoring_seconds:
+            ratios += f", {c.peer_scoring_seconds / c.ours_scoring_seconds:.2f}x scoring"
+        print(f"{'':<16} {'rm-mlflow':<20} {c.ours_seconds:>8.1f} {c.ours_scoring_seconds:>10.1f} {n / c.ours_seconds:>11.2f} "
+              f"{tokens / c.ours_seconds:>10.0f}   {ratios}")
+        if c.padded_seconds is not None:
+            print(f"{'':<16} {'rm-mlflow (padded)':<20} {c.padded_seconds:>8.1f} {c.padded_scoring_seconds:>10.1f} "
+                  f"{n / c.padded_seconds:>11.2f} {tokens / c.padded_seconds:>10.0f}")
+        if c.ours_throughput:
+            t = c.ours_throughput
+            computed = t.get("computed_tokens", t["scored_tokens"])
+            print(f"{'':<16} tokens: {t['tokens']:.0f} in the conversations, {t['scored_tokens']:.0f} after truncation and "
+                  f"de-duplication, {computed:.0f} computed ({computed / t['tokens']:.1%})")
     peak = peak_flops()
     if peak is not None:
         params = parameter_count(model_dir)
@@ -406,7 +461,12 @@ def main() -> int:
     apart = max(c.max_accuracy_diff_apart_from_ties for c in comparisons)
     ties = sum(c.exact_ties for c in comparisons)
     speedup = sum(c.peer_seconds for c in comparisons) / sum(c.ours_seconds for c in comparisons)
-    print(f"RESULT max_abs_diff={max_diff:.4f} speedup={speedup:.2f} noisy_exact_ties={ties} max_abs_diff_apart_from_them={apart:.4f}")
+    scoring = ""
+    if all(c.peer_scoring_seconds for c in comparisons):
+        ratio = sum(c.peer_scoring_seconds for c in comparisons) / sum(c.ours_scoring_seconds for c in comparisons)
+        scoring = f" scoring_speedup={ratio:.2f}"
+    print(f"RESULT max_abs_diff={max_diff:.4f} speedup={speedup:.2f}{scoring} noisy_exact_ties={ties} "
+          f"max_abs_diff_apart_from_them={apart:.4f}")
     return 0
 
 

@@ -18,9 +18,16 @@ def test_compare_rewardbench_smoke(kind, tmp_path):
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     last = result.stdout.strip().splitlines()[-1]
-    match = re.fullmatch(r"RESULT max_abs_diff=([\d.]+) speedup=([\d.]+) noisy_exact_ties=(\d+) max_abs_diff_apart_from_them=([\d.]+)", last)
+    match = re.fullmatch(r"RESULT max_abs_diff=[\d.]+ speedup=[\d.]+( scoring_speedup=[\d.]+)? noisy_exact_ties=\d+ "
+                         r"max_abs_diff_apart_from_them=([\d.]+)", last)
     assert match, last
-    assert float(match.group(4)) == 0.0  # same per-subset accuracies as rewardbench, apart from exact ties the peer's float noise broke
+    assert float(match.group(2)) == 0.0  # same per-subset accuracies as rewardbench, apart from exact ties the peer's float noise broke
+    if kind == "classifier":
+        assert match.group(1), "the peer's scoring time was not read from its progress bar"
+        to_padded = re.search(r"shared-prefix vs our padded path \(--shared_prefix off\): largest per-example score difference ([\d.e+-]+)",
+                              result.stdout)
+        assert to_padded and float(to_padded.group(1)) < 1e-4
+        assert re.search(r"tokens: \d+ in the conversations, \d+ after truncation and de-duplication, \d+ computed", result.stdout)
     assert "Pairwise_set/Harmlessness/S1" in result.stdout and "alpacaeval-easy" in result.stdout
     differences = [float(found) for found in re.findall(r"largest per-example score difference: ([\d.e+-]+)", result.stdout)]
     assert len(differences) == (4 if kind == "dpo" else 1) and max(differences) < 1e-2  # float rounding of sums over thousands of tokens

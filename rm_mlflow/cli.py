@@ -13,10 +13,12 @@ from rm_mlflow.card.sync import SYNC_MODES
 from rm_mlflow.data.options import DataOptions
 from rm_mlflow.errors import RmMlflowError, one_line
 from rm_mlflow.scoring.settings import (
+    DEVICE_MAPS,
     DTYPES,
     JUDGE_BACKEND_NAMES,
     JUDGE_MODES,
     JUDGE_ORDERS,
+    QUANTIZATIONS,
     REF_FREE_TYPES,
     SHARED_PREFIX_MODES,
     TRUNCATION_MODES,
@@ -86,6 +88,11 @@ def _add_evaluation_flags(parser: argparse.ArgumentParser) -> None:
     _flag(parser, "device", default=None, help="'auto' (default: cuda if available), 'cpu', 'cuda', 'cuda:1', ...")
     _flag(parser, "attn_implementation", default=None, help="sdpa (default), eager or flash_attention_2")
     _flag(parser, "score_index", type=int, default=None, help="which logit of a multi-logit head is the reward (default 0)")
+    _flag(parser, "device_map", choices=DEVICE_MAPS, default=None,
+          help="models bigger than one device: accelerate's placement over the GPUs, then CPU, then disk (classifiers, DPO, custom)")
+    _flag(parser, "max_memory", default=None, help="with --device_map: memory per device, e.g. '0=70GiB,1=70GiB,cpu=200GiB'")
+    _flag(parser, "quantization", choices=QUANTIZATIONS, default=None,
+          help="none (default), 8bit (as the rewardbench CLI loads models) or 4bit: bitsandbytes on a CUDA GPU; recorded in params")
     _flag(parser, "shared_prefix", choices=SHARED_PREFIX_MODES, default=None,
           help="auto (default): compute each prompt's common token prefix once for all its responses where the model allows it "
                "(checked when it loads); off: every conversation whole")
@@ -120,7 +127,7 @@ def _add_evaluation_flags(parser: argparse.ArgumentParser) -> None:
     _flag(parser, "judge_warn_share", type=float, default=None,
           help="generative judges: warn when a subset's share of answers without a verdict exceeds this (default 0.1)")
     _flag(parser, "trust_remote_code", action="store_true", help="allow model code from the Hub (off by default)")
-    _flag(parser, "not_quantized", action="store_true", help="accepted for rewardbench compatibility; models are never quantized")
+    _flag(parser, "not_quantized", action="store_true", help="rewardbench spelling of the default: no quantization unless --quantization")
     _flag(parser, "bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals of every figure (0: none)")
     _flag(parser, "ci_level", type=float, default=0.95, help="coverage of the intervals")
     _flag(parser, "seed", type=int, default=0, help="seed of the bootstrap (and of any sampling)")
@@ -138,6 +145,9 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
     _add_evaluation_flags(parser)
     _flag(parser, "output", "--output_dir", default=DEFAULT_OUTPUT, help="folder for results.json and per-example parquet")
     _flag(parser, "no_resume", action="store_true", help="ignore scores cached in the output folder by an earlier run")
+    _flag(parser, "num_processes", type=_positive_int, default=1,
+          help="data-parallel processes on this machine: one per GPU (accelerate launch), or CPU processes (torchrun) that split "
+               "the cores; each scores a token-balanced share, the first writes and logs the results")
     _flag(parser, "quiet", action="store_true", help="no progress bars (scoring, weight loading, downloads)")
     _flag(parser, "mlflow", action="store_true", help="also log the results to an MLflow run")
     _flag(parser, "tracking_uri", default=None, help="MLflow tracking URI (default: MLFLOW_TRACKING_URI)")
@@ -152,7 +162,8 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
 
 SCORING_FLAGS = ("tokenizer", "chat_template", "max_length", "truncation", "batch_size", "max_tokens_per_batch",
                  "dtype", "device", "attn_implementation", "score_index", "revision", "ref_model", "ref_free_type",
-                 "score_attribute", "score_method", "objective_weights", "shared_prefix", "judge_backend", "judge_endpoint", "judge_api_key_env",
+                 "score_attribute", "score_method", "objective_weights", "shared_prefix", "device_map", "max_memory", "quantization",
+                 "judge_backend", "judge_endpoint", "judge_api_key_env",
                  "judge_mode", "judge_orders", "judge_seed", "max_new_tokens", "judge_concurrency", "no_system_prompt",
                  "tensor_parallel_size", "judge_warn_share")
 
@@ -192,11 +203,29 @@ def evaluation_request(args: argparse.Namespace, **values: object):
     })
 
 
+def _launch_processes(args: argparse.Namespace, request, tracking) -> int:
+    """Check the request here (data, options, references) and then run this same command as ``--num_processes`` processes."""
+    from rm_mlflow.pipeline import EvaluationPipeline
+    from rm_mlflow.scoring.distributed import launch, without_option
+    from rm_mlflow.scoring.settings import resolve_device
+
+    EvaluationPipeline(request, tracking).resolve()  # bad input is one line here, not once per process
+    on_gpu = resolve_device(args.device or "auto").startswith("cuda")
+    logging.getLogger(__name__).info("scoring with %d %s processes", args.num_processes, "GPU" if on_gpu else "CPU")
+    status = launch(without_option(args.argv, "num_processes"), args.num_processes, on_gpu=on_gpu)
+    if status != 0:
+        raise RmMlflowError(f"the {args.num_processes}-process run failed (exit {status}); the scores its processes computed are kept "
+                            f"in {args.output}/ and a rerun resumes from them")
+    return 0
+
+
 def _run_evaluate(args: argparse.Namespace) -> int:
     from rm_mlflow.card.sync import CardTarget
     from rm_mlflow.pipeline import run_evaluation
     from rm_mlflow.results import format_summary
+    from rm_mlflow.scoring.distributed import end_process_group, launched_rank
     from rm_mlflow.tracking.run import TrackingTarget
+
 
     logged = args.mlflow or args.tracking_uri
     tracking = TrackingTarget(tracking_uri=args.tracking_uri, experiment=args.experiment, run_name=args.run_name) if logged else None
@@ -204,7 +233,12 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         args, output_dir=args.output, resume=not args.no_resume, progress=not args.quiet, card=CardTarget.from_options(args.sync_model_card),
         log_traces=args.log_traces,
     )
+    if args.num_processes > 1 and launched_rank() is None:
+        return _launch_processes(args, request, tracking)
     outcome = run_evaluation(request, tracking)
+    end_process_group()
+    if launched_rank():
+        return 0  # only the first process reports
     print(format_summary(outcome.report))
     if outcome.run_id is None:
         print(f"\nWrote {Path(args.output) / 'results.json'} and per-example scores to {args.output}/")
@@ -549,7 +583,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one ``rm-mlflow`` command; a user error is one ``rm-mlflow: error: ...`` line and exit status 2."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from rm_mlflow.scoring.distributed import launched_rank
+
+    if launched_rank():  # the other processes of a data-parallel run: errors only, the first one reports
+        logging.getLogger().setLevel(logging.ERROR)
     # one INFO line per HTTP request, one WARNING per urllib3 retry of a tracking server that is down, otherwise
     for noisy, level in (("httpx", logging.WARNING), ("httpx2", logging.WARNING), ("urllib3.connectionpool", logging.ERROR)):
         logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose else level)

@@ -25,6 +25,7 @@ from rm_mlflow.metrics.length_bias import LengthBias, length_bias
 from rm_mlflow.metrics.outcomes import BenchmarkScores, ExampleOutcome
 from rm_mlflow.scoring.base import RewardModel
 from rm_mlflow.scoring.cache import ScoreCache
+from rm_mlflow.scoring.distributed import SINGLE_PROCESS, ProcessGroup
 from rm_mlflow.scoring.engine import score_conversations
 from rm_mlflow.scoring.loaders import load_reward_model
 from rm_mlflow.scoring.settings import ScoringSettings
@@ -170,6 +171,7 @@ def score_benchmarks(
     cache: ScoreCache | None = None,
     progress: bool = True,
     intervals: IntervalOptions | None = None,
+    group: ProcessGroup = SINGLE_PROCESS,
 ) -> EvaluationReport:
     """Score every response of every loaded benchmark once (shared conversations deduplicated), then aggregate each benchmark.
 
@@ -180,6 +182,7 @@ def score_benchmarks(
         cache: scores kept on disk; cached conversations are not scored again.
         progress: show a progress bar.
         intervals: bootstrap intervals for every figure (default: 1000 seeded resamples at 95%).
+        group: the data-parallel processes this one belongs to: it scores its share and gets every score.
     """
     data = data or DataOptions()
     intervals = intervals or IntervalOptions()
@@ -198,8 +201,8 @@ def score_benchmarks(
                 labels.append(f"{item.benchmark.name} id {example.id} {_unit_label(example, u, len(units))}")
                 slots.append((b, e))
 
-    scored = reward_model.score_units(conversations, labels=labels, cache=cache, progress=progress) or score_conversations(
-        reward_model, conversations, settings, labels=labels, cache=cache, progress=progress
+    scored = reward_model.score_units(conversations, labels=labels, cache=cache, progress=progress, group=group) or score_conversations(
+        reward_model, conversations, settings, labels=labels, cache=cache, progress=progress, group=group
     )
 
     per_example_scores: dict[tuple[int, int], list[float]] = {}

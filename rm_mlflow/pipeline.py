@@ -32,6 +32,8 @@ from rm_mlflow.evaluation import EvaluationReport, IntervalOptions, score_benchm
 from rm_mlflow.results import update_results, write_results
 from rm_mlflow.scoring.base import RewardModel
 from rm_mlflow.scoring.cache import ScoreCache
+from rm_mlflow.scoring.distributed import SINGLE_PROCESS, current_process_group
+from rm_mlflow.scoring.hf import check_quantization
 from rm_mlflow.scoring.loaders import check_model_kind
 from rm_mlflow.scoring.settings import ScoringSettings, resolve_device
 from rm_mlflow.tracking.gate import GateConfig, GateOutcome
@@ -110,10 +112,19 @@ class EvaluationPipeline:
         self.request = request
         self.tracking = tracking
         self.output = Path(request.output_dir) if request.output_dir is not None else Path(tempfile.mkdtemp(prefix="rm-mlflow-"))
+        self.group = SINGLE_PROCESS
 
     def run(self) -> EvaluationOutcome:
-        """All steps in order. A failure before *log* ends the run FAILED; results written by then stay in the folder."""
+        """All steps in order. A failure before *log* ends the run FAILED; results written by then stay in the folder.
+
+        In a data-parallel launch every process resolves, loads and scores its share; only the main process
+        opens the MLflow run, writes the results folder, gates and logs. The others return the report.
+        """
         resolved = self.resolve()
+        if not self.group.is_main:
+            model = self.load(resolved)
+            report = self.score(resolved, model)
+            return EvaluationOutcome(report=report, results_dir=self.output, metrics=report.metrics(), reference=resolved.reference)
         run = TrackedRun.open(self.tracking, default_name=_run_name(resolved.reference)) if self.tracking else None
         try:
             model = self.load(resolved)
@@ -140,7 +151,12 @@ class EvaluationPipeline:
         settings = ScoringSettings.from_mapping(request.settings, source="scoring settings")
         if "device" in request.settings:
             resolve_device(settings.device)  # a GPU that is not there fails now, not after the data is read
+        self.group = current_process_group(settings.device)
+        if self.group.distributed and request.output_dir is None:
+            raise OptionError("a data-parallel run needs an --output folder that every process shares (its score caches meet there)")
         check_model_kind(request.model_kind, settings)
+        if settings.quantization != "none":
+            check_quantization(settings, resolve_device(settings.device))
         if self.tracking is None and (request.gate is not None or request.card is not None or request.log_traces):
             raise OptionError("the promotion gate, model-card sync and example traces record their outcome in an MLflow run: add --mlflow")
         if self.tracking is not None:
@@ -160,7 +176,10 @@ class EvaluationPipeline:
         model = self.request.model
         if isinstance(model, (str, ModelReference)):
             assert resolved.reference is not None
-            loaded = load_model_for_scoring(resolved.reference, self.request.settings, kind=self.request.model_kind)
+            settings = dict(self.request.settings)
+            if self.group.distributed:
+                settings["device"] = self.group.device(resolve_device(settings.get("device", "auto")))
+            loaded = load_model_for_scoring(resolved.reference, settings, kind=self.request.model_kind)
         elif isinstance(model, RewardModel):
             loaded = model
         else:
@@ -171,9 +190,10 @@ class EvaluationPipeline:
 
     def score(self, resolved: _Resolved, model: RewardModel) -> EvaluationReport:
         """Score every benchmark, reusing (when resuming) and extending the results folder's score cache."""
-        cache = ScoreCache.for_model(self.output, model, resume=self.request.resume)
+        cache = ScoreCache.for_model(self.output, model, resume=self.request.resume, rank=self.group.rank)
         return score_benchmarks(
-            model, resolved.benchmarks, data=self.request.data, cache=cache, progress=self.request.progress, intervals=self.request.intervals
+            model, resolved.benchmarks, data=self.request.data, cache=cache, progress=self.request.progress and self.group.is_main,
+            intervals=self.request.intervals, group=self.group,
         )
 
     def write(self, report: EvaluationReport, resolved: _Resolved) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rm_mlflow.data.types import ChatMessage, PreferenceExample
+from rm_mlflow.scoring.distributed import ProcessGroup
 from rm_mlflow.scoring.settings import ScoringSettings
 
 Conversation = Sequence[ChatMessage]
@@ -154,9 +155,12 @@ class RewardModel(ABC):
         raise NotImplementedError(f"{type(self).__name__} does not score shared prefixes")
 
     def score_units(
-        self, units: Sequence[Conversation], *, labels: Sequence[str], cache: Any, progress: bool
+        self, units: Sequence[Conversation], *, labels: Sequence[str], cache: Any, progress: bool, group: ProcessGroup | None = None
     ) -> ScoredConversations | None:
-        """Kinds that are not forward passes over token batches (generative judges) score their units here; None: the engine does."""
+        """Kinds that are not forward passes over token batches (generative judges) score their units here; None: the engine does.
+
+        In a data-parallel ``group``, answer this process's share and gather the others' answers.
+        """
         return None
 
     def review(self, examples: Any) -> Review:
@@ -164,8 +168,15 @@ class RewardModel(ABC):
         return Review()
 
     def cache_fingerprint(self) -> dict[str, Any]:
-        """What identifies this model's cached scores: its description and settings (a kind may leave out machine-only settings)."""
-        return {"model": self.describe(), "settings": self.settings.as_dict()}
+        """What identifies this model's cached scores: its description and settings (a kind may leave out machine-only settings).
+
+        The device is the one the model runs on, without a GPU's index (``auto`` and ``cuda:1`` are ``cuda`` on a GPU
+        machine), so the processes of a data-parallel run and a single-process rerun read each other's scores.
+        """
+        model, settings = self.describe(), self.settings.as_dict()
+        device = str(getattr(self, "device", settings["device"])).split(":")[0]
+        model["device"] = settings["device"] = device
+        return {"model": model, "settings": settings}
 
     def stats(self) -> dict[str, float]:
         """Work the model did besides the engine's batches (e.g. reference log-probs computed or reused), for throughput."""

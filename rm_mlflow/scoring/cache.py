@@ -19,14 +19,22 @@ class ScoreCache:
     """
 
     FILE_NAME = "score_cache.jsonl"
+    SHARD_PATTERN = "score_cache.rank*.jsonl"
 
     @classmethod
-    def in_folder(cls, folder: Path | str, fingerprint: Mapping[str, Any], *, resume: bool = True) -> ScoreCache:
-        """The cache of a results folder: scores an earlier run left there are reused when ``resume``, discarded otherwise."""
-        path = Path(folder) / cls.FILE_NAME
+    def in_folder(cls, folder: Path | str, fingerprint: Mapping[str, Any], *, resume: bool = True, rank: int = 0) -> ScoreCache:
+        """The cache of a results folder: scores an earlier run left there are reused when ``resume``, discarded otherwise.
+
+        Process ``rank`` of a data-parallel run appends to a file of its own and, when resuming, reads every
+        process's file (whatever the number of processes was), so each shard resumes from what it had scored.
+        """
+        folder = Path(folder)
+        path = folder / (cls.FILE_NAME if rank == 0 else cls.SHARD_PATTERN.replace("*", str(rank)))
         if not resume:
             path.unlink(missing_ok=True)
-        return cls(path, fingerprint)
+            return cls(path, fingerprint)
+        others = [p for p in sorted([folder / cls.FILE_NAME, *folder.glob(cls.SHARD_PATTERN)]) if p != path and p.exists()]
+        return cls(path, fingerprint, also_read=others)
 
     @staticmethod
     def salt_of(fingerprint: Mapping[str, Any]) -> str:
@@ -39,21 +47,22 @@ class ScoreCache:
         return model.cache_fingerprint()
 
     @classmethod
-    def for_model(cls, folder: Path | str, model: Any, *, resume: bool = True) -> ScoreCache:
+    def for_model(cls, folder: Path | str, model: Any, *, resume: bool = True, rank: int = 0) -> ScoreCache:
         """:meth:`in_folder` with the fingerprint of ``model``."""
-        return cls.in_folder(folder, cls.fingerprint_of(model), resume=resume)
+        return cls.in_folder(folder, cls.fingerprint_of(model), resume=resume, rank=rank)
 
-    def __init__(self, path: Path | str, fingerprint: Mapping[str, Any]) -> None:
+    def __init__(self, path: Path | str, fingerprint: Mapping[str, Any], *, also_read: Iterable[Path] = ()) -> None:
         self.path = Path(path)
         self._salt = self.salt_of(fingerprint)
         self._scores: dict[str, float] = {}
         self._records: dict[str, dict[str, Any]] = {}
         self._tail_checked = False
-        if self.path.exists():
-            self._load()
+        for source in (*also_read, self.path):  # other processes' files are read, never written
+            if source.exists():
+                self._load(source)
 
-    def _load(self) -> None:
-        with self.path.open(encoding="utf-8") as handle:
+    def _load(self, source: Path) -> None:
+        with source.open(encoding="utf-8") as handle:
             for line in handle:
                 try:
                     record = json.loads(line)

@@ -38,6 +38,7 @@ from rm_mlflow.scoring.cache import ScoreCache
 from rm_mlflow.scoring.hf import (
     checkpoint_fingerprint,
     custom_code,
+    input_device,
     load_config,
     load_tokenizer,
     load_weights,
@@ -72,7 +73,7 @@ class DPORewardModel(RewardModel):
         self.tokenizer = tokenizer
         self.settings = settings
         self.name = name
-        self.device = str(next(policy.parameters()).device)
+        self.device = input_device(policy)
         self.formatter = ChatFormatter(tokenizer, settings.chat_template)
         self._torch = torch
         self._bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id  # run_dpo.py: BOS = EOS
@@ -184,7 +185,7 @@ class DPORewardModel(RewardModel):
             logits = logits[:, first : width - 1]
         results = []
         for row, item in enumerate(batch):
-            targets = input_ids[row, first + 1 : len(item)].to(self.device)
+            targets = input_ids[row, first + 1 : len(item)].to(logits.device)
             row_logits = logits[row, : len(targets)].float()
             picked = row_logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(row_logits, dim=-1)
             per_token = picked[item.response_start - 1 - first :]

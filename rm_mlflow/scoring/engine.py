@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from rm_mlflow.errors import SequenceTooLongError
 from rm_mlflow.scoring.base import Conversation, PrefixGroup, RewardModel, ScoredConversations, TokenizedConversation
 from rm_mlflow.scoring.cache import ScoreCache
+from rm_mlflow.scoring.distributed import SINGLE_PROCESS, ProcessGroup
 from rm_mlflow.scoring.lengths import TooLongAt
 from rm_mlflow.scoring.settings import ScoringSettings, default_token_budget
 
@@ -33,10 +34,12 @@ def score_conversations(
     labels: Sequence[str] | None = None,
     cache: ScoreCache | None = None,
     progress: bool = True,
+    group: ProcessGroup = SINGLE_PROCESS,
 ) -> ScoredConversations:
     """Score every conversation (one float each), running each distinct conversation through the model once.
 
-    ``labels`` name the conversations in error messages (e.g. ``rewardbench id 12 chosen``).
+    ``labels`` name the conversations in error messages (e.g. ``rewardbench id 12 chosen``). In a
+    distributed ``group`` this process scores its token-balanced share and receives the others' scores.
     """
     settings = settings or ScoringSettings()
     started = time.perf_counter()
@@ -67,6 +70,10 @@ def score_conversations(
     if cache is not None:
         for i, item in enumerate(tokenized):
             distinct_scores[i] = cache.get(item.cache_key)
+        if group.distributed:
+            # Every process must see the same work left: a score counts as cached only when every process read it.
+            everywhere = set.intersection(*group.gather({i for i, score in enumerate(distinct_scores) if score is not None}))
+            distinct_scores = [score if i in everywhere else None for i, score in enumerate(distinct_scores)]
         from_cache = sum(score is not None for score in distinct_scores)
 
     # Units that differ as text but not as tokens (a DPO response carried by different pairs whose truncation
@@ -75,11 +82,18 @@ def score_conversations(
     same_as = [first_with.setdefault(item.cache_key, i) for i, item in enumerate(tokenized)]
     pending = sorted((i for i, s in enumerate(distinct_scores) if s is None and same_as[i] == i), key=lambda i: -len(tokenized[i]))
     budget = settings.max_tokens_per_batch or default_token_budget(model.device)
-    with tqdm(total=len(pending), desc="scoring", unit="seq", disable=not progress, dynamic_ncols=True) as bar:
+    mine = _share_of(group, pending, distinct, tokenized) if group.distributed else pending
+    with tqdm(total=len(mine), desc="scoring", unit="seq", disable=not progress, dynamic_ncols=True) as bar:
         if model.shares_prefixes():
-            computed = _score_shared_prefixes(model, pending, distinct, tokenized, budget, settings.batch_size, distinct_scores, cache, bar)
+            computed = _score_shared_prefixes(model, mine, distinct, tokenized, budget, settings.batch_size, distinct_scores, cache, bar)
         else:
-            computed = _score_padded(model, pending, tokenized, budget, settings.batch_size, distinct_scores, cache, bar)
+            computed = _score_padded(model, mine, tokenized, budget, settings.batch_size, distinct_scores, cache, bar)
+    if group.distributed:
+        shares = group.gather(({i: distinct_scores[i] for i in mine}, computed))
+        for their_scores, _ in shares:
+            for i, score in their_scores.items():
+                distinct_scores[i] = score
+        computed = sum(their_computed for _, their_computed in shares)
     for i, first in enumerate(same_as):
         if distinct_scores[i] is None:
             distinct_scores[i] = distinct_scores[first]
@@ -97,6 +111,16 @@ def score_conversations(
         scored=len(pending),
         tokens_computed=computed,
     )
+
+
+def _share_of(group: ProcessGroup, pending: list[int], distinct: Sequence[Conversation], tokenized: Sequence[TokenizedConversation]) -> list[int]:
+    """This process's pending units: whole prompts (their shared prefix stays in one process), balanced by tokens."""
+    by_prompt: dict[tuple, list[int]] = {}
+    for i in pending:
+        by_prompt.setdefault(tuple((m["role"], m["content"]) for m in distinct[i][:-1]), []).append(i)
+    prompts = list(by_prompt.values())
+    taken = group.take([sum(len(tokenized[i]) for i in members) for members in prompts])
+    return sorted((i for index in taken for i in prompts[index]), key=lambda i: -len(tokenized[i]))
 
 
 def _score_padded(

@@ -36,6 +36,7 @@ from rm_mlflow.data.types import RATE_EACH_ANSWER, ChatMessage, PreferenceExampl
 from rm_mlflow.errors import ModelLoadError, OptionError, SequenceTooLongError
 from rm_mlflow.metrics.outcomes import metric_slug
 from rm_mlflow.scoring.base import Conversation, ExampleScores, Review, RewardModel, ScoredConversations, TokenizedConversation
+from rm_mlflow.scoring.distributed import ProcessGroup
 from rm_mlflow.scoring.hf import load_config, load_tokenizer, load_weights, require_trust
 from rm_mlflow.scoring.judge_backends import EndpointBackend, Generation, JudgeBackend, TransformersBackend, VllmBackend, choose_backend
 from rm_mlflow.scoring.judge_prompts import LETTERS, four_prompt, judge_messages, pair_prompt, parse_choice, parse_rating, rating_prompt
@@ -113,8 +114,13 @@ class GenerativeJudge(RewardModel):
         return [call.chat for call in self.plan(example)]
 
     # -- asking ------------------------------------------------------------------------------------------------
-    def score_units(self, units: Sequence[Conversation], *, labels: Sequence[str], cache: Any, progress: bool) -> ScoredConversations:
-        """Answer each distinct chat once: from this run's answers, the cache, or the backend (each answer kept as it arrives)."""
+    def score_units(
+        self, units: Sequence[Conversation], *, labels: Sequence[str], cache: Any, progress: bool, group: ProcessGroup | None = None
+    ) -> ScoredConversations:
+        """Answer each distinct chat once: from this run's answers, the cache, or the backend (each answer kept as it arrives).
+
+        In a data-parallel ``group`` each process asks its share (balanced by prompt length) and all answers are exchanged.
+        """
         started = time.perf_counter()
         keys = [chat_key(unit) for unit in units]
         first: dict[str, int] = {}
@@ -126,17 +132,27 @@ class GenerativeJudge(RewardModel):
                 self._answers[key] = Generation(**record)
                 from_cache += 1
         todo = [key for key in first if key not in self._answers]
+        mine = todo
+        if group is not None and group.distributed:
+            # every process must see the same work left: an answer one process has not read is asked again
+            left = set().union(*group.gather(todo))
+            todo = [key for key in first if key in left]
+            shares = group.take([sum(len(m["content"]) for m in units[first[key]]) for key in todo])
+            mine = [todo[i] for i in sorted(shares)]
 
         def keep(index: int, generation: Generation) -> None:
-            self._answers[todo[index]] = generation
+            self._answers[mine[index]] = generation
             if cache is not None:
-                cache.put_record(todo[index], asdict(generation))
+                cache.put_record(mine[index], asdict(generation))
 
-        with tqdm(total=len(todo), desc="judging", unit="judgment", disable=not progress or not todo, dynamic_ncols=True) as bar:
+        with tqdm(total=len(mine), desc="judging", unit="judgment", disable=not progress or not mine, dynamic_ncols=True) as bar:
             try:
-                self.backend.generate([units[first[key]] for key in todo], keep, progress=bar.update)
+                self.backend.generate([units[first[key]] for key in mine], keep, progress=bar.update)
             except TooLongAt as error:
-                raise SequenceTooLongError(f"{labels[first[todo[error.index]]] if labels else todo[error.index]}: {error}") from None
+                raise SequenceTooLongError(f"{labels[first[mine[error.index]]] if labels else mine[error.index]}: {error}") from None
+        if group is not None and group.distributed:
+            for answers in group.gather({key: asdict(self._answers[key]) for key in mine}):
+                self._answers.update((key, Generation(**answer)) for key, answer in answers.items())
         elapsed = time.perf_counter() - started
         self._seconds += elapsed
         answers = [self._answers[key] for key in keys]
@@ -248,8 +264,9 @@ class GenerativeJudge(RewardModel):
 
     def cache_fingerprint(self) -> dict[str, Any]:
         """The judge's identity and the settings that change an answer (batching and concurrency do not)."""
-        settings = {key: value for key, value in self.settings.as_dict().items() if key not in _MACHINE_ONLY}
-        return {"model": self.describe(), "settings": settings}
+        fingerprint = super().cache_fingerprint()
+        fingerprint["settings"] = {key: value for key, value in fingerprint["settings"].items() if key not in _MACHINE_ONLY}
+        return fingerprint
 
 
 def _response_label(example: PreferenceExample, index: int) -> str:

@@ -85,7 +85,11 @@ def with_padding(tokenizer: Any, name: str) -> Any:
 
 
 def load_weights(auto_class: Any, model: str, settings: ScoringSettings, *, what: str) -> Any:
-    """``auto_class.from_pretrained`` on the settings' device and dtype; retried without ``attn_implementation`` when the model has no such kernel."""
+    """``auto_class.from_pretrained`` on the settings' device and dtype; retried without ``attn_implementation`` when the model has no such kernel.
+
+    With ``device_map`` accelerate places the layers over the GPUs, the CPU and (past ``max_memory``) disk;
+    with ``quantization`` bitsandbytes loads the weights in 8 or 4 bits. Either way the model is not moved afterwards.
+    """
     device = resolve_device(settings.device)
     kwargs: dict[str, Any] = {
         "revision": settings.revision,
@@ -94,6 +98,7 @@ def load_weights(auto_class: Any, model: str, settings: ScoringSettings, *, what
     }
     if settings.attn_implementation:
         kwargs["attn_implementation"] = settings.attn_implementation
+    kwargs |= placement_kwargs(settings, device)
     try:
         try:
             loaded = auto_class.from_pretrained(model, **kwargs)
@@ -107,7 +112,65 @@ def load_weights(auto_class: Any, model: str, settings: ScoringSettings, *, what
         raise
     except Exception as error:  # noqa: BLE001
         raise ModelLoadError(f"cannot load {model!r} as {what}: {error}") from error
-    return loaded.to(device).eval()
+    return loaded.eval() if is_placed(loaded) else loaded.to(device).eval()
+
+
+def placement_kwargs(settings: ScoringSettings, device: str) -> dict[str, Any]:
+    """``from_pretrained`` arguments for big-model placement and quantized loading (none by default)."""
+    kwargs: dict[str, Any] = {}
+    if settings.device_map is not None:
+        kwargs["device_map"] = settings.device_map
+        limits = settings.memory_limits()
+        if limits is not None:
+            kwargs["max_memory"] = limits
+        kwargs["offload_folder"] = _offload_folder()  # what fits on no device is offloaded there
+    if settings.quantization != "none":
+        check_quantization(settings, device)
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(**{f"load_in_{settings.quantization}": True})
+        kwargs.setdefault("device_map", {"": device})
+    return kwargs
+
+
+def _offload_folder() -> str:
+    """A folder of this process's own for weights offloaded to disk, removed at exit."""
+    import atexit
+    import shutil
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="rm-mlflow-offload-")
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
+
+
+def check_quantization(settings: ScoringSettings, device: str) -> None:
+    """8/4-bit loading needs bitsandbytes and a CUDA device: refused in one line before any weights load."""
+    if settings.quantization == "none":
+        return
+    import importlib.util
+
+    if not device.startswith("cuda"):
+        raise ModelLoadError(f"quantization {settings.quantization} runs on a CUDA GPU (bitsandbytes); this run is on {device}: "
+                             "drop --quantization or use --device cuda")
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise ModelLoadError(f"quantization {settings.quantization} needs the bitsandbytes package: pip install bitsandbytes")
+
+
+def is_placed(model: Any) -> bool:
+    """Whether accelerate placed the model (device_map or quantized loading): it stays where it was put."""
+    return bool(getattr(model, "hf_device_map", None)) or bool(getattr(model, "is_quantized", False))
+
+
+def input_device(model: Any) -> str:
+    """Where a model's inputs go: its first placed module's device (accelerate's hooks move them on), else its parameters'."""
+    device_map = getattr(model, "hf_device_map", None)
+    if device_map:
+        first = next(iter(device_map.values()))
+        if isinstance(first, int):
+            return f"cuda:{first}"
+        return "cpu" if first in ("cpu", "disk", "meta") else str(first)
+    return str(next(model.parameters()).device)
 
 
 def checkpoint_fingerprint(model: str, revision: str | None = None) -> str:

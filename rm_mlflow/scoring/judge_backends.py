@@ -22,6 +22,7 @@ from typing import Any
 from rm_mlflow._registry import Registry
 from rm_mlflow.errors import ModelLoadError, OptionError, RmMlflowError
 from rm_mlflow.scoring.base import Conversation, TokenizedConversation
+from rm_mlflow.scoring.hf import input_device
 from rm_mlflow.scoring.lengths import length_limit, tokenize_with_limit
 from rm_mlflow.scoring.settings import ScoringSettings, default_token_budget, redact_url, resolve_device
 
@@ -92,7 +93,7 @@ class TransformersBackend(JudgeBackend):
         self.model = model
         self.tokenizer = tokenizer
         self.settings = settings
-        self.device = str(next(model.parameters()).device)
+        self.device = input_device(model)
         self._torch = torch
 
     def max_positions(self) -> int | None:

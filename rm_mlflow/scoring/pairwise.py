@@ -22,7 +22,7 @@ from typing import Any
 from rm_mlflow.data.types import ChatMessage, PreferenceExample
 from rm_mlflow.errors import ModelLoadError, OptionError
 from rm_mlflow.scoring.base import Conversation, ExampleScores, RewardModel, TokenizedConversation
-from rm_mlflow.scoring.hf import load_config, load_tokenizer, load_weights, require_trust
+from rm_mlflow.scoring.hf import input_device, load_config, load_tokenizer, load_weights, require_trust
 from rm_mlflow.scoring.lengths import length_limit, tokenize_with_limit
 from rm_mlflow.scoring.loaders import ModelLoader, register_loader
 from rm_mlflow.scoring.settings import ScoringSettings
@@ -45,7 +45,7 @@ class PairwiseRewardModel(RewardModel):
         self.tokenizer = tokenizer
         self.settings = settings
         self.name = name
-        self.device = str(next(model.parameters()).device)
+        self.device = input_device(model)
         self._torch = torch
         ids = [tokenizer.encode(letter, add_special_tokens=False) for letter in ("A", "B")]
         if any(len(found) != 1 for found in ids):

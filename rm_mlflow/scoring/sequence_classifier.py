@@ -24,7 +24,7 @@ from typing import Any
 from rm_mlflow.data.types import ChatMessage
 from rm_mlflow.errors import ModelLoadError
 from rm_mlflow.scoring.base import Conversation, PrefixGroup, RewardModel, TokenizedConversation
-from rm_mlflow.scoring.hf import custom_code, load_config, load_tokenizer, load_weights, require_trust, with_padding
+from rm_mlflow.scoring.hf import custom_code, input_device, is_placed, load_config, load_tokenizer, load_weights, require_trust, with_padding
 from rm_mlflow.scoring.lengths import length_limit, tokenize_with_limit
 from rm_mlflow.scoring.loaders import ModelLoader, register_loader
 from rm_mlflow.scoring.packing import LAYOUT_KEYWORD, pack_rows, packed_attention_for
@@ -47,7 +47,7 @@ class SequenceClassifierRewardModel(RewardModel):
         self.tokenizer = tokenizer
         self.settings = settings
         self.name = name
-        self.device = str(next(model.parameters()).device)
+        self.device = input_device(model)
         self.formatter = ChatFormatter(tokenizer, settings.chat_template)
         self._pad_id = tokenizer.pad_token_id
         self._torch = torch
@@ -101,7 +101,7 @@ class SequenceClassifierRewardModel(RewardModel):
             positions = torch.tensor([row.position_ids], dtype=torch.long, device=self.device)
             with torch.inference_mode(), packed_attention_for(self.model):
                 hidden = self.model.base_model(input_ids=ids, position_ids=positions, **{LAYOUT_KEYWORD: row}).last_hidden_state[0]
-                reads = torch.tensor([at for group_reads in row.read_at for at in group_reads], device=self.device)
+                reads = torch.tensor([at for group_reads in row.read_at for at in group_reads], device=hidden.device)
                 values = self.reduce(self.model.score(hidden[reads]))
             start = 0
             for g, group_reads in zip(members, row.read_at, strict=True):
@@ -186,7 +186,9 @@ def wrap_sequence_classifier(model: Any, tokenizer: Any, settings: ScoringSettin
     device = resolve_device(settings.device)
     tokenizer = with_padding(tokenizer, name)
     model.config.pad_token_id = tokenizer.pad_token_id
-    return SequenceClassifierRewardModel(model.to(device=device, dtype=resolve_dtype(settings.dtype, device)), tokenizer, settings, name=name)
+    if not is_placed(model):
+        model = model.to(device=device, dtype=resolve_dtype(settings.dtype, device))
+    return SequenceClassifierRewardModel(model, tokenizer, settings, name=name)
 
 
 SEQUENCE_CLASSIFIER = register_loader(

@@ -19,6 +19,9 @@ SHARED_PREFIX_MODES: tuple[str, ...] = ("auto", "off")
 JUDGE_BACKEND_NAMES: tuple[str, ...] = ("auto", "transformers", "vllm", "endpoint")
 JUDGE_MODES: tuple[str, ...] = ("ranking", "ratings")  # rewardbench-gen's default, and its --score_w_ratings
 JUDGE_ORDERS: tuple[str, ...] = ("one", "both")
+DEVICE_MAPS: tuple[str, ...] = ("auto", "balanced", "balanced_low_0", "sequential")  # accelerate's big-model placements
+QUANTIZATIONS: tuple[str, ...] = ("none", "8bit", "4bit")
+_MEMORY_PART = re.compile(r"^\s*(cpu|disk|mps|\d+)\s*=\s*(\d+(?:\.\d+)?\s*(?:[KMGT]i?B|B))\s*$", re.IGNORECASE)
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda|xpu)(:\d+)?$")
 
@@ -45,6 +48,10 @@ class ScoringSettings:
     trust_remote_code: bool = False
     revision: str | None = None
     shared_prefix: str = "auto"  # compute a prompt's common token prefix once for all its responses, where the model allows it
+    # models bigger than one device: accelerate's placement over GPUs, CPU and disk, and bitsandbytes loading
+    device_map: str | None = None
+    max_memory: str | None = None  # "0=70GiB,1=70GiB,cpu=200GiB": per device, for device_map
+    quantization: str = "none"
     # DPO (implicit reward): the reference model, or, without one, how the policy's log-probs are reduced
     ref_model: str | None = None
     ref_free_type: str = "avg"
@@ -80,6 +87,7 @@ class ScoringSettings:
             _check_choice("attn_implementation", self.attn_implementation, ATTN_IMPLEMENTATIONS)
         _check_choice("ref_free_type", self.ref_free_type, REF_FREE_TYPES)
         _check_choice("shared_prefix", self.shared_prefix, SHARED_PREFIX_MODES)
+        self._check_placement()
         if self.objective_weights is not None:
             weights = self.objective_weights
             if isinstance(weights, str):
@@ -95,6 +103,28 @@ class ScoringSettings:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or not value.strip()):
                 raise OptionError(f"{name} must be a non-empty string, got {value!r}")
+
+    def _check_placement(self) -> None:
+        if self.device_map is not None:
+            _check_choice("device_map", self.device_map, DEVICE_MAPS)
+        _check_choice("quantization", self.quantization, QUANTIZATIONS)
+        if self.max_memory is not None:
+            if self.device_map is None:
+                raise OptionError("max_memory places a model over devices: give it with device_map (e.g. --device_map auto)")
+            self.memory_limits()
+
+    def memory_limits(self) -> dict[int | str, str] | None:
+        """``max_memory`` as accelerate takes it: GPU indices as ints, ``cpu``/``disk`` as names, sizes as given."""
+        if self.max_memory is None:
+            return None
+        limits: dict[int | str, str] = {}
+        for part in str(self.max_memory).split(","):
+            match = _MEMORY_PART.match(part)
+            if not match:
+                raise OptionError(f"max_memory must be DEVICE=SIZE pairs such as '0=70GiB,cpu=200GiB', got {part.strip()!r}")
+            device, size = match.group(1).lower(), match.group(2).replace(" ", "")
+            limits[int(device) if device.isdigit() else device] = size
+        return limits
 
     def _check_judge(self) -> None:
         _check_choice("judge_backend", self.judge_backend, JUDGE_BACKEND_NAMES)

@@ -26,6 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_flag(parser, "dtype", default="", help="auto, float32, bfloat16, float16")
     add_flag(parser, "device", default="", help="auto, cpu, cuda, cuda:1")
     add_flag(parser, "chat_template", default="", help="tokenizer, raw, chatml, tulu, llama-3 or a Jinja file")
+    add_flag(parser, "device_map", default="", help="models bigger than one GPU: auto (accelerate's placement over every GPU)")
+    add_flag(parser, "max_memory", default="", help="with device_map: memory per device, e.g. 0=70GiB,1=70GiB,cpu=200GiB")
+    add_flag(parser, "quantization", default="", help="none (default), 8bit or 4bit (bitsandbytes, CUDA)")
     add_flag(parser, "model_kind", default="auto", help="sequence-classifier, dpo, custom, pairwise, generative (default: from the model)")
     add_flag(parser, "ref_model", default="", help="DPO reference model: a folder, Hub id or models:/ URI")
     add_flag(parser, "ref_free_type", default="", help="DPO without a reference: avg, sum or norm")
@@ -65,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
                 "dtype": optional(args.dtype),
                 "device": optional(args.device),
                 "chat_template": optional(args.chat_template),
+                "device_map": optional(args.device_map),
+                "max_memory": optional(args.max_memory),
+                "quantization": optional(args.quantization),
                 "sync_model_card": optional(args.sync_card),
                 "model_kind": optional(args.model_kind),
                 "ref_model": optional(args.ref_model),

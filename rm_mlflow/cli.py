@@ -55,6 +55,11 @@ def _positive_int(value: str) -> int:
     return number
 
 
+def _gpu_count(value: str) -> int | str:
+    """A positive number of GPUs, or ``all``."""
+    return "all" if value == "all" else _positive_int(value)
+
+
 def _flag(parser: argparse.ArgumentParser, name: str, *aliases: str, **kwargs) -> None:
     """Accept both rewardbench's ``--batch_size`` and the dashed ``--batch-size`` spelling."""
     names = [f"--{name}", *aliases]
@@ -443,7 +448,10 @@ def _add_service_flags(parser: argparse.ArgumentParser) -> None:
           help="registered-model tag KEY=VALUE that marks reward models ('' to select by --name_pattern only)")
     _flag(parser, "name_pattern", default=None, help="also select registered models whose name matches this glob, e.g. 'rm-*'")
     _flag(parser, "experiment", default="rm-eval", help="MLflow experiment for the evaluation runs")
-    _flag(parser, "workers", type=int, default=None, help="evaluations at a time (default: one per GPU, one on CPU)")
+    _flag(parser, "workers", type=int, default=None, help="evaluations at a time (default: one per GPU or GPU group, one on CPU)")
+    _flag(parser, "gpus_per_worker", type=_gpu_count, default=1,
+          help="GPUs each worker places one model over (accelerate device_map auto), for models bigger than one GPU; "
+               "'all': one worker that uses the whole node")
     _flag(parser, "max_attempts", type=int, default=5, help="attempts for transient failures (tracking server, network)")
     _flag(parser, "retry_delay", type=float, default=30.0, help="seconds before the first retry; doubles each time")
     _flag(parser, "backfill", action="store_true", help="when polling for the first time, also queue versions registered earlier")
@@ -496,7 +504,7 @@ def _service(args: argparse.Namespace, *, poll_interval: float | None):
     config = ServiceConfig(
         state_dir=Path(args.state_dir), plan=plan, selector=ModelSelector.from_options(args.select_tag, args.name_pattern),
         retry=RetryPolicy(max_attempts=args.max_attempts, first_delay=args.retry_delay), tracking_uri=args.tracking_uri,
-        workers=args.workers, poll_interval=poll_interval, backfill=args.backfill,
+        workers=args.workers, gpus_per_worker=args.gpus_per_worker, poll_interval=poll_interval, backfill=args.backfill,
     )
     return EvaluationService(config)
 

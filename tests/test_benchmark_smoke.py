@@ -39,3 +39,14 @@ def test_registration_latency_smoke():
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert re.search(r"^v2: registration -> finished run [\d.]+s \(25 examples, 50 conversations scored, 0 from cache", result.stdout, re.M)
     assert re.fullmatch(r"RESULT median_latency_s=[\d.]+ manual_s=[\d.]+ ratio=[\d.]+", result.stdout.strip().splitlines()[-1])
+
+
+def test_scale_out_smoke(tmp_path):
+    result = subprocess.run([sys.executable, "benchmarks/scale_out.py", "--limit", "1", "--model-shape", "tiny", "--datasets", "llmbar",
+                             "--workdir", str(tmp_path), "--data-dir", str(SHARED_DATA)],
+                            capture_output=True, text=True, cwd=REPO_ROOT, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    match = re.fullmatch(r"RESULT accuracies_identical=(\w+) max_score_diff=([\d.e+-]+) packed_speedup=[\d.]+ processes_speedup=[\d.]+",
+                         result.stdout.strip().splitlines()[-1])
+    assert match and match.group(1) == "True" and float(match.group(2)) < 1e-4, result.stdout
+    assert re.search(r"^2 processes\s+1/process", result.stdout, re.M)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rm_mlflow.errors import OptionError
 from rm_mlflow.service.poller import RegistryPoller
 from rm_mlflow.service.queue import JobQueue, WorkerLock
 from rm_mlflow.service.selection import ModelSelector
@@ -26,21 +27,41 @@ class ServiceConfig:
     selector: ModelSelector = field(default_factory=ModelSelector)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     tracking_uri: str | None = None
-    workers: int | None = None  # None: one per visible GPU, or one on CPU
+    workers: int | None = None  # None: one per visible GPU (or group of gpus_per_worker GPUs), or one on CPU
+    gpus_per_worker: int | str = 1  # GPUs each worker places one model over (device_map auto); "all": one worker for the node
     poll_interval: float | None = None  # seconds between registry polls; None: no polling
     backfill: bool = False
 
 
-def worker_devices(count: int | None, configured_device: str | None) -> list[str | None]:
-    """One device per worker: each GPU gets its own worker unless the device is set explicitly."""
+def worker_placements(count: int | None, configured_device: str | None, gpus_per_worker: int | str = 1) -> list[dict[str, str]]:
+    """The scoring settings of each worker's devices.
+
+    Each GPU gets its own worker unless the device is set explicitly; with ``gpus_per_worker`` above 1 (``all``:
+    every GPU), each group of GPUs is one worker whose models accelerate places over the group.
+    """
     import torch
 
     gpus = torch.cuda.device_count() if configured_device in (None, "auto", "cuda") else 0
+    per_worker = gpus if gpus_per_worker == "all" else int(gpus_per_worker)
+    if per_worker > 1 or gpus_per_worker == "all":
+        if per_worker > gpus or not gpus:
+            raise OptionError(f"--gpus_per_worker {gpus_per_worker}: this machine has {gpus} visible GPU(s)")
+        groups = [list(range(start, start + per_worker)) for start in range(0, gpus - per_worker + 1, per_worker)]
+        count = len(groups) if count is None else count
+        return [_group_placement(groups[index % len(groups)]) for index in range(count)]
     if count is None:
         count = max(gpus, 1)
     if gpus:
-        return [f"cuda:{index % gpus}" for index in range(count)]
-    return [None] * count
+        return [{"device": f"cuda:{index % gpus}"} for index in range(count)]
+    return [{} for _ in range(count)]
+
+
+def _group_placement(gpus: list[int]) -> dict[str, str]:
+    """A model placed over ``gpus`` only: each given 90% of its memory (the rest for activations), no CPU or disk."""
+    import torch
+
+    limits = ",".join(f"{index}={int(torch.cuda.get_device_properties(index).total_memory * 0.9) >> 20}MiB" for index in gpus)
+    return {"device": f"cuda:{gpus[0]}", "device_map": "auto", "max_memory": limits}
 
 
 class EvaluationService:
@@ -67,10 +88,11 @@ class EvaluationService:
         when another process is the worker, this one only queues and that worker evaluates.
         """
         if self.lock.acquire():
-            devices = worker_devices(self.config.workers, self.config.plan.request.settings.get("device"))
-            for index, device in enumerate(devices if background else devices[:1]):
+            settings = self.config.plan.request.settings
+            placements = worker_placements(self.config.workers, settings.get("device"), self.config.gpus_per_worker)
+            for index, placement in enumerate(placements if background else placements[:1]):
                 self.workers.append(Worker(self.queue, self.config.plan, self.config.selector, output_root=self.config.state_dir / "jobs",
-                                           retry=self.config.retry, device=device, name=f"worker-{index}"))
+                                           retry=self.config.retry, placement=placement, name=f"worker-{index}"))
             requeued, failed = self.queue.requeue_orphans(max_attempts=self.config.retry.max_attempts)
             if requeued:
                 logger.info("resuming %d job(s) left running by a stopped service", len(requeued))

@@ -83,7 +83,7 @@ def _succeeded_run(version: Any) -> str | None:
 
 
 class Worker:
-    """Takes jobs from ``queue`` one at a time; one worker per GPU (``device``), or one on CPU."""
+    """Takes jobs from ``queue`` one at a time; one worker per GPU or group of GPUs (``placement``), or one on CPU."""
 
     def __init__(
         self,
@@ -93,7 +93,7 @@ class Worker:
         *,
         output_root: Path | str,
         retry: RetryPolicy | None = None,
-        device: str | None = None,
+        placement: Mapping[str, Any] | None = None,
         name: str = "worker",
     ) -> None:
         self.queue = queue
@@ -101,7 +101,7 @@ class Worker:
         self.selector = selector
         self.output_root = Path(output_root)
         self.retry = retry or RetryPolicy()
-        self.device = device
+        self.placement = dict(placement or {})  # scoring settings of this worker's devices, unless the plan sets them
         self.name = name
         self.current: Job | None = None
 
@@ -188,8 +188,8 @@ class Worker:
 
     def _settings(self) -> dict[str, Any]:
         settings = dict(self.plan.request.settings)
-        if self.device is not None:
-            settings.setdefault("device", self.device)
+        for key, value in self.placement.items():
+            settings.setdefault(key, value)
         return settings
 
     def _record_failure(self, client: Any, job: Job, error: BaseException) -> Job:

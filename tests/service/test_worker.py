@@ -64,3 +64,32 @@ def test_our_errors_wrapping_a_registry_outage_are_transient(unreachable_trackin
     with pytest.raises(ModelLoadError, match="models:/rm/1: cannot resolve in the model registry") as caught:
         resolve_model_reference("models:/rm/1")
     assert is_transient_failure(caught.value)
+
+
+def test_gpu_groups_become_workers_that_place_one_model_over_their_gpus(monkeypatch):
+    """The arithmetic of ``--gpus_per_worker`` on an 8-GPU node (the CI machine has none: its GPU count is set here)."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from rm_mlflow.errors import OptionError
+    from rm_mlflow.service.runner import worker_placements
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 8)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda index: SimpleNamespace(total_memory=80 * 2**30))
+    assert worker_placements(None, None) == [{"device": f"cuda:{index}"} for index in range(8)]
+    halves = worker_placements(None, "auto", 4)
+    assert halves == [
+        {"device": "cuda:0", "device_map": "auto", "max_memory": "0=73728MiB,1=73728MiB,2=73728MiB,3=73728MiB"},
+        {"device": "cuda:4", "device_map": "auto", "max_memory": "4=73728MiB,5=73728MiB,6=73728MiB,7=73728MiB"},
+    ]
+    (node,) = worker_placements(None, None, "all")
+    assert node["device"] == "cuda:0" and node["max_memory"].count("MiB") == 8
+    assert worker_placements(1, None, 2) == worker_placements(None, None, 2)[:1]
+    with pytest.raises(OptionError, match="--gpus_per_worker 16: this machine has 8 visible GPU"):
+        worker_placements(None, None, 16)
+    assert worker_placements(None, "cpu", 1) == [{}]
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    assert worker_placements(None, None) == [{}]
+    with pytest.raises(OptionError, match="has 0 visible GPU"):
+        worker_placements(None, None, "all")

@@ -2,7 +2,7 @@
 
 A packed row lays out, for each :class:`PrefixGroup`, its prefix and then each suffix. Positions restart at
 0 for every group and continue after the prefix for every suffix, exactly as each unit alone would have
-them. Attention is computed segment by segment by :func:`packed_attention` (registered with transformers'
+them. Attention is computed group by group by :func:`packed_attention` (registered with transformers'
 ``AttentionInterface`` as :data:`PACKED_ATTENTION`): a prefix attends causally to itself, a suffix to its
 prefix and causally to itself, nothing to another group or another suffix. So every unit gets the states
 it would get alone, each token is computed once, and a batch costs its real tokens and no padding.
@@ -33,9 +33,22 @@ class PackedRow:
     # per group: (prefix start, prefix length, hide the first token (a doubled BOS), [(suffix start, suffix length), ...])
     segments: list[tuple[int, int, bool, list[tuple[int, int]]]] = field(default_factory=list)
     read_at: list[list[int]] = field(default_factory=list)  # per group, per suffix: the row position whose hidden state is scored
+    _masks: dict[str, list[tuple[int, int, int, Any, Any]]] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return len(self.input_ids)
+
+    def group_masks(self, device: Any) -> list[tuple[int, int, int, Any, Any]]:
+        """Per group: its start, prefix length and end in the row, and its :func:`group_masks` on ``device``; built once, reused by every layer."""
+        key = str(device)
+        if key not in self._masks:
+            spans = []
+            for start, prefix, hide_first, suffixes in self.segments:
+                prefix_mask, suffix_mask = group_masks(prefix, [length for _, length in suffixes], hide_first)
+                end = start + prefix + sum(length for _, length in suffixes)
+                spans.append((start, prefix, end, None if prefix_mask is None else prefix_mask.to(device), suffix_mask.to(device)))
+            self._masks[key] = spans
+        return self._masks[key]
 
     def add(self, group: PrefixGroup, pad_id: int | None) -> None:
         """Append ``group``; each unit's score is read at its last token that is not padding (the classifier head's pooling rule)."""
@@ -69,7 +82,12 @@ def pack_rows(groups: Sequence[PrefixGroup], budget: int, pad_id: int | None) ->
 def packed_attention(
     module: Any, query: Any, key: Any, value: Any, attention_mask: Any, dropout: float = 0.0, scaling: float | None = None, **kwargs: Any
 ) -> tuple[Any, None]:
-    """Attention over one packed row, segment by segment (see the module docstring); the output laid out as sdpa's."""
+    """Attention over one packed row, one group at a time (see the module docstring); the output laid out as sdpa's.
+
+    A group's prefix and suffixes are contiguous in the row: the prefix is plain causal attention, and all the
+    suffixes are one attention call over the group's keys under a mask built once per forward pass (every
+    layer reuses it).
+    """
     import torch
     import torch.nn.functional as functional
 
@@ -78,26 +96,41 @@ def packed_attention(
     if groups > 1:
         key, value = key.repeat_interleave(groups, dim=1), value.repeat_interleave(groups, dim=1)
     output = torch.empty_like(query)
-    for start, prefix, hide_first, suffixes in layout.segments:
-        p_q, p_k, p_v = (t[:, :, start : start + prefix] for t in (query, key, value))
+    for start, prefix, end, prefix_mask, suffix_mask in layout.group_masks(query.device):
         if prefix:
-            mask = None
-            if hide_first:  # nothing attends to the first token; it attends to itself (its output is never read)
-                mask = torch.ones(prefix, prefix, dtype=torch.bool, device=query.device).tril()
-                mask[1:, 0] = False
             output[:, :, start : start + prefix] = functional.scaled_dot_product_attention(
-                p_q, p_k, p_v, attn_mask=mask, dropout_p=dropout, scale=scaling, is_causal=mask is None
+                *(t[:, :, start : start + prefix] for t in (query, key, value)), attn_mask=prefix_mask, dropout_p=dropout, scale=scaling,
+                is_causal=prefix_mask is None,
             )
-        for at, length in suffixes:
-            s_q, s_k, s_v = (t[:, :, at : at + length] for t in (query, key, value))
-            mask = torch.ones(length, prefix + length, dtype=torch.bool, device=query.device)
-            mask[:, prefix:] = mask[:, prefix:].tril()
-            if hide_first and prefix:
-                mask[:, 0] = False
-            output[:, :, at : at + length] = functional.scaled_dot_product_attention(
-                s_q, torch.cat([p_k, s_k], dim=2), torch.cat([p_v, s_v], dim=2), attn_mask=mask, dropout_p=dropout, scale=scaling
-            )
+        output[:, :, start + prefix : end] = functional.scaled_dot_product_attention(
+            query[:, :, start + prefix : end], key[:, :, start:end], value[:, :, start:end], attn_mask=suffix_mask, dropout_p=dropout,
+            scale=scaling,
+        )
     return output.transpose(1, 2).contiguous(), None
+
+
+def group_masks(prefix: int, suffixes: Sequence[int], hide_first: bool) -> tuple[Any, Any]:
+    """The masks of a group: its prefix's (None: plain causal) and its suffixes' rows over the whole group.
+
+    Each suffix attends to the prefix and causally to itself, never to a sibling; with ``hide_first`` (a doubled
+    BOS) nothing attends to the first token but itself (its own output is never read).
+    """
+    import torch
+
+    prefix_mask = None
+    if hide_first and prefix:
+        prefix_mask = torch.ones(prefix, prefix, dtype=torch.bool).tril()
+        prefix_mask[1:, 0] = False
+    total = sum(suffixes)
+    suffix_mask = torch.zeros(total, prefix + total, dtype=torch.bool)
+    suffix_mask[:, :prefix] = True
+    at = 0
+    for length in suffixes:
+        suffix_mask[at : at + length, prefix + at : prefix + at + length] = torch.ones(length, length, dtype=torch.bool).tril()
+        at += length
+    if hide_first and prefix:
+        suffix_mask[:, 0] = False
+    return prefix_mask, suffix_mask
 
 
 _registered = False

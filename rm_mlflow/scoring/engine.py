@@ -143,7 +143,7 @@ def _score_shared_prefixes(
     max_rows: int, scores: list[float | None], cache: ScoreCache | None, bar: tqdm,
 ) -> int:
     """Units grouped by prompt, each group's common token prefix computed once; returns the tokens computed."""
-    groups = prefix_groups(pending, distinct, tokenized)
+    groups = within_budget(prefix_groups(pending, distinct, tokenized), budget)
     groups.sort(key=lambda item: -item[1].computed_tokens)
     start = 0
     while start < len(groups):
@@ -196,6 +196,28 @@ def prefix_groups(
             unit = tokenized[i]
             groups.append(([i], PrefixGroup(unit.input_ids[:-1], (unit.input_ids[-1:],), unit.mask_first)))
     return groups
+
+
+def within_budget(groups: list[tuple[list[int], PrefixGroup]], budget: int) -> list[tuple[list[int], PrefixGroup]]:
+    """Groups over the token budget (a prompt with many responses) split into parts of the same prefix, each within it if it can be.
+
+    The prefix is computed once per part: a little more work, in exchange for rows the budget bounds.
+    """
+    fitted = []
+    for members, group in groups:
+        if group.computed_tokens <= budget or len(members) == 1:
+            fitted.append((members, group))
+            continue
+        part: list[int] = []
+        suffixes: list[tuple[int, ...]] = []
+        for member, suffix in zip(members, group.suffixes, strict=True):
+            if suffixes and len(group.prefix) + sum(map(len, suffixes)) + len(suffix) > budget:
+                fitted.append((part, PrefixGroup(group.prefix, tuple(suffixes), group.mask_first)))
+                part, suffixes = [], []
+            part.append(member)
+            suffixes.append(suffix)
+        fitted.append((part, PrefixGroup(group.prefix, tuple(suffixes), group.mask_first)))
+    return fitted
 
 
 def _common_prefix_length(ids: Sequence[tuple[int, ...]]) -> int:

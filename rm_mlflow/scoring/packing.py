@@ -33,21 +33,20 @@ class PackedRow:
     # per group: (prefix start, prefix length, hide the first token (a doubled BOS), [(suffix start, suffix length), ...])
     segments: list[tuple[int, int, bool, list[tuple[int, int]]]] = field(default_factory=list)
     read_at: list[list[int]] = field(default_factory=list)  # per group, per suffix: the row position whose hidden state is scored
-    _masks: dict[str, list[tuple[int, int, int, Any, Any]]] = field(default_factory=dict, repr=False)
+    _masks: dict[str, list[tuple[Any, list[Any]]]] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return len(self.input_ids)
 
-    def group_masks(self, device: Any) -> list[tuple[int, int, int, Any, Any]]:
-        """Per group: its start, prefix length and end in the row, and its :func:`group_masks` on ``device``; built once, reused by every layer."""
+    def masks(self, device: Any) -> list[tuple[Any, list[Any]]]:
+        """Per group, its :func:`segment_masks` on ``device``: built at the first layer of a forward pass, reused by the rest."""
         key = str(device)
         if key not in self._masks:
-            spans = []
-            for start, prefix, hide_first, suffixes in self.segments:
-                prefix_mask, suffix_mask = group_masks(prefix, [length for _, length in suffixes], hide_first)
-                end = start + prefix + sum(length for _, length in suffixes)
-                spans.append((start, prefix, end, None if prefix_mask is None else prefix_mask.to(device), suffix_mask.to(device)))
-            self._masks[key] = spans
+            self._masks[key] = []
+            for _, prefix, hide_first, suffixes in self.segments:
+                prefix_mask, suffix_masks = segment_masks(prefix, [length for _, length in suffixes], hide_first)
+                on_device = [None if mask is None else mask.to(device) for mask in suffix_masks]
+                self._masks[key].append((None if prefix_mask is None else prefix_mask.to(device), on_device))
         return self._masks[key]
 
     def add(self, group: PrefixGroup, pad_id: int | None) -> None:
@@ -82,11 +81,11 @@ def pack_rows(groups: Sequence[PrefixGroup], budget: int, pad_id: int | None) ->
 def packed_attention(
     module: Any, query: Any, key: Any, value: Any, attention_mask: Any, dropout: float = 0.0, scaling: float | None = None, **kwargs: Any
 ) -> tuple[Any, None]:
-    """Attention over one packed row, one group at a time (see the module docstring); the output laid out as sdpa's.
+    """Attention over one packed row, segment by segment (see the module docstring); the output laid out as sdpa's.
 
-    A group's prefix and suffixes are contiguous in the row: the prefix is plain causal attention, and all the
-    suffixes are one attention call over the group's keys under a mask built once per forward pass (every
-    layer reuses it).
+    A prefix is plain causal attention; each suffix attends to its prefix and causally to itself under a mask
+    built once per forward pass (every layer reuses it). A group's first suffix follows its prefix in the row,
+    so its keys are one slice; later ones are joined to the prefix's.
     """
     import torch
     import torch.nn.functional as functional
@@ -96,24 +95,29 @@ def packed_attention(
     if groups > 1:
         key, value = key.repeat_interleave(groups, dim=1), value.repeat_interleave(groups, dim=1)
     output = torch.empty_like(query)
-    for start, prefix, end, prefix_mask, suffix_mask in layout.group_masks(query.device):
+    for (start, prefix, _, suffixes), (prefix_mask, suffix_masks) in zip(layout.segments, layout.masks(query.device), strict=True):
+        p_k, p_v = key[:, :, start : start + prefix], value[:, :, start : start + prefix]
         if prefix:
             output[:, :, start : start + prefix] = functional.scaled_dot_product_attention(
-                *(t[:, :, start : start + prefix] for t in (query, key, value)), attn_mask=prefix_mask, dropout_p=dropout, scale=scaling,
+                query[:, :, start : start + prefix], p_k, p_v, attn_mask=prefix_mask, dropout_p=dropout, scale=scaling,
                 is_causal=prefix_mask is None,
             )
-        output[:, :, start + prefix : end] = functional.scaled_dot_product_attention(
-            query[:, :, start + prefix : end], key[:, :, start:end], value[:, :, start:end], attn_mask=suffix_mask, dropout_p=dropout,
-            scale=scaling,
-        )
+        for (at, length), mask in zip(suffixes, suffix_masks, strict=True):
+            if at == start + prefix:
+                s_k, s_v = key[:, :, start : at + length], value[:, :, start : at + length]
+            else:
+                s_k = torch.cat([p_k, key[:, :, at : at + length]], dim=2)
+                s_v = torch.cat([p_v, value[:, :, at : at + length]], dim=2)
+            output[:, :, at : at + length] = functional.scaled_dot_product_attention(
+                query[:, :, at : at + length], s_k, s_v, attn_mask=mask, dropout_p=dropout, scale=scaling, is_causal=mask is None
+            )
     return output.transpose(1, 2).contiguous(), None
 
 
-def group_masks(prefix: int, suffixes: Sequence[int], hide_first: bool) -> tuple[Any, Any]:
-    """The masks of a group: its prefix's (None: plain causal) and its suffixes' rows over the whole group.
+def segment_masks(prefix: int, suffixes: Sequence[int], hide_first: bool) -> tuple[Any, list[Any]]:
+    """A group's attention masks: its prefix's and each suffix's over (prefix, suffix); None where plain causal attention is the same.
 
-    Each suffix attends to the prefix and causally to itself, never to a sibling; with ``hide_first`` (a doubled
-    BOS) nothing attends to the first token but itself (its own output is never read).
+    With ``hide_first`` (a doubled BOS) nothing attends to the first token but itself (its own output is never read).
     """
     import torch
 
@@ -121,16 +125,17 @@ def group_masks(prefix: int, suffixes: Sequence[int], hide_first: bool) -> tuple
     if hide_first and prefix:
         prefix_mask = torch.ones(prefix, prefix, dtype=torch.bool).tril()
         prefix_mask[1:, 0] = False
-    total = sum(suffixes)
-    suffix_mask = torch.zeros(total, prefix + total, dtype=torch.bool)
-    suffix_mask[:, :prefix] = True
-    at = 0
+    suffix_masks = []
     for length in suffixes:
-        suffix_mask[at : at + length, prefix + at : prefix + at + length] = torch.ones(length, length, dtype=torch.bool).tril()
-        at += length
-    if hide_first and prefix:
-        suffix_mask[:, 0] = False
-    return prefix_mask, suffix_mask
+        if not prefix:
+            suffix_masks.append(None)
+            continue
+        mask = torch.ones(length, prefix + length, dtype=torch.bool)
+        mask[:, prefix:] = mask[:, prefix:].tril()
+        if hide_first:
+            mask[:, 0] = False
+        suffix_masks.append(mask)
+    return prefix_mask, suffix_masks
 
 
 _registered = False

@@ -188,6 +188,19 @@ def test_prefix_groups_share_tokens_only_and_keep_a_suffix_per_unit():
     assert [members for members, _ in prefix_groups(range(3), units, tokenized)] == [[0], [1], [2]]
 
 
+def test_a_prompt_with_many_responses_is_split_to_the_token_budget():
+    from rm_mlflow.scoring.base import PrefixGroup
+    from rm_mlflow.scoring.engine import within_budget
+
+    # an RMB prompt answered 10 times: one group of 60 + 10 x 800 tokens would be one 8,060-token row
+    group = PrefixGroup(tuple(range(60)), tuple(tuple(range(100 + i, 900 + i)) for i in range(10)), False)
+    parts = within_budget([(list(range(10)), group), ([10], PrefixGroup((1,), ((2,) * 5000,), False))], 2048)
+    assert [members for members, _ in parts] == [[0, 1], [2, 3], [4, 5], [6, 7], [8, 9], [10]]
+    assert all(part.prefix == group.prefix and part.computed_tokens <= 2048 for _, part in parts[:-1])
+    assert [s for _, part in parts[:-1] for s in part.suffixes] == list(group.suffixes)
+    assert parts[-1][1].computed_tokens == 5001  # one unit over the budget still gets its row
+
+
 def test_an_encoder_is_scored_whole_and_says_why(tmp_path):
     from transformers import BertConfig, BertForSequenceClassification
 

@@ -22,6 +22,9 @@ from rm_mlflow.scoring.lengths import TooLongAt
 from rm_mlflow.scoring.settings import ScoringSettings, default_token_budget
 
 logger = logging.getLogger(__name__)
+# A prompt is shared only when that saves at least this share of its group's tokens: a response's attention over
+# a shared prompt runs under a mask, slower than the plain causal kernel, which a short prompt does not repay.
+MIN_SHARED_SHARE = 0.1
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -180,7 +183,7 @@ def prefix_groups(
 
     The prefix is decided on tokens, so a chat template cannot move a boundary; it stops one token short of the
     shortest unit, so every unit keeps a suffix to read its score at. Units whose doubled-BOS flags differ, or
-    that share no token, are scored alone (a group of one: all but the last token as its prefix).
+    that share too little (:data:`MIN_SHARED_SHARE`), are scored alone (a group of one: all but the last token as its prefix).
     """
     by_prompt: dict[tuple, list[int]] = {}
     for i in pending:
@@ -189,7 +192,8 @@ def prefix_groups(
     for members in by_prompt.values():
         ids = [tokenized[i].input_ids for i in members]
         shared = _common_prefix_length(ids)
-        if len(members) > 1 and shared >= 1 and len({tokenized[i].mask_first for i in members}) == 1:
+        worth_it = shared * (len(members) - 1) >= MIN_SHARED_SHARE * sum(map(len, ids))
+        if len(members) > 1 and shared >= 1 and worth_it and len({tokenized[i].mask_first for i in members}) == 1:
             groups.append((members, PrefixGroup(ids[0][:shared], tuple(x[shared:] for x in ids), tokenized[members[0]].mask_first)))
             continue
         for i in members:

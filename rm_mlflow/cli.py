@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -342,7 +343,7 @@ def _run_compare(args: argparse.Namespace) -> int:
             from rm_mlflow.tracking.plots import write_comparison_plot
 
             output.mkdir(parents=True, exist_ok=True)
-            (output / "comparison.json").write_text(__import__("json").dumps(comparison_document(comparison), indent=2, default=str))
+            (output / "comparison.json").write_text(json.dumps(comparison_document(comparison), indent=2, default=str))
             write_comparison_plot(comparison, output)
         print(f"Wrote comparison.json and plots to {output}/")
     return 0

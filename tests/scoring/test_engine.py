@@ -1,33 +1,17 @@
 """The batching engine on real tiny transformers models: same scores as one-at-a-time scoring, each text once."""
 
-from pathlib import Path
-
 import pytest
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from rm_mlflow.data import DataOptions, load_benchmark
 from rm_mlflow.errors import SequenceTooLongError
 from rm_mlflow.scoring import ScoreCache, ScoringSettings, load_reward_model, score_conversations
-from tests.helpers import SAMPLE_DATA
+from tests.helpers import SAMPLE_DATA, reference_scores
 
 
 def _conversations():
     examples = load_benchmark("rewardbench", DataOptions(data_dir=SAMPLE_DATA)).examples
     return [example.conversation(response) for example in examples for response in example.responses()]
-
-
-def reference_scores(model_dir: Path, conversations) -> list[float]:
-    """What rewardbench's pipeline computes with batch size 1: template text, tokenizer, logits[0][0]."""
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
-    scores = []
-    with torch.no_grad():
-        for conversation in conversations:
-            text = tokenizer.apply_chat_template(list(conversation), tokenize=False)
-            inputs = tokenizer(text, return_tensors="pt")
-            scores.append(model(**inputs).logits[0][0].item())
-    return scores
 
 
 @pytest.mark.parametrize("fixture", ["tiny_llama", "tiny_gpt2"])

@@ -46,7 +46,7 @@ from rm_mlflow.scoring.hf import (
     require_trust,
     vocabulary_fingerprint,
 )
-from rm_mlflow.scoring.lengths import TooLongAt, length_limit, longest_token_chars
+from rm_mlflow.scoring.lengths import TooLongAt, length_limit, longest_token_chars, position_limit
 from rm_mlflow.scoring.loaders import ModelLoader, register_loader
 from rm_mlflow.scoring.settings import ScoringSettings
 from rm_mlflow.scoring.templates import ChatFormatter
@@ -91,8 +91,7 @@ class DPORewardModel(RewardModel):
 
     def max_positions(self) -> int | None:
         """The policy's position limit (the reference's, when smaller)."""
-        limits = [getattr(m.config, "max_position_embeddings", None) or getattr(m.config, "n_positions", None)
-                  for m in (self.policy, self.reference) if m is not None]
+        limits = [position_limit(m.config) for m in (self.policy, self.reference) if m is not None]
         return min((limit for limit in limits if limit), default=None)
 
     def units(self, example: PreferenceExample) -> list[Conversation]:

@@ -23,7 +23,7 @@ from rm_mlflow._registry import Registry
 from rm_mlflow.errors import ModelLoadError, OptionError, RmMlflowError
 from rm_mlflow.scoring.base import Conversation, TokenizedConversation
 from rm_mlflow.scoring.hf import input_device
-from rm_mlflow.scoring.lengths import length_limit, tokenize_with_limit
+from rm_mlflow.scoring.lengths import length_limit, position_limit, tokenize_with_limit
 from rm_mlflow.scoring.settings import ScoringSettings, default_token_budget, redact_url, resolve_device
 
 logger = logging.getLogger(__name__)
@@ -98,8 +98,7 @@ class TransformersBackend(JudgeBackend):
 
     def max_positions(self) -> int | None:
         """The judge's position limit."""
-        config = self.model.config
-        return getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
+        return position_limit(self.model.config)
 
     def generate(self, chats: Sequence[Conversation], on_done: OnDone, *, progress: Callable[[int], None] | None = None) -> None:
         """Batches of similar length, each row's answer decoded after its prompt, up to and including EOS."""

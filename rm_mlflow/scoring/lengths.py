@@ -41,6 +41,11 @@ def longest_token_chars(tokenizer: Any) -> int:
     return cached
 
 
+def position_limit(config: Any) -> int | None:
+    """A model config's position limit: ``max_position_embeddings`` (rotary models have one too) or ``n_positions`` (GPT-2)."""
+    return getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
+
+
 def length_limit(max_length: int, max_positions: int | None) -> int:
     """The longest sequence that may be scored: ``max_length``, or the model's position limit when smaller."""
     return min(max_length, max_positions) if max_positions else max_length

@@ -23,7 +23,7 @@ from rm_mlflow.data.types import ChatMessage, PreferenceExample
 from rm_mlflow.errors import ModelLoadError, OptionError
 from rm_mlflow.scoring.base import Conversation, ExampleScores, RewardModel, TokenizedConversation
 from rm_mlflow.scoring.hf import input_device, load_config, load_tokenizer, load_weights, require_trust
-from rm_mlflow.scoring.lengths import length_limit, tokenize_with_limit
+from rm_mlflow.scoring.lengths import length_limit, position_limit, tokenize_with_limit
 from rm_mlflow.scoring.loaders import ModelLoader, register_loader
 from rm_mlflow.scoring.settings import ScoringSettings
 
@@ -113,8 +113,7 @@ class PairwiseRewardModel(RewardModel):
 
     def max_positions(self) -> int | None:
         """The judge's position limit."""
-        config = self.model.config
-        return getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
+        return position_limit(self.model.config)
 
     def describe(self) -> dict[str, Any]:
         """Kind, device, dtype, and the comparison format."""

@@ -25,7 +25,7 @@ from rm_mlflow.data.types import ChatMessage
 from rm_mlflow.errors import ModelLoadError
 from rm_mlflow.scoring.base import Conversation, PrefixGroup, RewardModel, TokenizedConversation
 from rm_mlflow.scoring.hf import custom_code, input_device, is_placed, load_config, load_tokenizer, load_weights, require_trust, with_padding
-from rm_mlflow.scoring.lengths import length_limit, tokenize_with_limit
+from rm_mlflow.scoring.lengths import length_limit, position_limit, tokenize_with_limit
 from rm_mlflow.scoring.loaders import ModelLoader, register_loader
 from rm_mlflow.scoring.packing import LAYOUT_KEYWORD, pack_rows, packed_attention_for
 from rm_mlflow.scoring.settings import ScoringSettings, default_token_budget, resolve_device, resolve_dtype
@@ -142,8 +142,7 @@ class SequenceClassifierRewardModel(RewardModel):
 
     def max_positions(self) -> int | None:
         """The model's position limit (``max_position_embeddings`` or ``n_positions``; rotary models have one too)."""
-        config = self.model.config
-        return getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
+        return position_limit(self.model.config)
 
     def describe(self) -> dict[str, Any]:
         """Kind, device, dtype, attention, template, head: what a score depends on."""

@@ -232,7 +232,6 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     from rm_mlflow.scoring.distributed import end_process_group, launched_rank
     from rm_mlflow.tracking.run import TrackingTarget
 
-
     logged = args.mlflow or args.tracking_uri
     tracking = TrackingTarget(tracking_uri=args.tracking_uri, experiment=args.experiment, run_name=args.run_name) if logged else None
     request = evaluation_request(

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rm_mlflow.data.types import ChatMessage, PreferenceExample
-from rm_mlflow.scoring.distributed import ProcessGroup
+from rm_mlflow.scoring.distributed import SINGLE_PROCESS, ProcessGroup
 from rm_mlflow.scoring.settings import ScoringSettings
 
 Conversation = Sequence[ChatMessage]
@@ -155,7 +155,7 @@ class RewardModel(ABC):
         raise NotImplementedError(f"{type(self).__name__} does not score shared prefixes")
 
     def score_units(
-        self, units: Sequence[Conversation], *, labels: Sequence[str], cache: Any, progress: bool, group: ProcessGroup | None = None
+        self, units: Sequence[Conversation], *, labels: Sequence[str], cache: Any, progress: bool, group: ProcessGroup = SINGLE_PROCESS
     ) -> ScoredConversations | None:
         """Kinds that are not forward passes over token batches (generative judges) score their units here; None: the engine does.
 

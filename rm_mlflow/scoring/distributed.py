@@ -59,9 +59,14 @@ class ProcessGroup:
 SINGLE_PROCESS = ProcessGroup()
 
 
+def _launched() -> bool:
+    """Whether a launcher (torchrun, accelerate launch) started this process as one of several (it sets ``WORLD_SIZE``)."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
 def current_process_group(device: str = "auto") -> ProcessGroup:
-    """The process group this process was launched in (``WORLD_SIZE`` set by torchrun or accelerate), or a single process."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+    """The process group this process was launched in, or a single process."""
+    if not _launched():
         return SINGLE_PROCESS
     import torch
     from accelerate import PartialState
@@ -85,7 +90,7 @@ def balanced_shards(weights: Sequence[int], count: int) -> list[list[int]]:
 
 def end_process_group() -> None:
     """Leave the process group cleanly at the end of a distributed run (no-op otherwise)."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+    if not _launched():
         return
     import torch.distributed as dist
 
@@ -142,4 +147,4 @@ def without_option(argv: Sequence[str], name: str) -> list[str]:
 
 def launched_rank() -> int | None:
     """This process's rank when a launcher (torchrun, accelerate launch) started it, else None (read from the environment)."""
-    return int(os.environ["RANK"]) if int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ else None
+    return int(os.environ["RANK"]) if _launched() and "RANK" in os.environ else None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
 from tqdm.auto import tqdm
@@ -118,10 +118,7 @@ def score_conversations(
 
 def _share_of(group: ProcessGroup, pending: list[int], distinct: Sequence[Conversation], tokenized: Sequence[TokenizedConversation]) -> list[int]:
     """This process's pending units: whole prompts (their shared prefix stays in one process), balanced by tokens."""
-    by_prompt: dict[tuple, list[int]] = {}
-    for i in pending:
-        by_prompt.setdefault(tuple((m["role"], m["content"]) for m in distinct[i][:-1]), []).append(i)
-    prompts = list(by_prompt.values())
+    prompts = _by_prompt(pending, distinct)
     taken = group.take([sum(len(tokenized[i]) for i in members) for members in prompts])
     return sorted((i for index in taken for i in prompts[index]), key=lambda i: -len(tokenized[i]))
 
@@ -185,11 +182,8 @@ def prefix_groups(
     shortest unit, so every unit keeps a suffix to read its score at. Units whose doubled-BOS flags differ, or
     that share too little (:data:`MIN_SHARED_SHARE`), are scored alone (a group of one: all but the last token as its prefix).
     """
-    by_prompt: dict[tuple, list[int]] = {}
-    for i in pending:
-        by_prompt.setdefault(tuple((m["role"], m["content"]) for m in distinct[i][:-1]), []).append(i)
     groups = []
-    for members in by_prompt.values():
+    for members in _by_prompt(pending, distinct):
         ids = [tokenized[i].input_ids for i in members]
         shared = _common_prefix_length(ids)
         worth_it = shared * (len(members) - 1) >= MIN_SHARED_SHARE * sum(map(len, ids))
@@ -222,6 +216,14 @@ def within_budget(groups: list[tuple[list[int], PrefixGroup]], budget: int) -> l
             suffixes.append(suffix)
         fitted.append((part, PrefixGroup(group.prefix, tuple(suffixes), group.mask_first)))
     return fitted
+
+
+def _by_prompt(units: Iterable[int], distinct: Sequence[Conversation]) -> list[list[int]]:
+    """``units`` grouped by their prompt (every message but the last), in order of first appearance."""
+    by_prompt: dict[tuple, list[int]] = {}
+    for i in units:
+        by_prompt.setdefault(tuple((m["role"], m["content"]) for m in distinct[i][:-1]), []).append(i)
+    return list(by_prompt.values())
 
 
 def _common_prefix_length(ids: Sequence[tuple[int, ...]]) -> int:

@@ -36,7 +36,7 @@ from rm_mlflow.data.types import RATE_EACH_ANSWER, ChatMessage, PreferenceExampl
 from rm_mlflow.errors import ModelLoadError, OptionError, SequenceTooLongError
 from rm_mlflow.metrics.outcomes import metric_slug
 from rm_mlflow.scoring.base import Conversation, ExampleScores, Review, RewardModel, ScoredConversations, TokenizedConversation
-from rm_mlflow.scoring.distributed import ProcessGroup
+from rm_mlflow.scoring.distributed import SINGLE_PROCESS, ProcessGroup
 from rm_mlflow.scoring.hf import load_config, load_tokenizer, load_weights, require_trust
 from rm_mlflow.scoring.judge_backends import EndpointBackend, Generation, JudgeBackend, TransformersBackend, VllmBackend, choose_backend
 from rm_mlflow.scoring.judge_prompts import LETTERS, four_prompt, judge_messages, pair_prompt, parse_choice, parse_rating, rating_prompt
@@ -115,7 +115,7 @@ class GenerativeJudge(RewardModel):
 
     # -- asking ------------------------------------------------------------------------------------------------
     def score_units(
-        self, units: Sequence[Conversation], *, labels: Sequence[str], cache: Any, progress: bool, group: ProcessGroup | None = None
+        self, units: Sequence[Conversation], *, labels: Sequence[str], cache: Any, progress: bool, group: ProcessGroup = SINGLE_PROCESS
     ) -> ScoredConversations:
         """Answer each distinct chat once: from this run's answers, the cache, or the backend (each answer kept as it arrives).
 
@@ -133,7 +133,7 @@ class GenerativeJudge(RewardModel):
                 from_cache += 1
         todo = [key for key in first if key not in self._answers]
         mine = todo
-        if group is not None and group.distributed:
+        if group.distributed:
             # every process must see the same work left: an answer one process has not read is asked again
             left = set().union(*group.gather(todo))
             todo = [key for key in first if key in left]
@@ -150,7 +150,7 @@ class GenerativeJudge(RewardModel):
                 self.backend.generate([units[first[key]] for key in mine], keep, progress=bar.update)
             except TooLongAt as error:
                 raise SequenceTooLongError(f"{labels[first[mine[error.index]]] if labels else mine[error.index]}: {error}") from None
-        if group is not None and group.distributed:
+        if group.distributed:
             for answers in group.gather({key: asdict(self._answers[key]) for key in mine}):
                 self._answers.update((key, Generation(**answer)) for key, answer in answers.items())
         elapsed = time.perf_counter() - started

@@ -608,7 +608,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.handler(args)
     except RmMlflowError as error:
         print(f"rm-mlflow: error: {one_line(error)}", file=sys.stderr)
-        return 2
+        return error.exit_status
     except KeyboardInterrupt:
         print("rm-mlflow: interrupted; scores computed so far are kept in the output folder's cache, a rerun resumes", file=sys.stderr)
         return 130

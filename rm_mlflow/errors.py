@@ -1,7 +1,8 @@
 """Errors a user can act on. Each message names the file, row, field, option or URI at fault.
 
 Every error rm-mlflow raises on purpose derives from :class:`RmMlflowError`; the command line turns
-any of them into one ``rm-mlflow: error: ...`` line and exit status 2.
+any of them into one ``rm-mlflow: error: ...`` line and the error's ``exit_status``: 2 for bad input or
+options, 1 when the machine failed us (a full disk, a read-only folder).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import re
 
 class RmMlflowError(Exception):
     """Base class for every error rm-mlflow raises on purpose."""
+
+    exit_status = 2
 
 
 class OptionError(RmMlflowError, ValueError):
@@ -53,6 +56,26 @@ class ModelLoadError(RmMlflowError):
 
 class SequenceTooLongError(RmMlflowError):
     """A conversation longer than the model accepts while truncation is off."""
+
+
+class OutputError(RmMlflowError):
+    """A file or folder of ours (results, score cache, queue) that could not be written: names the path, the reason and the errno."""
+
+    exit_status = 1
+
+    @classmethod
+    def from_os_error(cls, error: OSError, path: object, doing: str, kept: str = "") -> OutputError:
+        """``PATH: cannot DOING (reason, errno NAME)[; kept]`` for an ``OSError`` met on one of our own files."""
+        import errno as errno_names
+
+        where = error.filename if error.filename is not None else path
+        code = errno_names.errorcode.get(error.errno or 0, str(error.errno))
+        reason = (error.strerror or type(error).__name__).lower()
+        return cls(f"{where}: cannot {doing} ({reason}, errno {code}){'; ' + kept if kept else ''}")
+
+
+class IncompleteResultsError(RmMlflowError):
+    """A results folder whose manifest is missing or does not match its files: an evaluation that did not finish writing."""
 
 
 class TrackingError(RmMlflowError):

@@ -29,7 +29,7 @@ from rm_mlflow.data.loading import load_benchmarks
 from rm_mlflow.data.options import DataOptions
 from rm_mlflow.errors import OptionError, TrackingError, first_line
 from rm_mlflow.evaluation import EvaluationReport, IntervalOptions, score_benchmarks
-from rm_mlflow.results import update_results, write_results
+from rm_mlflow.results import prepare_output_folder, update_results, write_results
 from rm_mlflow.scoring.base import RewardModel
 from rm_mlflow.scoring.cache import ScoreCache
 from rm_mlflow.scoring.distributed import SINGLE_PROCESS, current_process_group
@@ -159,6 +159,8 @@ class EvaluationPipeline:
             check_quantization(settings, resolve_device(settings.device))
         if self.tracking is None and (request.gate is not None or request.card is not None or request.log_traces):
             raise OptionError("the promotion gate, model-card sync and example traces record their outcome in an MLflow run: add --mlflow")
+        if request.output_dir is not None:
+            prepare_output_folder(self.output)
         if self.tracking is not None:
             self.tracking.apply()  # before a models:/ reference is looked up in the registry
         benchmarks = load_benchmarks(request.datasets, request.data)
@@ -199,11 +201,14 @@ class EvaluationPipeline:
     def write(self, report: EvaluationReport, resolved: _Resolved) -> None:
         """``results.json``, ``summary.md``, per-example tables and, when logging to MLflow, the plots."""
         reference = resolved.reference.as_dict() if resolved.reference else None
-        write_results(report, self.output, extra={"reference": reference})
+        plots = None
         if self.tracking is not None:
             from rm_mlflow.tracking.plots import write_plots
 
-            write_plots(report, self.output)
+            def plots(folder: Path) -> list[Path]:
+                return write_plots(report, folder)
+
+        write_results(report, self.output, extra={"reference": reference}, also_write=plots)
 
     def gate(self, report: EvaluationReport, resolved: _Resolved, run: TrackedRun | None) -> GateOutcome | None:
         """Check the promotion gate (when configured) and add its outcome to ``results.json``."""

@@ -1,52 +1,155 @@
-"""Writing and presenting an :class:`EvaluationReport`: results JSON, per-example parquet, a printed summary."""
+"""Writing and presenting an :class:`EvaluationReport`: results JSON, per-example parquet, a printed summary.
+
+A results folder is complete or it is refused. Every file is written to a temporary name and renamed
+into place; :data:`MANIFEST_FILE`, listing each file's size and sha256, is removed before the first file
+is written and written last. Every reader checks the manifest (:func:`check_complete`), so a folder left
+by a full disk or a kill mid-write (a ``results.json`` beside a truncated parquet, say) is never taken
+for a finished evaluation. Any ``OSError`` on these files is one :class:`~rm_mlflow.errors.OutputError`
+naming the path and errno; the score cache beside them keeps what was scored, so a rerun resumes.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import io
 import json
 import math
-from collections.abc import Mapping
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from rm_mlflow.errors import RmMlflowError
+from rm_mlflow.errors import IncompleteResultsError, OutputError, RmMlflowError
 from rm_mlflow.evaluation import EvaluationReport
 
 RESULTS_FILE = "results.json"
 SUMMARY_FILE = "summary.md"
 SCORES_SUFFIX = "_scores.parquet"
+MANIFEST_FILE = "manifest.json"
+_KEPT = "the scores computed so far are kept in the folder's score cache; free the space and rerun the same command to resume"
 
 
-def write_results(report: EvaluationReport, output_dir: Path | str, *, extra: Mapping[str, Any] | None = None) -> dict[str, Path]:
-    """Write ``results.json`` (plus ``extra`` top-level keys), ``summary.md`` and one ``<benchmark>_scores.parquet`` per benchmark."""
+def write_results(
+    report: EvaluationReport, output_dir: Path | str, *, extra: Mapping[str, Any] | None = None,
+    also_write: Callable[[Path], Iterable[Path]] | None = None,
+) -> dict[str, Path]:
+    """Write ``results.json`` (plus ``extra`` top-level keys), ``summary.md`` and one ``<benchmark>_scores.parquet`` per benchmark, then the manifest.
+
+    ``also_write(folder)`` writes the caller's own files (plots) and returns them; they are sealed in the manifest too.
+    """
     output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"results": output_dir / RESULTS_FILE, "summary": output_dir / SUMMARY_FILE}
-    _write_json(paths["results"], report.to_dict() | dict(extra or {}))
-    paths["summary"].write_text(format_markdown_summary(report), encoding="utf-8")
-    for name, benchmark in report.benchmarks.items():
-        path = output_dir / f"{name}{SCORES_SUFFIX}"
-        benchmark.examples.assign(benchmark=name).to_parquet(path, index=False)
-        paths[f"{name}_scores"] = path
+    with writing(output_dir):
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / MANIFEST_FILE).unlink(missing_ok=True)  # incomplete until the manifest is written again, last
+        paths = {"results": output_dir / RESULTS_FILE, "summary": output_dir / SUMMARY_FILE}
+        _write_atomic(paths["results"], _json_bytes(report.to_dict() | dict(extra or {})))
+        _write_atomic(paths["summary"], format_markdown_summary(report).encode("utf-8"))
+        for name, benchmark in report.benchmarks.items():
+            path = output_dir / f"{name}{SCORES_SUFFIX}"
+            buffer = io.BytesIO()
+            benchmark.examples.assign(benchmark=name).to_parquet(buffer, index=False)
+            _write_atomic(path, buffer.getvalue())
+            paths[f"{name}_scores"] = path
+        added = list(also_write(output_dir)) if also_write is not None else []
+        seal(output_dir, [*paths.values(), *added], fresh=True)
     return paths
 
 
+def prepare_output_folder(output_dir: Path | str) -> Path:
+    """Create the results folder and prove it writable now, before any weights load or run starts (a file in its place, a read-only folder)."""
+    output_dir = Path(output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise OutputError(f"{output_dir}: --output names an existing file, not a folder; give a folder for the results")
+    probe = output_dir / ".rm-mlflow-write-check"
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as error:
+        raise OutputError.from_os_error(error, output_dir, "write to the results folder") from None
+    return output_dir
+
+
+def write_results_document(output_dir: Path | str, document: Mapping[str, Any]) -> Path:
+    """Write a results document as ``results.json`` of a complete folder (for results built without a report, e.g. in tests)."""
+    output_dir = Path(output_dir)
+    path = output_dir / RESULTS_FILE
+    with writing(output_dir):
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / MANIFEST_FILE).unlink(missing_ok=True)
+        _write_atomic(path, _json_bytes(document))
+        seal(output_dir, [path], fresh=True)
+    return path
+
+
 def update_results(output_dir: Path | str, values: Mapping[str, Any]) -> None:
-    """Add top-level keys (the gate's outcome, ...) to a folder's ``results.json``."""
-    path = Path(output_dir) / RESULTS_FILE
-    _write_json(path, read_results(path) | dict(values))
+    """Add top-level keys (the gate's outcome, ...) to a complete folder's ``results.json``, and seal it again."""
+    output_dir = Path(output_dir)
+    path = output_dir / RESULTS_FILE
+    document = read_results(path) | dict(values)
+    with writing(output_dir):
+        _write_atomic(path, _json_bytes(document))
+        seal(output_dir, [path])
+
+
+def seal(output_dir: Path | str, files: Iterable[Path | str], *, fresh: bool = False) -> None:
+    """Record ``files`` (size and sha256) in the folder's manifest, written atomically; ``fresh`` starts a new manifest."""
+    output_dir = Path(output_dir)
+    entries = {} if fresh else _manifest(output_dir)
+    for file in files:
+        file = Path(file)
+        entries[file.name] = {"bytes": file.stat().st_size, "sha256": _sha256(file)}
+    with writing(output_dir):
+        _write_atomic(output_dir / MANIFEST_FILE, json.dumps({"format": 1, "files": entries}, indent=2, sort_keys=True).encode("utf-8"))
+
+
+def check_complete(output_dir: Path | str) -> None:
+    """Raise :class:`IncompleteResultsError` unless the folder's manifest is there and every file it lists has its size and digest."""
+    output_dir = Path(output_dir)
+    for name, entry in _manifest(output_dir).items():
+        path = output_dir / name
+        if not path.is_file():
+            raise _incomplete(output_dir, f"{name} is missing")
+        if path.stat().st_size != entry.get("bytes") or _sha256(path) != entry.get("sha256"):
+            raise _incomplete(output_dir, f"{name} does not match the manifest ({path.stat().st_size:,} bytes, manifest {entry.get('bytes')})")
+
+
+def _manifest(output_dir: Path) -> dict[str, dict[str, Any]]:
+    path = output_dir / MANIFEST_FILE
+    try:
+        document = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise _incomplete(output_dir, f"no {MANIFEST_FILE}, so the evaluation that wrote it did not finish writing") from None
+    except (OSError, ValueError) as error:
+        raise _incomplete(output_dir, f"{MANIFEST_FILE} is unreadable ({error})") from None
+    files = document.get("files") if isinstance(document, dict) else None
+    if not isinstance(files, dict) or RESULTS_FILE not in files or not all(isinstance(entry, dict) for entry in files.values()):
+        raise _incomplete(output_dir, f"{MANIFEST_FILE} does not list the folder's files")
+    return files
+
+
+def _incomplete(output_dir: Path, reason: str) -> IncompleteResultsError:
+    return IncompleteResultsError(
+        f"{output_dir}: incomplete results folder: {reason}; rerun `rm-mlflow evaluate` with this --output (it resumes from the score cache)"
+    )
 
 
 def read_results(path: Path | str) -> dict[str, Any]:
-    """A ``results.json`` document; a missing or unreadable file is one clear error."""
+    """The ``results.json`` document of a complete results folder (:func:`check_complete`); anything else is one clear error."""
     path = Path(path)
+    if not path.is_file():
+        raise RmMlflowError(f"{path}: no such results file (is it a folder written by `rm-mlflow evaluate`?)")
+    check_complete(path.parent)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RmMlflowError(f"{path}: no such results file (is it a folder written by `rm-mlflow evaluate`?)") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        document = json.loads(path.read_bytes())
+    except (OSError, ValueError) as error:
         raise RmMlflowError(f"{path}: not a readable results JSON: {error}") from None
+    if not isinstance(document, dict):
+        raise RmMlflowError(f"{path}: not a results document (a JSON object)")
+    return document
 
 
 def scores_table(output_dir: Path | str, benchmark: str) -> pd.DataFrame:
@@ -57,11 +160,39 @@ def scores_table(output_dir: Path | str, benchmark: str) -> pd.DataFrame:
     return pd.read_parquet(path)
 
 
-def _write_json(path: Path, document: Mapping[str, Any]) -> None:
-    """Write through a temporary file and rename, so a kill never leaves half a results file."""
-    temporary = path.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(_without_nan(document), indent=2, sort_keys=True, default=_json_default, allow_nan=False), encoding="utf-8")
-    temporary.replace(path)
+@contextlib.contextmanager
+def writing(output_dir: Path) -> Iterator[None]:
+    """Turn an ``OSError`` on the results folder's files into one :class:`OutputError` naming the path and errno."""
+    try:
+        yield
+    except OSError as error:
+        raise OutputError.from_os_error(error, output_dir, "write the results", _KEPT) from None
+
+
+def _write_atomic(path: Path, content: bytes) -> None:
+    """Write through a temporary file in the same folder, flushed to disk, then rename: a reader never sees half a file."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        with temporary.open("wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        temporary.replace(path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)  # a full disk must not keep the space a partial file took
+        raise
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _json_bytes(document: Mapping[str, Any]) -> bytes:
+    return json.dumps(_without_nan(document), indent=2, sort_keys=True, default=_json_default, allow_nan=False).encode("utf-8")
 
 
 def _without_nan(value: Any) -> Any:

@@ -1,13 +1,28 @@
-"""An append-only on-disk cache of scores, so an interrupted evaluation resumes where it stopped."""
+"""An append-only on-disk cache of scores, so an interrupted evaluation resumes where it stopped.
+
+Every line checks itself: it carries the salt of the model and settings that produced it (see
+:meth:`ScoreCache.salt_of`) and a digest of its own content. A line that does not parse, is not UTF-8,
+has the wrong shape, holds a non-finite score, belongs to other settings or fails its digest (a value
+edited by hand, a bit flipped on disk) is dropped and its conversation scored again; one warning names
+the file and how many lines were dropped. Reading never raises on content.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import math
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+from rm_mlflow.errors import OutputError
+
+logger = logging.getLogger(__name__)
+_KEY_LENGTH = 64  # sha256 hex digest of the token ids
+_DIGEST_LENGTH = 16
 
 
 class ScoreCache:
@@ -33,7 +48,7 @@ class ScoreCache:
         if not resume:
             path.unlink(missing_ok=True)
             return cls(path, fingerprint)
-        others = [p for p in sorted([folder / cls.FILE_NAME, *folder.glob(cls.SHARD_PATTERN)]) if p != path and p.exists()]
+        others = [p for p in sorted([folder / cls.FILE_NAME, *folder.glob(cls.SHARD_PATTERN)]) if p != path and p.is_file()]
         return cls(path, fingerprint, also_read=others)
 
     @staticmethod
@@ -57,23 +72,60 @@ class ScoreCache:
         self._scores: dict[str, float] = {}
         self._records: dict[str, dict[str, Any]] = {}
         self._tail_checked = False
+        self.dropped: dict[Path, int] = {}  # lines read and not trusted, per file
         for source in (*also_read, self.path):  # other processes' files are read, never written
-            if source.exists():
+            if source.is_file():
                 self._load(source)
 
     def _load(self, source: Path) -> None:
-        with source.open(encoding="utf-8") as handle:
-            for line in handle:
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a line cut short by a kill; everything before it is intact
-                if record.get("salt") != self._salt:
-                    continue
-                if "record" in record:
-                    self._records[record["key"]] = record["record"]
-                else:
-                    self._scores[record["key"]] = record["score"]
+        try:
+            content = source.read_bytes()
+        except OSError as error:
+            logger.warning("score cache %s: cannot be read (%s); every score in it is computed again", source, error.strerror or error)
+            return
+        dropped = 0
+        for line in content.split(b"\n"):
+            if not line.strip():
+                continue
+            entry = self._parse(line)
+            if entry is None:
+                dropped += 1
+            elif entry[0] == "record":
+                self._records[entry[1]] = entry[2]
+            else:
+                self._scores[entry[1]] = entry[2]
+        if dropped:
+            self.dropped[source] = dropped
+            logger.warning(
+                "score cache %s: dropped %d line(s) that were damaged or belong to other settings; their conversations are scored again",
+                source, dropped,
+            )
+
+    def _parse(self, line: bytes) -> tuple[str, str, Any] | None:
+        """``("score"|"record", key, value)`` for a line this cache wrote and can trust, else None."""
+        try:
+            entry = json.loads(line)
+        except ValueError:  # not UTF-8, not JSON (a line a kill cut short, garbage, NUL bytes)
+            return None
+        if not isinstance(entry, dict) or entry.get("salt") != self._salt:
+            return None
+        key, check = entry.get("key"), entry.get("check")
+        if not isinstance(key, str) or len(key) > 4 * _KEY_LENGTH or not isinstance(check, str):
+            return None
+        if "record" in entry:
+            record = entry["record"]
+            if isinstance(record, dict) and check == self._digest(key, _canonical(record)):
+                return "record", key, record
+            return None
+        score = entry.get("score")
+        if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
+            return None
+        if check != self._digest(key, repr(float(score))):
+            return None
+        return "score", key, float(score)
+
+    def _digest(self, key: str, value: str) -> str:
+        return hashlib.sha256(f"{self._salt}\x1f{key}\x1f{value}".encode()).hexdigest()[:_DIGEST_LENGTH]
 
     def _key(self, input_ids: Iterable[int]) -> str:
         return hashlib.sha256(",".join(map(str, input_ids)).encode()).hexdigest()
@@ -86,23 +138,30 @@ class ScoreCache:
         return self._scores.get(self._key(input_ids))
 
     def put_many(self, items: Iterable[tuple[Iterable[int], float]]) -> None:
-        """Append ``(token ids, score)`` pairs and flush them to disk before returning."""
+        """Append ``(token ids, score)`` pairs and flush them to disk before returning; a non-finite score is kept in memory only."""
         lines = []
         for input_ids, score in items:
             key = self._key(input_ids)
+            score = float(score)
             self._scores[key] = score
-            lines.append(json.dumps({"salt": self._salt, "key": key, "score": score}))
-        self._append(lines)
+            if math.isfinite(score):
+                lines.append(json.dumps({"salt": self._salt, "key": key, "score": score, "check": self._digest(key, repr(score))}))
+        if lines:
+            self._append(lines)
 
     def _append(self, lines: list[str]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as handle:
-            if handle.tell() and not self._tail_checked and not self._ends_with_newline():
-                handle.write("\n")  # close a line a kill cut short, so it cannot swallow the next record
-            self._tail_checked = True
-            handle.write("\n".join(lines) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("ab") as handle:
+                if handle.tell() and not self._tail_checked and not self._ends_with_newline():
+                    handle.write(b"\n")  # close a line a kill cut short, so it cannot swallow the next record
+                self._tail_checked = True
+                handle.write(("\n".join(lines) + "\n").encode("utf-8"))
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as error:
+            kept = "the scores written before are kept (a line cut short is dropped on resume); free the space and rerun to resume"
+            raise OutputError.from_os_error(error, self.path, "append to the score cache", kept) from None
 
     def _ends_with_newline(self) -> bool:
         with self.path.open("rb") as handle:
@@ -115,5 +174,11 @@ class ScoreCache:
 
     def put_record(self, key: str, record: Mapping[str, Any]) -> None:
         """Append one record and flush it to disk before returning."""
-        self._records[key] = dict(record)
-        self._append([json.dumps({"salt": self._salt, "key": key, "record": dict(record)})])
+        record = dict(record)
+        self._records[key] = record
+        canonical = _canonical(record)
+        self._append([json.dumps({"salt": self._salt, "key": key, "record": record, "check": self._digest(key, canonical)})])
+
+
+def _canonical(record: Mapping[str, Any]) -> str:
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), default=str)

@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 from rm_mlflow.card import CardTarget, render_card, sync_local
 from rm_mlflow.data import DataOptions
 from rm_mlflow.evaluation import evaluate_reward_model
-from rm_mlflow.results import write_results
+from rm_mlflow.results import write_results, write_results_document
 from tests.card.fake_hub import FakeHub
 from tests.helpers import REPO_ROOT, SAMPLE_DATA, evaluate_to_run
 
@@ -101,8 +101,7 @@ def test_existing_results_stay_byte_for_byte_and_a_second_sync_changes_nothing(r
 
 
 def test_push_opens_a_pull_request_through_the_hub_api_without_leaking_the_token(results, tmp_path):
-    results_file = tmp_path / "results.json"
-    results_file.write_text(json.dumps(results))
+    results_file = write_results_document(tmp_path, results)
     token = "hf_testTokenThatMustNotLeak0123"
     with FakeHub("org/my-rm", LEADERBOARD_CARD) as hub:
         env = dict(os.environ, HF_ENDPOINT=hub.url, HF_TOKEN=token, HF_HUB_OFFLINE="0", HF_HOME=str(tmp_path / "hf-home"))
@@ -123,8 +122,7 @@ def test_push_opens_a_pull_request_through_the_hub_api_without_leaking_the_token
 
 
 def test_direct_commit_only_when_asked(results, tmp_path):
-    results_file = tmp_path / "results.json"
-    results_file.write_text(json.dumps(results))
+    results_file = write_results_document(tmp_path, results)
     with FakeHub("org/new-rm", None) as hub:  # no README yet: one is created
         env = dict(os.environ, HF_ENDPOINT=hub.url, HF_TOKEN="hf_x", HF_HUB_OFFLINE="0", HF_HOME=str(tmp_path / "hf-home"))
         command = [sys.executable, "-m", "rm_mlflow.cli", "card", "sync", "--results", str(results_file), "--repo_id", "org/new-rm",
@@ -136,8 +134,7 @@ def test_direct_commit_only_when_asked(results, tmp_path):
 
 
 def test_dry_run_prints_the_yaml_diff_and_writes_nothing(results, tmp_path):
-    results_file = tmp_path / "results.json"
-    results_file.write_text(json.dumps(results))
+    results_file = write_results_document(tmp_path, results)
     (tmp_path / "README.md").write_text(LEADERBOARD_CARD)
     command = [sys.executable, "-m", "rm_mlflow.cli", "card", "sync", "--results", str(results_file), "--model_dir", str(tmp_path), "--dry_run"]
     run = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)

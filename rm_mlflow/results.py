@@ -66,8 +66,10 @@ def prepare_output_folder(output_dir: Path | str) -> Path:
     probe = output_dir / ".rm-mlflow-write-check"
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
-        probe.write_bytes(b"ok")
-        probe.unlink()
+        try:
+            probe.write_bytes(b"ok")
+        finally:
+            probe.unlink(missing_ok=True)
     except OSError as error:
         raise OutputError.from_os_error(error, output_dir, "write to the results folder") from None
     return output_dir
@@ -178,8 +180,11 @@ def _write_atomic(path: Path, content: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         temporary.replace(path)
-    except BaseException:
+    except OSError as error:
         temporary.unlink(missing_ok=True)  # a full disk must not keep the space a partial file took
+        raise OSError(error.errno, error.strerror, str(path)) from error  # a failed write() names no file; say which one
+    except BaseException:
+        temporary.unlink(missing_ok=True)
         raise
 
 

@@ -514,9 +514,16 @@ def _run_serve(args: argparse.Namespace) -> int:
 
     from rm_mlflow.service import WebhookVerifier, load_secret, serve
 
+    from rm_mlflow.service.queue import QueueFileLost
+
     verifier = WebhookVerifier(load_secret(env=args.secret_env, file=args.secret_file), tolerance_seconds=args.tolerance)
     token = os.environ.get(args.status_token_env, "").strip() or None
-    serve(_service(args, poll_interval=args.poll_interval), verifier, host=args.host, port=args.port, status_token=token)
+    try:
+        serve(_service(args, poll_interval=args.poll_interval), verifier, host=args.host, port=args.port, status_token=token)
+    except QueueFileLost as error:
+        print(f"rm-mlflow: error: {one_line(error)}", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(error.exit_status)  # a worker may be mid-evaluation inside torch: interpreter teardown would abort on its thread
     return 0
 
 

@@ -27,7 +27,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from rm_mlflow.service.queue import SKIPPED, STATUSES, JobQueue
+from rm_mlflow.service.queue import SKIPPED, STATUSES, JobQueue, QueueFileLost
 from rm_mlflow.service.signature import SignatureError, WebhookVerifier
 
 logger = logging.getLogger(__name__)
@@ -65,9 +65,19 @@ def create_app(
     health: Callable[[], dict[str, Any]] | None = None,
     status: Callable[[], dict[str, Any]] | None = None,
     status_token: str | None = None,
+    on_lost: Callable[[QueueFileLost], None] | None = None,
 ) -> FastAPI:
-    """The FastAPI app: ``POST /webhook``, ``GET /healthz``, and with ``status_token`` ``GET /status``, ``/jobs``, ``/jobs/NAME/VERSION``."""
+    """The FastAPI app: ``POST /webhook``, ``GET /healthz``, and with ``status_token`` ``GET /status``, ``/jobs``, ``/jobs/NAME/VERSION``.
+
+    A lost queue file (:class:`QueueFileLost`) answers 503 on every route and is reported through ``on_lost``.
+    """
     app = FastAPI(title="rm-mlflow", description="Evaluates reward models when they are registered in MLflow.", docs_url=None, redoc_url=None)
+
+    @app.exception_handler(QueueFileLost)
+    async def queue_lost(request: Request, error: QueueFileLost) -> JSONResponse:
+        if on_lost is not None:
+            on_lost(error)
+        return JSONResponse({"status": "failing", "error": str(error)}, status_code=503)
 
     def authorized(request: Request) -> None:
         if not status_token:

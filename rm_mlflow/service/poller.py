@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from rm_mlflow.retry import with_retries
 from rm_mlflow.service.queue import JobQueue
 from rm_mlflow.service.selection import ModelSelector
+from rm_mlflow.tracking.version_tags import STATUS_TAG
 
 logger = logging.getLogger(__name__)
 _WATERMARK = "watch.since_ms"
@@ -38,28 +40,52 @@ class RegistryPoller:
         started_ms = int(time.time() * 1000)
         since_ms = int(self.queue.get_state(_WATERMARK) or 0)
         added = 0
-        for model in self._pages(lambda token: self.client.search_registered_models(max_results=200, page_token=token)):
-            if not self.selector.matches(model.name, model.tags):
-                continue
-            quoted = model.name.replace("'", "\\'")
-            versions = self._pages(
-                lambda token, quoted=quoted: self.client.search_model_versions(f"name='{quoted}'", max_results=200, page_token=token)
-            )
-            for version in versions:
-                if (version.creation_timestamp or 0) >= since_ms:
-                    _, created = self.queue.enqueue(version.name, str(version.version), origin="watch")
-                    if created:
-                        logger.info("watch: queued models:/%s/%s", version.name, version.version)
-                        added += 1
+        for version in selected_versions(self.client, self.selector):
+            if (version.creation_timestamp or 0) >= since_ms:
+                _, created = self.queue.enqueue(version.name, str(version.version), origin="watch")
+                if created:
+                    logger.info("watch: queued models:/%s/%s", version.name, version.version)
+                    added += 1
         self.queue.set_state(_WATERMARK, str(max(since_ms, started_ms - _CLOCK_SKEW_MS)))
         return added
 
-    @staticmethod
-    def _pages(fetch: Any) -> list[Any]:
-        items, token = [], None
-        while True:
-            page = with_retries(lambda token=token: fetch(token), what="search")
-            items.extend(page)
-            token = page.token
-            if not token:
-                return items
+
+
+def selected_versions(client: Any, selector: ModelSelector) -> Iterator[Any]:
+    """Every version of every registered model ``selector`` takes, page by page."""
+    for model in _pages(lambda token: client.search_registered_models(max_results=200, page_token=token)):
+        if not selector.matches(model.name, model.tags):
+            continue
+        quoted = model.name.replace("'", "\\'")
+        yield from _pages(lambda token, quoted=quoted: client.search_model_versions(f"name='{quoted}'", max_results=200, page_token=token))
+
+
+def _pages(fetch: Any) -> list[Any]:
+    items, token = [], None
+    while True:
+        page = with_retries(lambda token=token: fetch(token), what="search")
+        items.extend(page)
+        token = page.token
+        if not token:
+            return items
+
+
+UNFINISHED = ("queued", "running")
+
+
+def requeue_unfinished_versions(queue: JobQueue, selector: ModelSelector, *, client: Any = None) -> int:
+    """Queue every version of a selected model whose ``rm_eval.status`` is queued or running but which has no job in ``queue``.
+
+    That is what a lost or replaced queue file leaves behind. The job's worker reuses the run the version
+    records (``rm_eval.run_id``), so the evaluation resumes instead of starting a second run. Returns how many were queued.
+    """
+    from mlflow import MlflowClient
+
+    client = client or MlflowClient()
+    added = 0
+    for version in selected_versions(client, selector):
+        if (version.tags or {}).get(STATUS_TAG) in UNFINISHED and queue.get(version.name, str(version.version)) is None:
+            queue.enqueue(version.name, str(version.version), origin="reconcile")
+            logger.info("reconcile: queued models:/%s/%s (the registry shows it %s)", version.name, version.version, version.tags[STATUS_TAG])
+            added += 1
+    return added

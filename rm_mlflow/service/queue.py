@@ -6,12 +6,17 @@ restart can never add a second job. Accepted webhook delivery ids are stored in 
 transaction as the job, so a replayed delivery is refused atomically. Everything is committed
 before the HTTP reply, so a killed service loses nothing; on restart, jobs left ``running`` by the
 dead worker go back to ``queued`` and resume (their MLflow run id and score cache are kept).
+
+The file itself is watched: every transaction first checks that the path still names the file this
+queue opened (same device and inode). A queue file deleted or replaced under a running service raises
+:class:`QueueFileLost` instead of writing jobs into an unlinked file that no restart would read.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import sqlite3
 import threading
 import time
@@ -19,6 +24,8 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
+
+from rm_mlflow.errors import RmMlflowError
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, SKIPPED = "queued", "running", "succeeded", "failed", "skipped"
 STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, SKIPPED)
@@ -50,6 +57,12 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+
+class QueueFileLost(RmMlflowError):
+    """The queue file was deleted or replaced while this process had it open."""
+
+    exit_status = 1
 
 
 @dataclass(frozen=True)
@@ -97,9 +110,28 @@ class JobQueue:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self.wakeup = threading.Event()  # set when a job is added, so an in-process worker starts at once
+        self._identity: tuple[int, int] | None = None
         self._connection().executescript(_SCHEMA)  # executescript manages its own transaction
+        self._identity = _identity_of(self.path)
+
+    def check_file(self) -> None:
+        """Raise :class:`QueueFileLost` unless the queue's path still names the file this queue opened."""
+        if self._identity is None:
+            return
+        try:
+            now = _identity_of(self.path)
+        except FileNotFoundError:
+            now = None
+        if now != self._identity:
+            what = "deleted" if now is None else "replaced by another file"
+            raise QueueFileLost(
+                f"{self.path}: the queue file was {what} while the service ran; stopped rather than write jobs into a file no restart "
+                "would read. Restart the service: it re-queues every version the registry shows as queued or running, and "
+                "`rm-mlflow watch --once --backfill` queues versions registered meanwhile"
+            )
 
     def _connection(self) -> sqlite3.Connection:
+        self.check_file()
         connection = getattr(self._local, "connection", None)
         if connection is None:
             connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
@@ -246,6 +278,11 @@ class JobQueue:
         """Store a value in the queue file."""
         with self._transaction() as db:
             db.execute("INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+
+
+def _identity_of(path: Path) -> tuple[int, int]:
+    status = os.stat(path)
+    return status.st_dev, status.st_ino
 
 
 class WorkerLock:

@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from rm_mlflow.errors import OptionError
-from rm_mlflow.service.poller import RegistryPoller
-from rm_mlflow.service.queue import JobQueue, WorkerLock
+from rm_mlflow.service.poller import RegistryPoller, requeue_unfinished_versions
+from rm_mlflow.service.queue import JobQueue, QueueFileLost, WorkerLock
 from rm_mlflow.service.selection import ModelSelector
 from rm_mlflow.service.worker import EvaluationPlan, RetryPolicy, Worker
 
 logger = logging.getLogger(__name__)
 QUEUE_FILE = "queue.sqlite"
+QUEUE_CHECK_SECONDS = 1.0  # how often a running service checks that its queue file is still there
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,8 @@ class EvaluationService:
         self.workers: list[Worker] = []
         self.threads: list[threading.Thread] = []
         self.poller: RegistryPoller | None = None
+        self.lost: QueueFileLost | None = None
+        self.on_lost: Any = None  # called once when the queue file is lost (serve stops its HTTP server)
 
     def start(self, *, background: bool = True) -> None:
         """Become the queue's worker if no other process is, resume orphaned jobs, start the workers and the poller.
@@ -98,6 +101,7 @@ class EvaluationService:
                 logger.info("resuming %d job(s) left running by a stopped service", len(requeued))
             for job in failed:
                 self.workers[0].record_abandoned(job)
+            self._reconcile()
         else:
             # A safety-net poll beside a running `serve` still queues what webhooks missed; that worker evaluates it.
             logger.warning("another rm-mlflow process is the worker for %s; this one only receives and queues", self.queue.path)
@@ -108,6 +112,38 @@ class EvaluationService:
                 self._spawn(worker.name, worker.run_forever, self.stop_event)
             if self.poller is not None:
                 self._spawn("poller", self._poll_forever)
+            self._spawn("queue-watch", self._watch_queue_file)
+
+    def _reconcile(self) -> None:
+        """Re-queue the versions the registry shows as queued or running with no job here (a lost or replaced queue file)."""
+        try:
+            added = requeue_unfinished_versions(self.queue, self.config.selector)
+        except QueueFileLost:
+            raise
+        except Exception as error:  # noqa: BLE001 - the registry may be down at start; webhooks and polls still queue
+            logger.error("could not reconcile the queue with the registry: %s", error)
+            return
+        if added:
+            logger.warning("re-queued %d version(s) the registry shows as queued or running but the queue did not hold", added)
+
+    def _watch_queue_file(self) -> None:
+        while not self.stop_event.wait(QUEUE_CHECK_SECONDS):
+            try:
+                self.queue.check_file()
+            except QueueFileLost as error:
+                self.fail(error)
+                return
+
+    def fail(self, error: QueueFileLost) -> None:
+        """Stop everything because the queue file is gone: a log line, ``/healthz`` 503, and (under ``serve``) the process exits."""
+        if self.lost is not None:
+            return
+        self.lost = error
+        logger.error("%s", error)
+        self.stop_event.set()
+        self.queue.wakeup.set()
+        if self.on_lost is not None:
+            self.on_lost()
 
     def _spawn(self, name: str, target: Any, *args: Any) -> None:
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)
@@ -131,6 +167,7 @@ class EvaluationService:
 
     def health(self) -> dict[str, Any]:
         """What ``/healthz`` shows to anyone besides the queue counts: whether this process is the worker."""
+        self.queue.check_file()
         return {"worker": "active" if self.workers else "standby (another process holds the worker lock)"}
 
     def status(self) -> dict[str, Any]:
@@ -161,12 +198,17 @@ def serve(service: EvaluationService, verifier: Any, *, host: str, port: int, st
 
     if not status_token:
         logger.info("no status token: /jobs and /status answer 403 (set one to read them)")
-    app = create_app(service.queue, verifier, health=service.health, status=service.status, status_token=status_token)
+    app = create_app(service.queue, verifier, health=service.health, status=service.status, status_token=status_token,
+                     on_lost=service.fail)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False))
+    service.on_lost = lambda: setattr(server, "should_exit", True)
     service.start()
     try:
-        uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+        server.run()
     finally:
         service.stop()
+    if service.lost is not None:
+        raise service.lost
 
 
 def watch(service: EvaluationService, *, once: bool = False) -> int:
@@ -186,4 +228,6 @@ def watch(service: EvaluationService, *, once: bool = False) -> int:
         pass
     finally:
         service.stop()
+    if service.lost is not None:
+        raise service.lost
     return 0

@@ -21,7 +21,7 @@ from rm_mlflow.data.loading import resolve_benchmark
 from rm_mlflow.errors import RmMlflowError
 from rm_mlflow.pipeline import EvaluationRequest, run_evaluation
 from rm_mlflow.retry import is_transient, with_retries
-from rm_mlflow.service.queue import Job, JobQueue
+from rm_mlflow.service.queue import Job, JobQueue, QueueFileLost
 from rm_mlflow.service.selection import ModelSelector
 from rm_mlflow.tracking.run import TrackingTarget, create_run
 from rm_mlflow.tracking.version_tags import ERROR_TAG, RUN_ID_TAG, STATUS_TAG, succeeded_tags
@@ -76,10 +76,12 @@ def describe_failure(error: BaseException) -> str:
     return _HUB_TOKEN.sub("hf_***", text)[:_TAG_VALUE_LIMIT]
 
 
-def _succeeded_run(version: Any) -> str | None:
-    """The run of an evaluation the registry already records as succeeded (e.g. by a service with another queue)."""
-    tags = version.tags or {}
-    return tags.get(RUN_ID_TAG) if tags.get(STATUS_TAG) == "succeeded" else None
+def _recorded_run(version: Any) -> str | None:
+    """The run the registry records for this version's evaluation, whatever its status (a service with another queue, or a lost one).
+
+    Reusing it is what keeps one run per version: a finished run is adopted, an unfinished one resumed.
+    """
+    return (version.tags or {}).get(RUN_ID_TAG)
 
 
 class Worker:
@@ -106,12 +108,15 @@ class Worker:
         self.current: Job | None = None
 
     def run_forever(self, stop: threading.Event, *, idle_wait: float = 1.0) -> None:
-        """Process due jobs until ``stop`` is set, waking when one is queued."""
-        while not stop.is_set():
-            if self.run_once() is None:
-                due_in = self.queue.next_due_in()
-                self.queue.wakeup.wait(idle_wait if due_in is None else min(idle_wait, due_in))
-                self.queue.wakeup.clear()
+        """Process due jobs until ``stop`` is set, waking when one is queued; a lost queue file stops the worker (the service reports it)."""
+        try:
+            while not stop.is_set():
+                if self.run_once() is None:
+                    due_in = self.queue.next_due_in()
+                    self.queue.wakeup.wait(idle_wait if due_in is None else min(idle_wait, due_in))
+                    self.queue.wakeup.clear()
+        except QueueFileLost as error:
+            logger.error("%s: stopped: %s", self.name, error)
 
     def run_once(self) -> Job | None:
         """Claim and process one due job; None when none is due."""
@@ -132,7 +137,7 @@ class Worker:
         logger.info("%s: evaluating %s (attempt %d)", self.name, job.model_uri, job.attempts)
         try:
             version = self._check_selected(client, job)
-            run_id = job.run_id or _succeeded_run(version)
+            run_id = job.run_id or self._existing_run(client, _recorded_run(version))
             metrics = self._finished_metrics(client, run_id) if run_id else None
             if metrics is None:
                 run_id = self._prepare_run(client, job, run_id)
@@ -179,6 +184,21 @@ class Worker:
         self.queue.set_run_id(job.id, run_id)
         self._set_tags(client, job, {RUN_ID_TAG: run_id})
         return run_id
+
+    @staticmethod
+    def _existing_run(client: Any, run_id: str | None) -> str | None:
+        """``run_id`` when that run still exists (not deleted), else None."""
+        from mlflow.exceptions import MlflowException
+
+        if not run_id:
+            return None
+        try:
+            run = client.get_run(run_id)
+        except MlflowException as error:
+            if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return None
+            raise
+        return run_id if run.info.lifecycle_stage == "active" else None
 
     @staticmethod
     def _finished_metrics(client: Any, run_id: str) -> dict[str, float] | None:

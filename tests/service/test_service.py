@@ -232,6 +232,47 @@ def test_a_killed_service_resumes_the_job_and_finishes_it_once(webhook_server, w
     assert "resuming 1 job(s)" in slow.log()
 
 
+def test_a_deleted_queue_stops_the_service_and_a_restart_gives_one_finished_run_per_version(webhook_server, webhook_for, logged_model, tmp_path):
+    """The queue file deleted mid-evaluation: the service notices, says so and exits; restart + backfill leave exactly one FINISHED run each."""
+    client = _client(webhook_server)
+    slow = ServiceProcess(tmp_path / "state", webhook_server,
+                          ["--dataset", "rmb", "--data_dir", str(SHARED_DATA), "--limit", "6", "--skip_invalid",
+                           "--batch_size", "4", "--max_length", "1024", "--truncation", "left"]).start()
+    queue_file = slow.state_dir / "queue.sqlite"
+    try:
+        webhook_for(slow)
+        client.create_registered_model("rm-lost", tags={"rm_eval": "true"})
+        register("rm-lost", logged_model)  # v1: evaluated before the loss
+        wait_for_outcome(client, "rm-lost", "1", timeout=240, service=slow)
+        register("rm-lost", logged_model)  # v2: running when the queue file goes
+        job = wait_for(lambda: slow.job("rm-lost", "2"), timeout=30, what="v2's job", on_timeout=slow.log)
+        cache = slow.state_dir / "jobs" / f"job-{job['id']}" / "score_cache.jsonl"
+        wait_for(lambda: cache.exists(), timeout=180, interval=0.1, what="v2's scoring to be under way", on_timeout=slow.log)
+        queue_file.unlink()
+        assert slow.process.wait(timeout=30) == 1, slow.log()  # it notices within a second or so, and exits
+        assert "the queue file was deleted while the service ran" in slow.log()
+        assert version_tags(client, "rm-lost", "2")["rm_eval.status"] == "running"
+        register("rm-lost", logged_model)  # v3: registered while the service is down; its delivery finds no one
+
+        slow.start()  # a new, empty queue: the registry says v2 is running, so it is re-queued and resumed on its run
+        assert "re-queued 1 version(s)" in slow.log()
+        from rm_mlflow.cli import main
+
+        assert main(["watch", "--once", "--backfill", "--state_dir", str(slow.state_dir), "--tracking_uri", webhook_server,
+                     "--dataset", "rmb", "--data_dir", str(SHARED_DATA)]) == 0  # beside serve: queues v1, v3 for it
+        outcomes = {version: wait_for_outcome(client, "rm-lost", version, timeout=300, service=slow) for version in ("1", "2", "3")}
+    finally:
+        slow.stop()
+    runs = _runs_for(client, "rm-lost")
+    by_version = {}
+    for run in runs:
+        by_version.setdefault(run.data.tags["rm_mlflow.model_version"], []).append(run)
+    assert sorted(by_version) == ["1", "2", "3"], slow.log()
+    for version, version_runs in by_version.items():
+        assert [run.info.status for run in version_runs] == ["FINISHED"], (version, slow.log())
+        assert outcomes[version]["rm_eval.status"] == "succeeded" and outcomes[version]["rm_eval.run_id"] == version_runs[0].info.run_id
+
+
 def _peak_rss_mb(pid: int) -> float:
     fields = dict(line.split(":", 1) for line in open(f"/proc/{pid}/status").read().splitlines() if ":" in line)
     return int(fields["VmHWM"].split()[0]) / 1024

@@ -513,7 +513,6 @@ def _run_serve(args: argparse.Namespace) -> int:
     import os
 
     from rm_mlflow.service import WebhookVerifier, load_secret, serve
-
     from rm_mlflow.service.queue import QueueFileLost
 
     verifier = WebhookVerifier(load_secret(env=args.secret_env, file=args.secret_file), tolerance_seconds=args.tolerance)

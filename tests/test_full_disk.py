@@ -87,7 +87,8 @@ def test_a_full_disk_at_every_fill_level_is_one_line_and_an_incomplete_folder_is
         # with space again, the same command resumes from what the cache kept and completes the folder
         resumed_level = tmp_path / "disk" / f"free-{max(FILL_LEVELS)}"
         resumed = _evaluate(tiny_llama, resumed_level)
-        print("\n".join(f"free {free:>6} B: exit {code}: {line}\n    folder: {', '.join(contents) or '(none)'}" for free, code, line, contents in outcomes))
+        for free, code, line, contents in outcomes:
+            print(f"free {free:>6} B: exit {code}: {line}\n    folder: {', '.join(contents) or '(none)'}")
         assert resumed.returncode == 0, resumed.stderr
         assert "resumed (50 from cache)" in resumed.stdout, resumed.stdout
         check_complete(resumed_level)

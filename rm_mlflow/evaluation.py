@@ -23,7 +23,7 @@ from rm_mlflow.errors import OptionError
 from rm_mlflow.metrics.intervals import DEFAULT_LEVEL, DEFAULT_RESAMPLES, bootstrap_intervals
 from rm_mlflow.metrics.length_bias import LengthBias, length_bias
 from rm_mlflow.metrics.outcomes import BenchmarkScores, ExampleOutcome
-from rm_mlflow.scoring.base import RewardModel
+from rm_mlflow.scoring.base import Conversation, RewardModel
 from rm_mlflow.scoring.cache import ScoreCache
 from rm_mlflow.scoring.distributed import SINGLE_PROCESS, ProcessGroup
 from rm_mlflow.scoring.engine import score_conversations
@@ -192,15 +192,7 @@ def score_benchmarks(
     settings = reward_model.settings
     model_info = reward_model.describe()
 
-    conversations, labels, slots = [], [], []
-    for b, item in enumerate(loaded):
-        for e, example in enumerate(item.examples):
-            units = reward_model.units(example)
-            for u, unit in enumerate(units):
-                conversations.append(unit)
-                labels.append(f"{item.benchmark.name} id {example.id} {_unit_label(example, u, len(units))}")
-                slots.append((b, e))
-
+    conversations, labels, slots = benchmark_units(reward_model, loaded)
     scored = reward_model.score_units(conversations, labels=labels, cache=cache, progress=progress, group=group) or score_conversations(
         reward_model, conversations, settings, labels=labels, cache=cache, progress=progress, group=group
     )
@@ -248,6 +240,19 @@ def score_benchmarks(
         throughput=throughput,
         environment=_environment(),
     )
+
+
+def benchmark_units(reward_model: RewardModel, loaded: Sequence[LoadedBenchmark]) -> tuple[list[Conversation], list[str], list[tuple[int, int]]]:
+    """Every unit the model scores for the benchmarks, a label naming each in errors, and its (benchmark, example) slot."""
+    conversations, labels, slots = [], [], []
+    for b, item in enumerate(loaded):
+        for e, example in enumerate(item.examples):
+            units = reward_model.units(example)
+            for u, unit in enumerate(units):
+                conversations.append(unit)
+                labels.append(f"{item.benchmark.name} id {example.id} {_unit_label(example, u, len(units))}")
+                slots.append((b, e))
+    return conversations, labels, slots
 
 
 def _unit_label(example: PreferenceExample, index: int, count: int) -> str:

@@ -103,6 +103,7 @@ class EvaluationOutcome:
 class _Resolved:
     benchmarks: list[LoadedBenchmark]
     reference: ModelReference | None
+    pyfunc_model: Any = None  # an MLflow reference, fetched once in resolve (an rm_mlflow model's weights load later)
 
 
 class EvaluationPipeline:
@@ -169,7 +170,29 @@ class EvaluationPipeline:
             reference = resolve_model_reference(request.model)
         elif isinstance(request.model, ModelReference):
             reference = request.model
-        return _Resolved(benchmarks=benchmarks, reference=reference)
+        pyfunc_model = None
+        if isinstance(request.model, (str, ModelReference)):
+            assert reference is not None
+            pyfunc_model = self._check_model_without_weights(benchmarks, reference)
+        return _Resolved(benchmarks=benchmarks, reference=reference, pyfunc_model=pyfunc_model)
+
+    def _check_model_without_weights(self, benchmarks: list[LoadedBenchmark], reference: ModelReference) -> Any:
+        """Everything about the model its config and tokenizer can tell, before any weights load or run exists.
+
+        The kind's own checks (remote code, head, tokenizer, a DPO reference's vocabulary) run on a weightless copy
+        of the model, and under ``truncation none`` every conversation is tokenized with it, so one over the limit
+        fails now, naming its row. Returns the MLflow model of an MLflow reference (fetched here, weights not
+        loaded), for :meth:`load` to reuse.
+        """
+        from rm_mlflow.evaluation import benchmark_units
+        from rm_mlflow.scoring.engine import check_lengths
+        from rm_mlflow.tracking.adapters import open_mlflow_model, preview_model
+
+        pyfunc_model = open_mlflow_model(reference) if reference.source == "mlflow" else None
+        preview = preview_model(reference, self.request.settings, kind=self.request.model_kind, pyfunc_model=pyfunc_model)
+        if preview is not None and preview.settings.truncation == "none":
+            check_lengths(preview, *benchmark_units(preview, benchmarks)[:2])
+        return pyfunc_model
 
     def load(self, resolved: _Resolved) -> RewardModel:
         """The model's weights, on the settings' device."""
@@ -181,7 +204,7 @@ class EvaluationPipeline:
             settings = dict(self.request.settings)
             if self.group.distributed:
                 settings["device"] = self.group.device(resolve_device(settings.get("device", "auto")))
-            loaded = load_model_for_scoring(resolved.reference, settings, kind=self.request.model_kind)
+            loaded = load_model_for_scoring(resolved.reference, settings, kind=self.request.model_kind, pyfunc_model=resolved.pyfunc_model)
         elif isinstance(model, RewardModel):
             loaded = model
         else:

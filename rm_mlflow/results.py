@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from rm_mlflow.errors import IncompleteResultsError, OutputError, RmMlflowError
+from rm_mlflow.errors import IncompleteResultsError, OptionError, OutputError, RmMlflowError
 from rm_mlflow.evaluation import EvaluationReport
 
 RESULTS_FILE = "results.json"
@@ -62,7 +62,7 @@ def prepare_output_folder(output_dir: Path | str) -> Path:
     """Create the results folder and prove it writable now, before any weights load or run starts (a file in its place, a read-only folder)."""
     output_dir = Path(output_dir)
     if output_dir.exists() and not output_dir.is_dir():
-        raise OutputError(f"{output_dir}: --output names an existing file, not a folder; give a folder for the results")
+        raise OptionError(f"{output_dir}: --output names an existing file, not a folder; give a folder for the results")
     probe = output_dir / ".rm-mlflow-write-check"
     try:
         output_dir.mkdir(parents=True, exist_ok=True)

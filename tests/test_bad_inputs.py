@@ -15,7 +15,9 @@ import pytest
 from tests.helpers import REPO_ROOT, SAMPLE_DATA, free_port, write_jsonl
 
 TABLE = REPO_ROOT / "docs" / "bad-inputs.md"
-ROW = re.compile(r"^\| (?P<input>[^|]+) \| `(?P<command>[^`]+)` \| (?P<exit>\d+) \| `(?P<message>.+)` \|$")
+ROW = re.compile(
+    r"^\| (?P<input>[^|]+) \| `(?P<command>[^`]+)` \| (?P<exit>\d+) \| (?P<found>before weights|first forward pass) \| `(?P<message>.+)` \|$"
+)
 
 
 def fill(text: str, values: dict[str, str]) -> str:
@@ -48,26 +50,50 @@ def placeholders(tmp_path_factory, tiny_llama, shared_data, tiny_causal_lms, tin
     write_jsonl(root / "huge.jsonl", [{"prompt": "Summarize.", "chosen": "word " * 4_000_000, "rejected": "No."}])
     write_jsonl(root / "long.jsonl", [{"prompt": "Summarize.", "chosen": "word " * 40_000, "rejected": "No."}])
     write_jsonl(root / "medium.jsonl", [{"prompt": "Summarize.", "chosen": "word " * 3_000, "rejected": "No."}])
+    write_jsonl(root / "surrogate.jsonl", [{"prompt": "Check \ud800 this.", "chosen": "Yes.", "rejected": "No."}])
+    (root / "a-file").write_text("not a folder")
     return {
         "model": str(tiny_llama), "sample": str(SAMPLE_DATA), "shared": str(shared_data), "tmp": str(root),
         "down": f"http://127.0.0.1:{free_port()}", "policy": str(tiny_causal_lms["policy"]), "custom": str(tiny_custom_head),
     }
 
 
+class WeightsLoaded(BaseException):
+    """Raised where weights would load, for a row documented as found before that."""
+
+
+class RunOpened(BaseException):
+    """Raised where an MLflow run would be created: no bad input may get that far."""
+
+
 @pytest.mark.parametrize("row", table_rows(), ids=lambda row: row["input"].strip())
 def test_bad_input_gets_one_line(row, placeholders, monkeypatch, tmp_path):
+    import mlflow
+    from transformers import PreTrainedModel
+
     from rm_mlflow.cli import main
+    from rm_mlflow.tracking.run import TrackedRun
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # the tracking-server rows fail at once
     argv = shlex.split(fill(row["command"], placeholders))
     assert argv[0] == "rm-mlflow"
+    if argv[1] == "evaluate" and "--output" not in argv:
+        argv += ["--output", str(tmp_path / "out")]
+    # Each row proves where it is caught: no weights for "before weights" rows, and never an MLflow run.
+    if row["found"] == "before weights":
+        monkeypatch.setattr(PreTrainedModel, "from_pretrained", classmethod(lambda cls, *a, **k: (_ for _ in ()).throw(WeightsLoaded(cls))))
+    if "--mlflow" in argv and "{down}" not in row["command"]:
+        monkeypatch.setattr(TrackedRun, "open", classmethod(lambda cls, *a, **k: (_ for _ in ()).throw(RunOpened())))
     stderr = io.StringIO()
+    previous_uri = mlflow.get_tracking_uri()
     with contextlib.redirect_stderr(stderr):
         try:
-            code = main(argv[1:] + (["--output", str(tmp_path / "out")] if argv[1] == "evaluate" else []))
+            code = main(argv[1:])
         except SystemExit as exit_:  # argparse
             code = exit_.code
+        finally:
+            mlflow.set_tracking_uri(previous_uri)
     text = stderr.getvalue()
     assert "Traceback" not in text, text
     last = text.strip().splitlines()[-1]

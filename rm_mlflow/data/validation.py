@@ -41,6 +41,10 @@ class Row:
             raise self.error(field, f"expected a string, got {type(value).__name__}")
         if not allow_empty and not value.strip():
             raise self.error(field, "empty string")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as error:  # a lone surrogate (JSON "\ud800"): no tokenizer can take it
+            raise self.error(field, f"not valid Unicode text: a lone surrogate {value[error.start]!r} at character {error.start:,}") from None
         return value
 
     def texts(self, field: str) -> tuple[str, ...]:

@@ -33,6 +33,13 @@ class CustomHeadRewardModel(SequenceClassifierRewardModel):
         self._reward_token = getattr(model, "reward_token_id", None)
         super().__init__(model, tokenizer, settings, name=name, check_head=False)
 
+    @classmethod
+    def without_weights(cls, config: Any, tokenizer: Any, settings: ScoringSettings, *, name: str, check_head: bool = False) -> CustomHeadRewardModel:
+        """As for classifiers; the reward token, where a custom model appends one, is read from its config."""
+        preview = super().without_weights(config, tokenizer, settings, name=name, check_head=False)
+        preview._reward_token = getattr(config, "reward_token_id", None)
+        return preview
+
     def tokenize(self, conversations: Sequence[Any]) -> list[TokenizedConversation]:
         """As for classifiers; then the model's reward token appended where it defines one and the sequence lacks it."""
         items = super().tokenize(conversations)
@@ -121,11 +128,19 @@ def load_custom(model_id: str, settings: ScoringSettings) -> CustomHeadRewardMod
     return CustomHeadRewardModel(model, tokenizer, settings, name=model_id)
 
 
+def preview_custom(model_id: str, settings: ScoringSettings) -> CustomHeadRewardModel:
+    """``model_id``'s config and tokenizer as a weightless custom-head model."""
+    config = load_config(model_id, settings)
+    require_trust(model_id, config, settings)
+    return CustomHeadRewardModel.without_weights(config, load_tokenizer(model_id, settings), settings, name=model_id)
+
+
 CUSTOM = register_loader(
     ModelLoader(
         name="custom",
         description="custom heads (ArmoRM, InternLM2-reward, multi-objective): reward read by --score_attribute or --score_method",
         accepts=_has_custom_code,
         load=load_custom,
+        preview=preview_custom,
     )
 )

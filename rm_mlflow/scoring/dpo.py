@@ -70,14 +70,9 @@ class DPORewardModel(RewardModel):
 
         self.policy = policy
         self.reference = reference
-        self.tokenizer = tokenizer
-        self.settings = settings
-        self.name = name
+        self._setup(tokenizer, settings, name, [model.config for model in (policy, reference) if model is not None])
         self.device = input_device(policy)
-        self.formatter = ChatFormatter(tokenizer, settings.chat_template)
         self._torch = torch
-        self._bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id  # run_dpo.py: BOS = EOS
-        self._eos = tokenizer.eos_token_id
         self._reference_id = reference_id
         self._reference_cache: ScoreCache | None = None
         self._counts = {"reference_scored": 0, "reference_from_cache": 0}
@@ -89,10 +84,26 @@ class DPORewardModel(RewardModel):
             path = cache_dir() / "reference-logps" / f"{ScoreCache.salt_of(fingerprint)}.jsonl"
             self._reference_cache = ScoreCache(path, fingerprint)
 
+    @classmethod
+    def without_weights(cls, configs: list[Any], tokenizer: Any, settings: ScoringSettings, *, name: str) -> DPORewardModel:
+        """A weightless instance (the policy's and reference's configs) that tokenizes as the loaded model will: for checks before loading."""
+        preview = cls.__new__(cls)
+        preview.policy, preview.reference, preview.device = None, None, "none"
+        preview._setup(tokenizer, settings, name, configs)
+        return preview
+
+    def _setup(self, tokenizer: Any, settings: ScoringSettings, name: str, configs: list[Any]) -> None:
+        self.tokenizer = tokenizer
+        self.settings = settings
+        self.name = name
+        self.formatter = ChatFormatter(tokenizer, settings.chat_template)
+        self._bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id  # run_dpo.py: BOS = EOS
+        self._eos = tokenizer.eos_token_id
+        self._position_limits = [limit for limit in (position_limit(config) for config in configs) if limit]
+
     def max_positions(self) -> int | None:
         """The policy's position limit (the reference's, when smaller)."""
-        limits = [position_limit(m.config) for m in (self.policy, self.reference) if m is not None]
-        return min((limit for limit in limits if limit), default=None)
+        return min(self._position_limits, default=None)
 
     def units(self, example: PreferenceExample) -> list[Conversation]:
         """Each response's conversation, carrying the example's other responses (rewardbench cuts a pair by its longer response)."""
@@ -230,21 +241,37 @@ def load_dpo(model_id: str, settings: ScoringSettings) -> DPORewardModel:
     """The policy ``model_id`` with its tokenizer and, when ``settings.ref_model`` is set, the reference."""
     from transformers import AutoModelForCausalLM
 
-    if settings.ref_model is not None and settings.ref_model.rstrip("/") == model_id.rstrip("/"):
-        raise OptionError(f"{model_id}: the policy and the reference model must differ (rewardbench refuses the same model twice too)")
-    require_trust(model_id, load_config(model_id, settings), settings)
-    tokenizer = load_tokenizer(model_id, settings)
-    if tokenizer.bos_token_id is None and tokenizer.eos_token_id is None:
-        raise ModelLoadError(f"{model_id}: the tokenizer has neither a BOS nor an EOS token; a DPO reward needs them around each sequence")
+    tokenizer, location, _ = _dpo_parts(model_id, settings)
+    reference_settings = replace(settings, tokenizer=None)
     policy = load_weights(AutoModelForCausalLM, model_id, settings, what="a DPO policy (a causal LM)")
     reference, reference_id = None, None
-    if settings.ref_model is not None:
-        reference_settings = replace(settings, tokenizer=None)
-        location = locate(settings.ref_model)  # a models:/ URI is downloaded by the MLflow side's locator
-        _check_vocabulary(location, tokenizer, reference_settings)
+    if location is not None:
         reference = load_weights(AutoModelForCausalLM, location, reference_settings, what="a DPO reference model (a causal LM)")
         reference_id = checkpoint_fingerprint(location, settings.revision)
     return DPORewardModel(policy, tokenizer, settings, name=model_id, reference=reference, reference_id=reference_id)
+
+
+def preview_dpo(model_id: str, settings: ScoringSettings) -> DPORewardModel:
+    """The policy's (and reference's) configs and tokenizer as a weightless DPO model, every check of :func:`load_dpo` done."""
+    tokenizer, _, configs = _dpo_parts(model_id, settings)
+    return DPORewardModel.without_weights(configs, tokenizer, settings, name=model_id)
+
+
+def _dpo_parts(model_id: str, settings: ScoringSettings) -> tuple[Any, str | None, list[Any]]:
+    """What a DPO model needs besides weights, checked: the tokenizer, the reference's location, and the configs (policy, reference)."""
+    if settings.ref_model is not None and settings.ref_model.rstrip("/") == model_id.rstrip("/"):
+        raise OptionError(f"{model_id}: the policy and the reference model must differ (rewardbench refuses the same model twice too)")
+    configs = [load_config(model_id, settings)]
+    require_trust(model_id, configs[0], settings)
+    tokenizer = load_tokenizer(model_id, settings)
+    if tokenizer.bos_token_id is None and tokenizer.eos_token_id is None:
+        raise ModelLoadError(f"{model_id}: the tokenizer has neither a BOS nor an EOS token; a DPO reward needs them around each sequence")
+    location = locate(settings.ref_model) if settings.ref_model is not None else None  # models:/ is downloaded by the MLflow locator
+    if location is not None:
+        reference_settings = replace(settings, tokenizer=None)
+        _check_vocabulary(location, tokenizer, reference_settings)
+        configs.append(load_config(location, reference_settings))
+    return tokenizer, location, configs
 
 
 def _check_vocabulary(reference: str, tokenizer: Any, settings: ScoringSettings) -> None:
@@ -275,5 +302,6 @@ DPO = register_loader(
         description="causal-LM policies scored by implicit reward against --ref_model, or reference-free (--ref_free_type)",
         accepts=_is_dpo,
         load=load_dpo,
+        preview=preview_dpo,
     )
 )

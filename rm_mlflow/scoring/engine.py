@@ -46,27 +46,13 @@ def score_conversations(
     """
     settings = settings or ScoringSettings()
     started = time.perf_counter()
-    keys = [tuple((m["role"], m["content"]) for m in conversation) for conversation in conversations]
-    index_of: dict[tuple, int] = {}
-    distinct: list[Conversation] = []
-    owner: list[int] = []  # which input first introduced each distinct conversation
-    for position, key in enumerate(keys):
-        if key not in index_of:
-            index_of[key] = len(distinct)
-            distinct.append(conversations[position])
-            owner.append(position)
-
-    try:
-        tokenized = model.tokenize(distinct)
-    except TooLongAt as error:
-        label = labels[owner[error.index]] if labels else f"conversation {owner[error.index]}"
-        raise SequenceTooLongError(f"{label}: {error}") from None
+    keys, index_of, distinct, tokenized = _tokenize_distinct(model, conversations, labels)
     truncated = sum(item.truncated for item in tokenized)
     if truncated:
-        logger.warning(
-            "%d of %d conversations were longer than max_length=%d and were truncated (%s side)",
-            truncated, len(tokenized), settings.max_length, settings.truncation,
-        )
+        limit = min(settings.max_length, model.max_positions() or settings.max_length)
+        cause = f"max_length={settings.max_length}" if limit == settings.max_length else f"the model's position limit ({limit} tokens)"
+        logger.warning("%d of %d conversations were longer than %s and were truncated (%s side)",
+                       truncated, len(tokenized), cause, settings.truncation)
 
     distinct_scores: list[float | None] = [None] * len(distinct)
     from_cache = 0
@@ -114,6 +100,36 @@ def score_conversations(
         scored=len(pending),
         tokens_computed=computed,
     )
+
+
+def check_lengths(model: RewardModel, conversations: Sequence[Conversation], labels: Sequence[str]) -> int:
+    """Tokenize every distinct conversation under the model's length rules, scoring nothing; returns how many would be truncated.
+
+    Run on a weightless model (see :func:`rm_mlflow.scoring.loaders.preview_reward_model`) before any weights
+    load, so a conversation over the limit under ``truncation='none'`` fails in seconds, naming its row.
+    """
+    return sum(item.truncated for item in _tokenize_distinct(model, conversations, labels)[3])
+
+
+def _tokenize_distinct(
+    model: RewardModel, conversations: Sequence[Conversation], labels: Sequence[str] | None
+) -> tuple[list[tuple], dict[tuple, int], list[Conversation], list[TokenizedConversation]]:
+    """Each distinct conversation tokenized once: (key per input, index of each key, distinct conversations, their tokens)."""
+    keys = [tuple((m["role"], m["content"]) for m in conversation) for conversation in conversations]
+    index_of: dict[tuple, int] = {}
+    distinct: list[Conversation] = []
+    owner: list[int] = []  # which input first introduced each distinct conversation
+    for position, key in enumerate(keys):
+        if key not in index_of:
+            index_of[key] = len(distinct)
+            distinct.append(conversations[position])
+            owner.append(position)
+    try:
+        tokenized = model.tokenize(distinct)
+    except TooLongAt as error:
+        label = labels[owner[error.index]] if labels else f"conversation {owner[error.index]}"
+        raise SequenceTooLongError(f"{label}: {error}") from None
+    return keys, index_of, distinct, tokenized
 
 
 def _share_of(group: ProcessGroup, pending: list[int], distinct: Sequence[Conversation], tokenized: Sequence[TokenizedConversation]) -> list[int]:

@@ -32,6 +32,8 @@ class ModelLoader:
     load: Callable[[str, ScoringSettings], RewardModel]
     claims: Callable[[ScoringSettings], bool] | None = None
     preflight: Callable[[ScoringSettings], None] | None = None  # checks the kind's options before any data, weights or run
+    # a weightless model (config and tokenizer only) whose ``tokenize`` applies the kind's formatting and length rules
+    preview: Callable[[str, ScoringSettings], RewardModel] | None = None
 
 
 BUILT_IN_KINDS = ("sequence_classifier", "dpo", "custom", "pairwise", "generative")
@@ -73,6 +75,15 @@ def load_reward_model(model: str, settings: ScoringSettings | None = None, *, ki
     if kind != "auto":
         return MODEL_LOADERS.get(kind).load(model, settings)
     return MODEL_LOADERS.get(detect_kind(model, settings)).load(model, settings)
+
+
+def preview_reward_model(model: str, settings: ScoringSettings, *, kind: str = "auto") -> RewardModel | None:
+    """The model as :func:`load_reward_model` would build it, minus the weights: it tokenizes exactly as the loaded model will.
+
+    None when the kind has no preview (its lengths are then checked as it scores).
+    """
+    loader = MODEL_LOADERS.get(kind if kind != "auto" else detect_kind(model, settings))
+    return loader.preview(model, settings) if loader.preview is not None else None
 
 
 def detect_kind(model: str, settings: ScoringSettings) -> str:

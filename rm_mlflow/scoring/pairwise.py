@@ -42,11 +42,23 @@ class PairwiseRewardModel(RewardModel):
         import torch
 
         self.model = model
+        self._setup(model.config, tokenizer, settings, name)
+        self.device = input_device(model)
+        self._torch = torch
+
+    @classmethod
+    def without_weights(cls, config: Any, tokenizer: Any, settings: ScoringSettings, *, name: str) -> PairwiseRewardModel:
+        """A weightless instance that builds and tokenizes comparisons as the loaded judge will (the checks before loading)."""
+        preview = cls.__new__(cls)
+        preview.model, preview.device = None, "none"
+        preview._setup(config, tokenizer, settings, name)
+        return preview
+
+    def _setup(self, config: Any, tokenizer: Any, settings: ScoringSettings, name: str) -> None:
+        self.config = config
         self.tokenizer = tokenizer
         self.settings = settings
         self.name = name
-        self.device = input_device(model)
-        self._torch = torch
         ids = [tokenizer.encode(letter, add_special_tokens=False) for letter in ("A", "B")]
         if any(len(found) != 1 for found in ids):
             raise ModelLoadError(f"{name}: 'A' and 'B' must each be one token for a pairwise judge (got {ids})")
@@ -113,7 +125,7 @@ class PairwiseRewardModel(RewardModel):
 
     def max_positions(self) -> int | None:
         """The judge's position limit."""
-        return position_limit(self.model.config)
+        return position_limit(self.config)
 
     def describe(self) -> dict[str, Any]:
         """Kind, device, dtype, and the comparison format."""
@@ -138,11 +150,19 @@ def load_pairwise(model_id: str, settings: ScoringSettings) -> PairwiseRewardMod
     return PairwiseRewardModel(model, tokenizer, settings, name=model_id)
 
 
+def preview_pairwise(model_id: str, settings: ScoringSettings) -> PairwiseRewardModel:
+    """``model_id``'s config and tokenizer as a weightless pairwise judge."""
+    config = load_config(model_id, settings)
+    require_trust(model_id, config, settings)
+    return PairwiseRewardModel.without_weights(config, load_tokenizer(model_id, settings), settings, name=model_id)
+
+
 PAIRWISE = register_loader(
     ModelLoader(
         name="pairwise",
         description="causal LMs that read (prompt, A, B) and say which is better (rewardbench's SlicPairPM format), both orders",
         accepts=lambda config, settings: False,  # a checkpoint cannot tell that it is a pairwise judge
         load=load_pairwise,
+        preview=preview_pairwise,
     )
 )

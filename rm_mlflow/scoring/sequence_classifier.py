@@ -44,6 +44,7 @@ class SequenceClassifierRewardModel(RewardModel):
         import torch
 
         self.model = model.eval()
+        self.config = model.config
         self.tokenizer = tokenizer
         self.settings = settings
         self.name = name
@@ -51,13 +52,26 @@ class SequenceClassifierRewardModel(RewardModel):
         self.formatter = ChatFormatter(tokenizer, settings.chat_template)
         self._pad_id = tokenizer.pad_token_id
         self._torch = torch
-        if check_head and settings.score_index >= model.config.num_labels:
-            raise ModelLoadError(f"{name}: score_index {settings.score_index} but the head has {model.config.num_labels} label(s)")
+        if check_head:
+            _check_head(model.config, settings, name)
         self.scoring_path, self.padded_reason = "padded", "shared_prefix off"
         if settings.shared_prefix == "auto":
             self.padded_reason = self._check_shared_prefix()
             if self.padded_reason is None:
                 self.scoring_path = "shared-prefix"
+
+    @classmethod
+    def without_weights(
+        cls, config: Any, tokenizer: Any, settings: ScoringSettings, *, name: str, check_head: bool = True
+    ) -> SequenceClassifierRewardModel:
+        """A weightless instance that formats and tokenizes as the loaded model will: for the length checks before any weights load."""
+        if check_head:
+            _check_head(config, settings, name)
+        preview = cls.__new__(cls)
+        preview.model, preview.config, preview.settings, preview.name, preview.device = None, config, settings, name, "none"
+        preview.tokenizer = with_padding(tokenizer, name)
+        preview.formatter = ChatFormatter(preview.tokenizer, settings.chat_template)
+        return preview
 
     def _check_shared_prefix(self) -> str | None:
         """None when the shared-prefix path scores a real pair as the padded path does; else why not."""
@@ -142,7 +156,7 @@ class SequenceClassifierRewardModel(RewardModel):
 
     def max_positions(self) -> int | None:
         """The model's position limit (``max_position_embeddings`` or ``n_positions``; rotary models have one too)."""
-        return position_limit(self.model.config)
+        return position_limit(self.config)
 
     def describe(self) -> dict[str, Any]:
         """Kind, device, dtype, attention, template, head: what a score depends on."""
@@ -161,6 +175,11 @@ class SequenceClassifierRewardModel(RewardModel):
         }
 
 
+def _check_head(config: Any, settings: ScoringSettings, name: str) -> None:
+    if settings.score_index >= config.num_labels:
+        raise ModelLoadError(f"{name}: score_index {settings.score_index} but the head has {config.num_labels} label(s)")
+
+
 def _is_sequence_classifier(config: Any, settings: ScoringSettings) -> bool:
     stock = not custom_code(config) and not (settings.score_attribute or settings.score_method)
     return stock and any(name.endswith("ForSequenceClassification") for name in (getattr(config, "architectures", None) or []))
@@ -174,6 +193,13 @@ def load_sequence_classifier(model_id: str, settings: ScoringSettings) -> Sequen
     tokenizer = load_tokenizer(model_id, settings)
     model = load_weights(AutoModelForSequenceClassification, model_id, settings, what="a sequence-classification reward model")
     return wrap_sequence_classifier(model, tokenizer, settings, name=model_id)
+
+
+def preview_sequence_classifier(model_id: str, settings: ScoringSettings) -> SequenceClassifierRewardModel:
+    """``model_id``'s config and tokenizer as a weightless classifier (:meth:`SequenceClassifierRewardModel.without_weights`)."""
+    config = load_config(model_id, settings)
+    require_trust(model_id, config, settings)
+    return SequenceClassifierRewardModel.without_weights(config, load_tokenizer(model_id, settings), settings, name=model_id)
 
 
 def wrap_sequence_classifier(model: Any, tokenizer: Any, settings: ScoringSettings, *, name: str) -> SequenceClassifierRewardModel:
@@ -196,5 +222,6 @@ SEQUENCE_CLASSIFIER = register_loader(
         description="AutoModelForSequenceClassification checkpoints (Bradley-Terry reward models)",
         accepts=_is_sequence_classifier,
         load=load_sequence_classifier,
+        preview=preview_sequence_classifier,
     )
 )

@@ -18,32 +18,56 @@ import pandas as pd
 from rm_mlflow._registry import Registry
 from rm_mlflow.errors import ModelLoadError
 from rm_mlflow.scoring.base import Conversation, RewardModel, TokenizedConversation
-from rm_mlflow.scoring.loaders import load_reward_model
+from rm_mlflow.scoring.loaders import load_reward_model, preview_reward_model
 from rm_mlflow.scoring.settings import ScoringSettings
+from rm_mlflow.tracking.flavor import FLAVOR_NAME
 from rm_mlflow.tracking.references import ModelReference
 
 logger = logging.getLogger(__name__)
 
 
-def load_model_for_scoring(reference: ModelReference, settings: Mapping[str, Any] | None = None, *, kind: str = "auto") -> RewardModel:
+def load_model_for_scoring(
+    reference: ModelReference, settings: Mapping[str, Any] | None = None, *, kind: str = "auto", pyfunc_model: Any = None
+) -> RewardModel:
     """Load the referenced model as a :class:`RewardModel`.
 
     ``settings`` are the caller's explicit scoring settings; for an ``rm_mlflow``-flavor model they
-    override the settings logged with it.
+    override the settings logged with it. ``pyfunc_model`` is the MLflow model :func:`open_mlflow_model`
+    already fetched for this reference (its artifacts are not downloaded twice).
     """
     settings = dict(settings or {})
     if reference.source == "huggingface":
         model = load_reward_model(reference.uri, ScoringSettings.from_mapping(settings), kind=kind)
     else:
-        import mlflow
-
-        try:
-            pyfunc_model = mlflow.pyfunc.load_model(reference.uri)
-        except Exception as error:  # noqa: BLE001
-            raise ModelLoadError(f"{reference.uri}: cannot load the MLflow model: {error}") from error
+        pyfunc_model = pyfunc_model or open_mlflow_model(reference)
         model = reward_model_from_pyfunc(pyfunc_model, settings | ({"model_kind": kind} if kind != "auto" else {}))
     model.name = reference.display_name
     return model
+
+
+def open_mlflow_model(reference: ModelReference) -> Any:
+    """The referenced MLflow model as a pyfunc; an ``rm_mlflow``-flavor model's weights are not loaded yet (its loading is lazy)."""
+    import mlflow
+
+    try:
+        return mlflow.pyfunc.load_model(reference.uri)
+    except Exception as error:  # noqa: BLE001
+        raise ModelLoadError(f"{reference.uri}: cannot load the MLflow model: {error}") from error
+
+
+def preview_model(reference: ModelReference, settings: Mapping[str, Any], *, kind: str = "auto", pyfunc_model: Any = None) -> RewardModel | None:
+    """The referenced model without its weights (config and tokenizer), tokenizing as the loaded one will; None where that needs the weights.
+
+    Hugging Face folders and Hub ids, and ``rm_mlflow``-flavor models (with their logged settings under the
+    caller's), have one; other MLflow flavors load their weights to reach the tokenizer, so they have none.
+    """
+    if reference.source == "huggingface":
+        return preview_reward_model(reference.uri, ScoringSettings.from_mapping(dict(settings)), kind=kind)
+    if pyfunc_model is None or FLAVOR_NAME not in pyfunc_model.metadata.flavors:
+        return None
+    raw = pyfunc_model.get_raw_model()
+    effective, logged_kind = raw.settings(dict(settings) | ({"model_kind": kind} if kind != "auto" else {}))
+    return preview_reward_model(str(raw.model_dir), effective, kind=logged_kind)
 
 
 @dataclass(frozen=True)
@@ -99,7 +123,7 @@ def _adapt_transformers(pyfunc_model: Any, settings: Mapping[str, Any]) -> Rewar
     return wrap_sequence_classifier(model, tokenizer, ScoringSettings.from_mapping(settings), name=architecture)
 
 
-register_flavor_adapter(FlavorAdapter("rm_mlflow", _adapt_rm_mlflow))
+register_flavor_adapter(FlavorAdapter(FLAVOR_NAME, _adapt_rm_mlflow))
 register_flavor_adapter(FlavorAdapter("transformers", _adapt_transformers))
 
 

@@ -89,8 +89,9 @@ class EvaluationReport:
             if report.skipped:
                 metrics[f"{name}/num_skipped_invalid"] = float(report.skipped)
         metrics |= self.combined
-        metrics |= {f"throughput/{key}": value for key, value in self.throughput.items()}
-        return {key: value for key, value in metrics.items() if not math.isnan(value)}
+        metrics = {key: value for key, value in metrics.items() if not math.isnan(value)}
+        # every run logs the same throughput keys: a figure that does not apply (examples/s of a resumed run) is NaN, not absent
+        return metrics | {f"throughput/{key}": value for key, value in self.throughput.items()}
 
     def to_dict(self) -> dict[str, Any]:
         """The report as the ``results.json`` document (per-example tables excluded)."""

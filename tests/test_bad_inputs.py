@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import re
 import shlex
 
@@ -52,6 +53,8 @@ def placeholders(tmp_path_factory, tiny_llama, shared_data, tiny_causal_lms, tin
     write_jsonl(root / "medium.jsonl", [{"prompt": "Summarize.", "chosen": "word " * 3_000, "rejected": "No."}])
     write_jsonl(root / "surrogate.jsonl", [{"prompt": "Check \ud800 this.", "chosen": "Yes.", "rejected": "No."}])
     (root / "a-file").write_text("not a folder")
+    os.mkfifo(root / "pipe.jsonl")
+    (root / "loop.jsonl").symlink_to(root / "loop.jsonl")
     return {
         "model": str(tiny_llama), "sample": str(SAMPLE_DATA), "shared": str(shared_data), "tmp": str(root),
         "down": f"http://127.0.0.1:{free_port()}", "policy": str(tiny_causal_lms["policy"]), "custom": str(tiny_custom_head),

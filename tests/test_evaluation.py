@@ -136,5 +136,6 @@ def test_a_resumed_run_reports_the_work_it_did_and_the_cached_share_apart(tiny_l
     # rates count only the 4 conversations scored now (before: all 50 over this run's seconds, e.g. "197 examples/s")
     assert t["conversations_per_second"] == pytest.approx(4 / t["seconds"])
     assert t["tokens_per_second"] == pytest.approx(t["scored_tokens"] / t["seconds"]) and t["scored_tokens"] < t["tokens"]
-    assert t["examples_per_second"] is None and "throughput/examples_per_second" not in results["metrics"]
+    # the key is there in every run (a resumed run's metric set equals a fresh one's); its value does not apply here
+    assert t["examples_per_second"] is None and results["metrics"]["throughput/examples_per_second"] is None
     assert "4 scored now" in resumed.stdout and "resumed (46 from cache)" in resumed.stdout

@@ -20,7 +20,8 @@ def resolve_benchmark(spec: str) -> Benchmark:
     if spec in BENCHMARKS:
         return BENCHMARKS.get(spec)
     path = Path(spec).expanduser()
-    if path.exists():
+    if path.exists() or path.is_symlink():
+        local.check_data_path(path)
         return local.file_benchmark(path)
     if "/" in spec and not spec.startswith((".", "/", "~")):
         return local.hub_benchmark(spec)

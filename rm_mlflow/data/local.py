@@ -8,7 +8,9 @@ conversations ending with the assistant's reply; optional ``subset`` and ``id``.
 
 from __future__ import annotations
 
+import errno
 import math
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -71,6 +73,23 @@ def _converter(default_subset: str):
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "dataset"
+
+
+def check_data_path(path: Path) -> None:
+    """Refuse, in one line, a dataset path that is neither a regular file nor a folder (a FIFO, a socket, a broken or looping link)."""
+    import stat
+
+    try:
+        path.resolve(strict=True)
+        mode = path.stat().st_mode
+    except (RuntimeError, OSError) as error:  # Python raises RuntimeError for a symlink loop before 3.13, OSError (ELOOP) after
+        looping = isinstance(error, RuntimeError) or getattr(error, "errno", None) == errno.ELOOP
+        reason = "a symbolic link loop" if looping else f"a symbolic link to {os.readlink(path)!r}, which does not exist"
+        raise DataValidationError(str(path), None, None, f"{reason}; give a data file or folder") from None
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return
+    kind = "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+    raise DataValidationError(str(path), None, None, f"{kind}, not a data file or folder; rm-mlflow reads regular files ({', '.join(FILE_SUFFIXES)})")
 
 
 def _files(path: Path) -> list[Path]:

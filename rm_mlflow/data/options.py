@@ -34,7 +34,10 @@ class DataOptions:
         if self.data_dir is not None:
             object.__setattr__(self, "data_dir", str(self.data_dir))
         if isinstance(self.subsets, str):
-            object.__setattr__(self, "subsets", tuple(s.strip() for s in self.subsets.split(",") if s.strip()))
+            named = tuple(s.strip() for s in self.subsets.split(",") if s.strip())
+            if self.subsets.strip() and not named:
+                raise OptionError(f"subsets {self.subsets!r} names no subset; leave it out to evaluate every subset")
+            object.__setattr__(self, "subsets", named)
         else:
             object.__setattr__(self, "subsets", tuple(self.subsets))
         if self.limit is not None and (not isinstance(self.limit, int) or isinstance(self.limit, bool) or self.limit < 1):

@@ -63,7 +63,8 @@ def run_tags(results: Mapping[str, Any]) -> dict[str, str]:
 
 def run_metrics(results: Mapping[str, Any]) -> dict[str, float]:
     """Every metric of the evaluation, plus the gate's when a gate ran."""
-    metrics = {key: float(value) for key, value in results["metrics"].items() if value is not None}
+    # null is a figure that does not apply to this run (examples/s of a resumed one): logged as NaN, so every run has the same keys
+    metrics = {key: float("nan") if value is None else float(value) for key, value in results["metrics"].items()}
     return metrics | gate_metrics(results.get("gate"))
 
 

@@ -135,6 +135,7 @@ class Worker:
 
         client = MlflowClient()
         logger.info("%s: evaluating %s (attempt %d)", self.name, job.model_uri, job.attempts)
+        run_id: str | None = None
         try:
             version = self._check_selected(client, job)
             run_id = job.run_id or self._existing_run(client, _recorded_run(version))
@@ -150,7 +151,7 @@ class Worker:
             logger.info("%s: skipped %s: %s", self.name, job.model_uri, reason)
             return self.queue.skip(job.id, str(reason))
         except Exception as error:  # noqa: BLE001 - every failure is recorded in the queue and the registry
-            return self._record_failure(client, job, error)
+            return self._record_failure(client, job, error, run_id=run_id)
 
         tags, headline = succeeded_tags(metrics, run_id, self.plan.benchmark_names())
         finished = self.queue.succeed(job.id, run_id=run_id, score=headline)
@@ -212,7 +213,7 @@ class Worker:
             settings.setdefault(key, value)
         return settings
 
-    def _record_failure(self, client: Any, job: Job, error: BaseException) -> Job:
+    def _record_failure(self, client: Any, job: Job, error: BaseException, *, run_id: str | None = None) -> Job:
         message = describe_failure(error)
         if is_transient_failure(error) and job.attempts < self.retry.max_attempts:
             delay = self.retry.delay(job.attempts)
@@ -222,6 +223,8 @@ class Worker:
             return queued
         logger.error("%s: %s failed: %s", self.name, job.model_uri, message)
         failed = self.queue.fail(job.id, message)
+        if run_id:  # the pipeline ends the runs it opens; one that failed before opening (bad model files) leaves ours to us
+            _write_registry(job, "end the run", lambda: client.set_terminated(run_id, "FAILED"))
         self._set_tags(client, job, {STATUS_TAG: "failed", ERROR_TAG: message})
         return failed
 

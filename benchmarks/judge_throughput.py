@@ -85,9 +85,9 @@ def main() -> int:
     model, tokenizer = build_judge(args.shape, args.device, dtype)
     requests = chats(args.judgments)
     common = dict(max_new_tokens=args.max_new_tokens, max_length=8192, dtype=dtype, device=args.device)
-    batched_settings = ScoringSettings(batch_size=args.batch_size, max_tokens_per_batch=args.max_tokens_per_batch, **common)
+    batched_settings = ScoringSettings.from_mapping(dict(batch_size=args.batch_size, max_tokens_per_batch=args.max_tokens_per_batch, **common))
     batched = TransformersBackend(model, tokenizer, batched_settings)
-    single = TransformersBackend(model, tokenizer, ScoringSettings(batch_size=1, **common))
+    single = TransformersBackend(model, tokenizer, ScoringSettings.from_mapping(dict(batch_size=1, **common)))
     timed(batched, requests[:2])  # warm-up (kernels, allocator)
     baseline_requests = requests[: args.baseline_judgments or len(requests)]
     baseline_seconds, baseline_answers = timed(single, baseline_requests)

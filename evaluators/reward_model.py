@@ -65,7 +65,7 @@ class RewardModelEvaluator(ModelEvaluator):
         options = EvaluationOptions.from_mapping(evaluator_config)
         datasets = benchmarks_from_data(dataset.features_data, dataset_name=options.dataset_name)
         reference = resolve_model_reference(options.model_uri) if options.model_uri else reference_from_pyfunc(model)
-        request = options.request(lambda: reward_model_from_pyfunc(model, options.settings), datasets, reference=reference)
+        request = options.request(lambda: reward_model_from_pyfunc(model, options.settings, kind=options.model_kind), datasets, reference=reference)
         outcome = run_evaluation(request, TrackingTarget(run_id=run_id))
         artifacts = {name: _Artifact(uri=uri) for name, uri in outcome.artifacts.items()}
         return EvaluationResult(metrics=outcome.metrics, artifacts=artifacts, run_id=run_id)

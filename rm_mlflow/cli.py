@@ -13,17 +13,7 @@ from typing import NoReturn
 from rm_mlflow.card.sync import SYNC_MODES
 from rm_mlflow.data.options import DataOptions
 from rm_mlflow.errors import RmMlflowError, one_line
-from rm_mlflow.scoring.settings import (
-    DEVICE_MAPS,
-    DTYPES,
-    JUDGE_BACKEND_NAMES,
-    JUDGE_MODES,
-    JUDGE_ORDERS,
-    QUANTIZATIONS,
-    REF_FREE_TYPES,
-    SHARED_PREFIX_MODES,
-    TRUNCATION_MODES,
-)
+from rm_mlflow.scoring.settings import add_scoring_flags, flag_values
 from rm_mlflow.service.signature import DEFAULT_SECRET_ENV, DEFAULT_TOLERANCE_SECONDS
 
 DEFAULT_OUTPUT = "rm-mlflow-results"
@@ -76,63 +66,16 @@ def _add_evaluation_flags(parser: argparse.ArgumentParser) -> None:
                "repeat or comma-separate for several (default: rewardbench)")
     _flag(parser, "data_dir", default=None, help="folder with local benchmark copies (also RM_MLFLOW_DATA_DIR)")
     _flag(parser, "split", default=None, help="dataset split (default: the benchmark's own)")
-    _flag(parser, "revision", default=None, help="model and dataset revision on the Hub")
     _flag(parser, "subsets", default=None, help="comma-separated subsets to keep")
     _flag(parser, "limit", type=_positive_int, default=None, help="keep the first N examples of each subset (quick runs)")
     _flag(parser, "skip_invalid", action="store_true", help="skip malformed rows (counted and reported) instead of stopping")
-    _flag(parser, "tokenizer", default=None, help="tokenizer to use instead of the model's")
-    _flag(parser, "chat_template", default=None,
-          help="'tokenizer' (the tokenizer's own; the default), 'raw', a named template (chatml, tulu, llama-3) or a Jinja file")
-    _flag(parser, "max_length", type=_positive_int, default=None, help="truncation length in tokens (default 2048)")
-    _flag(parser, "truncation", choices=TRUNCATION_MODES, default=None,
-          help="'none' (default, as the rewardbench CLI), 'left' (run_rm.py: keep the end) or 'right'")
-    _flag(parser, "force_truncation", action="store_true", help="rewardbench spelling of --truncation left")
-    _flag(parser, "batch_size", type=_positive_int, default=None, help="most sequences per forward pass (default 64)")
-    _flag(parser, "max_tokens_per_batch", type=_positive_int, default=None, help="padded-token budget per forward pass (default: by device)")
-    _flag(parser, "dtype", choices=DTYPES, default=None, help="'auto' (default) is bfloat16 on GPU, float32 on CPU")
-    _flag(parser, "torch_dtype", dest="dtype", choices=DTYPES, help="alias of --dtype (rewardbench spelling)")
-    _flag(parser, "device", default=None, help="'auto' (default: cuda if available), 'cpu', 'cuda', 'cuda:1', ...")
-    _flag(parser, "attn_implementation", default=None, help="sdpa (default), eager or flash_attention_2")
-    _flag(parser, "score_index", type=int, default=None, help="which logit of a multi-logit head is the reward (default 0)")
-    _flag(parser, "device_map", choices=DEVICE_MAPS, default=None,
-          help="models bigger than one device: accelerate's placement over the GPUs, then CPU, then disk (classifiers, DPO, custom)")
-    _flag(parser, "max_memory", default=None, help="with --device_map: memory per device, e.g. '0=70GiB,1=70GiB,cpu=200GiB'")
-    _flag(parser, "quantization", choices=QUANTIZATIONS, default=None,
-          help="none (default), 8bit (as the rewardbench CLI loads models) or 4bit: bitsandbytes on a CUDA GPU; recorded in params")
-    _flag(parser, "shared_prefix", choices=SHARED_PREFIX_MODES, default=None,
-          help="auto (default): compute each prompt's common token prefix once for all its responses where the model allows it "
-               "(checked when it loads); off: every conversation whole")
+    add_scoring_flags(parser, positive_int=_positive_int)  # one flag per option of ScoringSettings and its kinds' groups
     _flag(parser, "model_kind", default="auto",
           help="sequence-classifier, dpo, custom, pairwise, generative or a plug-in kind "
                "(default: chosen from the model config, --ref_model and --judge_endpoint)")
-    _flag(parser, "ref_model", default=None, help="DPO: the reference model (folder, Hub id or models:/ URI); implies --model_kind dpo")
-    _flag(parser, "ref_free_type", choices=REF_FREE_TYPES, default=None,
-          help="DPO without --ref_model: reduce the policy's log-probs by avg (default, as run_dpo.py), sum or norm")
-    _flag(parser, "score_attribute", default=None, help="custom heads: the forward output's attribute holding the reward (e.g. score)")
-    _flag(parser, "score_method", default=None, help="custom heads: a model method returning the reward, called with input_ids and attention_mask")
-    _flag(parser, "objective_weights", default=None, help="multi-objective heads: comma-separated weights, one per objective (else --score_index)")
-    _flag(parser, "judge_backend", choices=JUDGE_BACKEND_NAMES, default=None,
-          help="generative judges: auto (default: the endpoint when given, else vLLM when installed on a GPU, else transformers), "
-               "transformers, vllm or endpoint")
-    _flag(parser, "judge_endpoint", default=None,
-          help="generative judges: an OpenAI-compatible base URL (http://127.0.0.1:8000/v1); --model is the model name it serves")
-    _flag(parser, "judge_api_key_env", default=None,
-          help="generative judges: the NAME of the environment variable holding the endpoint's key (never the key itself)")
-    _flag(parser, "judge_mode", choices=JUDGE_MODES, default=None,
-          help="generative judges: ranking (default: compare answers) or ratings (rate each answer 1-10)")
+    # rewardbench's spellings that are not one option each
+    _flag(parser, "force_truncation", action="store_true", help="rewardbench spelling of --truncation left")
     _flag(parser, "score_w_ratings", dest="judge_mode", action="store_const", const="ratings", help="rewardbench spelling of --judge_mode ratings")
-    _flag(parser, "judge_orders", choices=JUDGE_ORDERS, default=None,
-          help="generative judges: one seeded order per comparison (default), or both (every order; reports position consistency)")
-    _flag(parser, "judge_seed", type=int, default=None, help="generative judges: seed of the A/B order (default 0)")
-    _flag(parser, "max_new_tokens", type=_positive_int, default=None, help="generative judges: longest answer in tokens (default 2048)")
-    _flag(parser, "judge_concurrency", "--num_threads", type=_positive_int, default=None,
-          help="generative judges: requests in flight to an endpoint (default 10)")
-    _flag(parser, "no_system_prompt", action="store_true", default=None,
-          help="generative judges: put the judge instructions in the user turn (models without a system role)")
-    _flag(parser, "tensor_parallel_size", "--num_gpus", type=_positive_int, default=None, help="vLLM judges: GPUs per judge (default 1)")
-    _flag(parser, "judge_warn_share", type=float, default=None,
-          help="generative judges: warn when a subset's share of answers without a verdict exceeds this (default 0.1)")
-    _flag(parser, "trust_remote_code", action="store_true", help="allow model code from the Hub (off by default)")
     _flag(parser, "not_quantized", action="store_true", help="rewardbench spelling of the default: no quantization unless --quantization")
     _flag(parser, "bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals of every figure (0: none)")
     _flag(parser, "ci_level", type=float, default=0.95, help="coverage of the intervals")
@@ -166,21 +109,11 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_run_evaluate)
 
 
-SCORING_FLAGS = ("tokenizer", "chat_template", "max_length", "truncation", "batch_size", "max_tokens_per_batch",
-                 "dtype", "device", "attn_implementation", "score_index", "revision", "ref_model", "ref_free_type",
-                 "score_attribute", "score_method", "objective_weights", "shared_prefix", "device_map", "max_memory", "quantization",
-                 "judge_backend", "judge_endpoint", "judge_api_key_env",
-                 "judge_mode", "judge_orders", "judge_seed", "max_new_tokens", "judge_concurrency", "no_system_prompt",
-                 "tensor_parallel_size", "judge_warn_share")
-
-
 def scoring_overrides(args: argparse.Namespace) -> dict[str, object]:
     """The scoring settings given on the command line; the rest come from the model's logged settings or the defaults."""
-    values = {name: getattr(args, name) for name in SCORING_FLAGS if getattr(args, name) is not None}
+    values = flag_values(args)
     if args.force_truncation:
         values["truncation"] = "left"
-    if args.trust_remote_code:
-        values["trust_remote_code"] = True
     return values
 
 
@@ -213,10 +146,10 @@ def _launch_processes(args: argparse.Namespace, request, tracking) -> int:
     """Check the request here (data, options, references) and then run this same command as ``--num_processes`` processes."""
     from rm_mlflow.pipeline import EvaluationPipeline
     from rm_mlflow.scoring.distributed import launch, without_option
-    from rm_mlflow.scoring.settings import resolve_device
+    from rm_mlflow.scoring.settings import ScoringSettings
 
     EvaluationPipeline(request, tracking).resolve()  # bad input is one line here, not once per process
-    on_gpu = resolve_device(args.device or "auto").startswith("cuda")
+    on_gpu = ScoringSettings.from_mapping(request.settings).resolved_device.startswith("cuda")
     logging.getLogger(__name__).info("scoring with %d %s processes", args.num_processes, "GPU" if on_gpu else "CPU")
     status = launch(without_option(args.argv, "num_processes"), args.num_processes, on_gpu=on_gpu)
     if status != 0:

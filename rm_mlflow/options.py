@@ -7,7 +7,7 @@ plugin and the MLproject entry point build theirs from these mappings.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 from rm_mlflow.card.sync import SYNC_MODES, CardTarget
@@ -17,10 +17,10 @@ from rm_mlflow.errors import OptionError
 from rm_mlflow.evaluation import IntervalOptions
 from rm_mlflow.metrics.intervals import DEFAULT_LEVEL, DEFAULT_RESAMPLES
 from rm_mlflow.pipeline import EvaluationRequest, ModelSpec
-from rm_mlflow.scoring.settings import ScoringSettings
+from rm_mlflow.scoring.settings import ScoringSettings, scoring_options
 from rm_mlflow.tracking.gate import GateConfig
 
-_SETTING_KEYS = tuple(f.name for f in fields(ScoringSettings))
+_SETTING_KEYS = tuple(spec.key for spec in scoring_options())
 _OWN_KEYS = (
     "model_kind", "gate", "output_dir", "model_uri", "dataset_name", "progress", "resume", "sync_model_card", "model_card",
     "bootstrap_resamples", "ci_level", "seed", "log_traces",

@@ -21,7 +21,7 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rm_mlflow.card.sync import CardTarget
 from rm_mlflow.data.benchmark import Benchmark, LoadedBenchmark
@@ -35,11 +35,14 @@ from rm_mlflow.scoring.cache import ScoreCache
 from rm_mlflow.scoring.distributed import SINGLE_PROCESS, current_process_group
 from rm_mlflow.scoring.hf import check_quantization
 from rm_mlflow.scoring.loaders import check_model_kind
-from rm_mlflow.scoring.settings import ScoringSettings, resolve_device
+from rm_mlflow.scoring.settings import ScoringSettings
 from rm_mlflow.tracking.gate import GateConfig, GateOutcome
 from rm_mlflow.tracking.recording import gate_metrics
 from rm_mlflow.tracking.references import ModelReference, resolve_model_reference
 from rm_mlflow.tracking.run import TrackedRun, TrackingTarget
+
+if TYPE_CHECKING:
+    from rm_mlflow.tracking.adapters import ModelPlan
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +106,7 @@ class EvaluationOutcome:
 class _Resolved:
     benchmarks: list[LoadedBenchmark]
     reference: ModelReference | None
-    pyfunc_model: Any = None  # an MLflow reference, fetched once in resolve (an rm_mlflow model's weights load later)
+    plan: ModelPlan | None = None  # a referenced model's validated settings and kind; None for a model given loaded
 
 
 class EvaluationPipeline:
@@ -147,17 +150,19 @@ class EvaluationPipeline:
         return outcome
 
     def resolve(self) -> _Resolved:
-        """Check options, load and validate every row, and resolve the model reference; no weights, no run yet."""
+        """Check options, load and validate every row, resolve the model reference and settle its settings; no weights, no run yet.
+
+        The caller's settings are validated here, once, into the :class:`ScoringSettings` the loader receives
+        (with a logged model's own settings under them), and the device is resolved here, once.
+        """
         request = self.request
-        settings = ScoringSettings.from_mapping(request.settings, source="scoring settings")
-        if "device" in request.settings:
-            resolve_device(settings.device)  # a GPU that is not there fails now, not after the data is read
-        self.group = current_process_group(settings.device)
+        explicit = ScoringSettings.from_mapping(request.settings, source="scoring settings")
+        device = explicit.resolved_device  # a GPU that is not there fails now, not after the data is read
+        self.group = current_process_group(device)
         if self.group.distributed and request.output_dir is None:
             raise OptionError("a data-parallel run needs an --output folder that every process shares (its score caches meet there)")
-        check_model_kind(request.model_kind, settings)
-        if settings.quantization != "none":
-            check_quantization(settings, resolve_device(settings.device))
+        check_model_kind(request.model_kind, explicit)
+        check_quantization(explicit, device)
         if self.tracking is None and (request.gate is not None or request.card is not None or request.log_traces):
             raise OptionError("the promotion gate, model-card sync and example traces record their outcome in an MLflow run: add --mlflow")
         if request.output_dir is not None:
@@ -170,41 +175,40 @@ class EvaluationPipeline:
             reference = resolve_model_reference(request.model)
         elif isinstance(request.model, ModelReference):
             reference = request.model
-        pyfunc_model = None
-        if isinstance(request.model, (str, ModelReference)):
-            assert reference is not None
-            pyfunc_model = self._check_model_without_weights(benchmarks, reference)
-        return _Resolved(benchmarks=benchmarks, reference=reference, pyfunc_model=pyfunc_model)
+        if not isinstance(request.model, (str, ModelReference)):
+            return _Resolved(benchmarks=benchmarks, reference=reference)
+        assert reference is not None
+        from rm_mlflow.tracking.adapters import plan_model  # imports the MLflow side only for a model reference
 
-    def _check_model_without_weights(self, benchmarks: list[LoadedBenchmark], reference: ModelReference) -> Any:
+        plan = plan_model(reference, request.settings, kind=request.model_kind)
+        plan = replace(plan, settings=replace(plan.settings, device=self.group.device(device)))
+        if plan.kind != request.model_kind:
+            check_model_kind(plan.kind, plan.settings)  # the kind a logged model records
+        self._check_model_without_weights(benchmarks, plan)
+        return _Resolved(benchmarks=benchmarks, reference=reference, plan=plan)
+
+    def _check_model_without_weights(self, benchmarks: list[LoadedBenchmark], plan: ModelPlan) -> None:
         """Everything about the model its config and tokenizer can tell, before any weights load or run exists.
 
         The kind's own checks (remote code, head, tokenizer, a DPO reference's vocabulary) run on a weightless copy
         of the model, and under ``truncation none`` every conversation is tokenized with it, so one over the limit
-        fails now, naming its row. Returns the MLflow model of an MLflow reference (fetched here, weights not
-        loaded), for :meth:`load` to reuse.
+        fails now, naming its row.
         """
         from rm_mlflow.evaluation import benchmark_units
         from rm_mlflow.scoring.engine import check_lengths
-        from rm_mlflow.tracking.adapters import open_mlflow_model, preview_model
+        from rm_mlflow.tracking.adapters import preview_model
 
-        pyfunc_model = open_mlflow_model(reference) if reference.source == "mlflow" else None
-        preview = preview_model(reference, self.request.settings, kind=self.request.model_kind, pyfunc_model=pyfunc_model)
+        preview = preview_model(plan)
         if preview is not None and preview.settings.truncation == "none":
             check_lengths(preview, *benchmark_units(preview, benchmarks)[:2])
-        return pyfunc_model
 
     def load(self, resolved: _Resolved) -> RewardModel:
-        """The model's weights, on the settings' device."""
-        from rm_mlflow.tracking.adapters import load_model_for_scoring
+        """The model's weights, with the settings and on the device :meth:`resolve` settled."""
+        from rm_mlflow.tracking.adapters import load_planned
 
         model = self.request.model
-        if isinstance(model, (str, ModelReference)):
-            assert resolved.reference is not None
-            settings = dict(self.request.settings)
-            if self.group.distributed:
-                settings["device"] = self.group.device(resolve_device(settings.get("device", "auto")))
-            loaded = load_model_for_scoring(resolved.reference, settings, kind=self.request.model_kind, pyfunc_model=resolved.pyfunc_model)
+        if resolved.plan is not None:
+            loaded = load_planned(resolved.plan)
         elif isinstance(model, RewardModel):
             loaded = model
         else:

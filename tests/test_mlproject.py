@@ -59,7 +59,7 @@ def test_mlflow_run_evaluates_a_dpo_policy_against_its_reference(mlflow_server, 
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     run = MlflowClient(tracking_uri=mlflow_server).get_run(next(line.split()[-1] for line in result.stdout.splitlines() if line.startswith("run ")))
     direct = evaluate_reward_model(str(tiny_causal_lms["policy"]), ["rewardbench"], data=DataOptions(data_dir=str(SAMPLE_DATA)),
-                                   settings=ScoringSettings(ref_model=str(tiny_causal_lms["reference"])), progress=False)
+                                   settings=ScoringSettings.from_mapping(dict(ref_model=str(tiny_causal_lms["reference"]))), progress=False)
     assert run.data.metrics["rewardbench/score"] == direct.metrics()["rewardbench/score"]
     assert run.data.params["ref_model"] == str(tiny_causal_lms["reference"]) and run.data.tags["rm_mlflow.model_kind"] == "dpo"
 
@@ -78,3 +78,19 @@ def test_mlflow_run_evaluates_an_endpoint_judge(mlflow_server, judge_server):
     assert run.data.tags["rm_mlflow.model_kind"] == "generative" and run.data.params["model.backend"] == "endpoint"
     assert run.data.metrics["rewardbench/judge/judgments"] == 25
     assert os.environ[JUDGE_KEY_ENV] not in result.stdout + result.stderr
+
+
+def test_both_mlproject_files_declare_exactly_the_generated_parameters():
+    """The MLproject files are the one surface not generated at run time: this keeps them equal to the settings dataclasses."""
+    import yaml
+
+    from projects.main import parameters
+    from rm_mlflow.scoring.settings import scoring_options
+
+    expected = parameters()
+    assert {spec.key for spec in scoring_options()} <= set(expected)
+    for path in (REPO_ROOT / "MLproject", REPO_ROOT / "projects" / "kubernetes" / "MLproject"):
+        main = yaml.safe_load(path.read_text())["entry_points"]["main"]
+        declared = {name: spec.get("default") for name, spec in main["parameters"].items()}
+        assert declared == expected, f"{path}: parameters differ from the settings dataclasses"
+        assert main["command"].split() == ["python", "-m", "projects.main", *(word for name in expected for word in (f"--{name}", f"{{{name}}}"))]

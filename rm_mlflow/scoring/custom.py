@@ -50,14 +50,14 @@ class CustomHeadRewardModel(SequenceClassifierRewardModel):
 
     def forward_scores(self, input_ids: Any, attention_mask: Any) -> Any:
         """The reward tensor: the named method's result, or the named (or first present) output attribute."""
-        settings = self.settings
-        if settings.score_method:
-            method = getattr(self.model, settings.score_method, None)
+        custom = self.settings.custom
+        if custom.score_method:
+            method = getattr(self.model, custom.score_method, None)
             if not callable(method):
-                raise ModelLoadError(f"{self.name}: the model has no method {settings.score_method!r}")
+                raise ModelLoadError(f"{self.name}: the model has no method {custom.score_method!r}")
             output = method(input_ids=input_ids, attention_mask=attention_mask)
-            return self._pick(output, settings.score_attribute) if settings.score_attribute else _as_tensor(output, settings.score_method, self.name)
-        return self._pick(self.model(input_ids=input_ids, attention_mask=attention_mask), settings.score_attribute)
+            return self._pick(output, custom.score_attribute) if custom.score_attribute else _as_tensor(output, custom.score_method, self.name)
+        return self._pick(self.model(input_ids=input_ids, attention_mask=attention_mask), custom.score_attribute)
 
     def _pick(self, output: Any, attribute: str | None) -> Any:
         names = (attribute,) if attribute else DEFAULT_ATTRIBUTES
@@ -80,7 +80,7 @@ class CustomHeadRewardModel(SequenceClassifierRewardModel):
             values = values.unsqueeze(-1)
         if values.dim() != 2:
             raise ModelLoadError(f"{self.name}: the reward has shape {tuple(values.shape)}; expected one value (or one per objective) per row")
-        weights = self.settings.objective_weights
+        weights = self.settings.custom.objective_weights
         if weights is not None:
             if len(weights) != values.shape[-1]:
                 raise OptionError(f"{self.name}: {len(weights)} objective weight(s) for {values.shape[-1]} objective(s)")
@@ -94,9 +94,9 @@ class CustomHeadRewardModel(SequenceClassifierRewardModel):
         return super().describe() | {
             "kind": "custom",
             "leaderboard_type": "Custom Classifier",
-            "score_attribute": self.settings.score_attribute,
-            "score_method": self.settings.score_method,
-            "objective_weights": list(self.settings.objective_weights) if self.settings.objective_weights else None,
+            "score_attribute": self.settings.custom.score_attribute,
+            "score_method": self.settings.custom.score_method,
+            "objective_weights": list(self.settings.custom.objective_weights) if self.settings.custom.objective_weights else None,
         }
 
 
@@ -111,7 +111,7 @@ def _as_tensor(value: Any, name: str, model: str) -> Any:
 
 
 def _has_custom_code(config: Any, settings: ScoringSettings) -> bool:
-    return bool(custom_code(config)) or bool(settings.score_attribute or settings.score_method)
+    return bool(custom_code(config)) or settings.custom.named
 
 
 def load_custom(model_id: str, settings: ScoringSettings) -> CustomHeadRewardModel:

@@ -164,7 +164,7 @@ class DPORewardModel(RewardModel):
     def score_batch(self, batch: Sequence[TokenizedConversation]) -> list[float]:
         """Implicit reward: policy log-probs of each response minus the reference's (cached), or reference-free."""
         if self.reference is None:
-            return self._logps(self.policy, batch, self.settings.ref_free_type)
+            return self._logps(self.policy, batch, self.settings.dpo.ref_free_type)
         policy = self._logps(self.policy, batch, "sum")
         cached = [self._reference_cache.get(item.cache_key) for item in batch]
         missing = [i for i, value in enumerate(cached) if value is None]
@@ -213,9 +213,9 @@ class DPORewardModel(RewardModel):
             "name": self.name,
             "kind": "dpo",
             "leaderboard_type": "DPO" if self.reference is not None else "DPO Ref. Free",
-            "ref_model": self.settings.ref_model,
+            "ref_model": self.settings.dpo.ref_model,
             "ref_model_id": self._reference_id,
-            "ref_free_type": None if self.reference is not None else self.settings.ref_free_type,
+            "ref_free_type": None if self.reference is not None else self.settings.dpo.ref_free_type,
             "device": self.device,
             "dtype": str(self.policy.dtype).removeprefix("torch."),
             "attn_implementation": getattr(self.policy.config, "_attn_implementation", None),
@@ -234,11 +234,11 @@ def _takes_logits_to_keep(model: Any) -> bool:
 
 def _is_dpo(config: Any, settings: ScoringSettings) -> bool:
     causal = any(name.endswith("ForCausalLM") for name in (getattr(config, "architectures", None) or []))
-    return causal and not custom_code(config) and settings.ref_model is not None
+    return causal and not custom_code(config) and settings.dpo.ref_model is not None
 
 
 def load_dpo(model_id: str, settings: ScoringSettings) -> DPORewardModel:
-    """The policy ``model_id`` with its tokenizer and, when ``settings.ref_model`` is set, the reference."""
+    """The policy ``model_id`` with its tokenizer and, when ``settings.dpo.ref_model`` is set, the reference."""
     from transformers import AutoModelForCausalLM
 
     tokenizer, location, _ = _dpo_parts(model_id, settings)
@@ -259,14 +259,14 @@ def preview_dpo(model_id: str, settings: ScoringSettings) -> DPORewardModel:
 
 def _dpo_parts(model_id: str, settings: ScoringSettings) -> tuple[Any, str | None, list[Any]]:
     """What a DPO model needs besides weights, checked: the tokenizer, the reference's location, and the configs (policy, reference)."""
-    if settings.ref_model is not None and settings.ref_model.rstrip("/") == model_id.rstrip("/"):
+    if settings.dpo.ref_model is not None and settings.dpo.ref_model.rstrip("/") == model_id.rstrip("/"):
         raise OptionError(f"{model_id}: the policy and the reference model must differ (rewardbench refuses the same model twice too)")
     configs = [load_config(model_id, settings)]
     require_trust(model_id, configs[0], settings)
     tokenizer = load_tokenizer(model_id, settings)
     if tokenizer.bos_token_id is None and tokenizer.eos_token_id is None:
         raise ModelLoadError(f"{model_id}: the tokenizer has neither a BOS nor an EOS token; a DPO reward needs them around each sequence")
-    location = locate(settings.ref_model) if settings.ref_model is not None else None  # models:/ is downloaded by the MLflow locator
+    location = locate(settings.dpo.ref_model) if settings.dpo.ref_model is not None else None  # models:/ is downloaded by the MLflow locator
     if location is not None:
         reference_settings = replace(settings, tokenizer=None)
         _check_vocabulary(location, tokenizer, reference_settings)

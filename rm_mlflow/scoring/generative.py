@@ -83,9 +83,9 @@ class GenerativeJudge(RewardModel):
         """Every judge call ``example`` needs, in a fixed order (the same on every run with the same seed)."""
         responses = example.responses()
         variant = example.metadata.get(RATE_EACH_ANSWER)
-        if variant or self.settings.judge_mode == "ratings" or not example.rejected:
+        if variant or self.settings.judge.mode == "ratings" or not example.rejected:
             return [self._call(rating_prompt(example.prompt, text, variant or "standard"), "rating", (i,)) for i, text in enumerate(responses)]
-        both = self.settings.judge_orders == "both"
+        both = self.settings.judge.orders == "both"
         if len(example.chosen) == 1 and len(example.rejected) == 3:
             calls = []
             for position in range(4) if both else [self._draw(example, 4)]:
@@ -103,10 +103,10 @@ class GenerativeJudge(RewardModel):
 
     def _call(self, prompt: tuple[str, str], form: str, shown: tuple[int, ...]) -> JudgeCall:
         system, user = prompt
-        return JudgeCall(judge_messages(system, user, merge_system=self.settings.no_system_prompt), form, shown)
+        return JudgeCall(judge_messages(system, user, merge_system=self.settings.judge.no_system_prompt), form, shown)
 
     def _draw(self, example: PreferenceExample, n: int, salt: str = "") -> int:
-        seed = f"{self.settings.judge_seed}\x1f{example.subset}\x1f{example.id}\x1f{salt}"
+        seed = f"{self.settings.judge.seed}\x1f{example.subset}\x1f{example.id}\x1f{salt}"
         return int(hashlib.sha256(seed.encode()).hexdigest(), 16) % n
 
     def units(self, example: PreferenceExample) -> list[Conversation]:
@@ -210,7 +210,7 @@ class GenerativeJudge(RewardModel):
         credit = min(sum(credits[i] for i in members) / len(members) for members in groups.values())
         details["judge_ties"] = 0
         extras = {}
-        if self.settings.judge_orders == "both":
+        if self.settings.judge.orders == "both":
             consistent = [all(winners[i] is not None and winners[i] == winners[members[0]] for i in members) for members in groups.values()]
             extras["position_consistency"] = sum(consistent) / len(consistent)
         return ExampleScores(chosen=(credit,), rejected=(1.0 - credit,) * len(example.rejected), extras=extras, details=details, credit=credit)
@@ -232,7 +232,7 @@ class GenerativeJudge(RewardModel):
                                f"judge/ties/{slug}": float(row["judge_ties"])}
             if consistency is not None:
                 review.figures[f"judge/position_consistency/{slug}"] = float(consistency[subset])
-            if share > self.settings.judge_warn_share:
+            if share > self.settings.judge.warn_share:
                 noisy.append(f"{subset} {int(row['judge_unparsed'])}/{int(row['judge_judgments'])}")
         line = f"judge: {judgments} judgments, {unparsed} without a verdict ({100 * unparsed / max(judgments, 1):.1f}%), {ties} rating ties"
         if consistency is not None:
@@ -240,7 +240,7 @@ class GenerativeJudge(RewardModel):
         review.lines.append(line)
         if noisy:
             review.warnings.append(
-                f"the judge gave no parseable verdict in more than {100 * self.settings.judge_warn_share:.0f}% of the judgments of "
+                f"the judge gave no parseable verdict in more than {100 * self.settings.judge.warn_share:.0f}% of the judgments of "
                 f"{len(noisy)} subset(s) ({'; '.join(noisy[:5])}{'; ...' if len(noisy) > 5 else ''}); each counts as a tie: check the chat template, "
                 "--max_new_tokens and the judge's raw answers in the per-example table (rewardbench issue #252)"
             )
@@ -254,10 +254,10 @@ class GenerativeJudge(RewardModel):
             "kind": "generative",
             "leaderboard_type": "Generative",
             "prompt_set": PROMPT_SET,
-            "judge_mode": self.settings.judge_mode,
-            "judge_orders": self.settings.judge_orders,
-            "judge_seed": self.settings.judge_seed,
-            "max_new_tokens": self.settings.max_new_tokens,
+            "judge_mode": self.settings.judge.mode,
+            "judge_orders": self.settings.judge.orders,
+            "judge_seed": self.settings.judge.seed,
+            "max_new_tokens": self.settings.judge.max_new_tokens,
             "device": self.device,
             **self.backend.describe(),
         }
@@ -304,11 +304,11 @@ def endpoint_model_name(model: str) -> str:
 def check_judge_options(settings: ScoringSettings) -> None:
     """Before anything loads: the backend fits the settings, an endpoint's key variable (when named) is set, answers fit max_length."""
     backend = choose_backend(settings)
-    if backend == "endpoint" and settings.judge_api_key_env and not os.environ.get(settings.judge_api_key_env):
-        raise OptionError(f"the environment variable {settings.judge_api_key_env} (--judge_api_key_env) is not set or empty")
-    if backend != "endpoint" and settings.max_new_tokens >= settings.max_length:
-        raise OptionError(f"max_new_tokens {settings.max_new_tokens} leaves no room for the judge prompt within max_length {settings.max_length}; "
-                          "pass a larger --max_length or a smaller --max_new_tokens")
+    if backend == "endpoint" and settings.judge.api_key_env and not os.environ.get(settings.judge.api_key_env):
+        raise OptionError(f"the environment variable {settings.judge.api_key_env} (--judge_api_key_env) is not set or empty")
+    if backend != "endpoint" and settings.judge.max_new_tokens >= settings.max_length:
+        raise OptionError(f"max_new_tokens {settings.judge.max_new_tokens} leaves no room for the judge prompt within max_length "
+                          f"{settings.max_length}; pass a larger --max_length or a smaller --max_new_tokens")
 
 
 def load_generative(model: str, settings: ScoringSettings) -> GenerativeJudge:
@@ -341,7 +341,7 @@ GENERATIVE = register_loader(
         description="LLM judges (rewardbench-gen prompts): local transformers generation, vLLM, or an OpenAI-compatible --judge_endpoint",
         accepts=lambda config, settings: False,  # a causal LM may be a policy, a DPO model or a judge: asked for by name
         load=load_generative,
-        claims=lambda settings: settings.judge_endpoint is not None,
+        claims=lambda settings: settings.judge.endpoint is not None,
         preflight=check_judge_options,
     )
 )

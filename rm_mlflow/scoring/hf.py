@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rm_mlflow.errors import ModelLoadError
-from rm_mlflow.scoring.settings import ScoringSettings, resolve_device, resolve_dtype
+from rm_mlflow.scoring.settings import ScoringSettings, resolve_dtype
 
 logger = logging.getLogger(__name__)
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
@@ -90,7 +90,7 @@ def load_weights(auto_class: Any, model: str, settings: ScoringSettings, *, what
     With ``device_map`` accelerate places the layers over the GPUs, the CPU and (past ``max_memory``) disk;
     with ``quantization`` bitsandbytes loads the weights in 8 or 4 bits. Either way the model is not moved afterwards.
     """
-    device = resolve_device(settings.device)
+    device = settings.resolved_device
     kwargs: dict[str, Any] = {
         "revision": settings.revision,
         "trust_remote_code": settings.trust_remote_code,

@@ -24,7 +24,7 @@ from rm_mlflow.errors import ModelLoadError, OptionError, RmMlflowError
 from rm_mlflow.scoring.base import Conversation, TokenizedConversation
 from rm_mlflow.scoring.hf import input_device
 from rm_mlflow.scoring.lengths import length_limit, position_limit, tokenize_with_limit
-from rm_mlflow.scoring.settings import ScoringSettings, default_token_budget, redact_url, resolve_device
+from rm_mlflow.scoring.settings import ScoringSettings, default_token_budget, redact_url
 
 logger = logging.getLogger(__name__)
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024  # an endpoint's answer larger than this is refused, not read into memory
@@ -49,7 +49,7 @@ OnDone = Callable[[int, Generation], None]
 
 
 class JudgeBackend(ABC):
-    """Generates the judge's answer to each chat, greedily, at most ``settings.max_new_tokens`` tokens."""
+    """Generates the judge's answer to each chat, greedily, at most ``settings.judge.max_new_tokens`` tokens."""
 
     name: str
     device: str = "remote"
@@ -73,11 +73,11 @@ def judge_prompt_tokens(
     again (its vLLM path then passes the text anyway, so a template that writes BOS gets two there).
     """
     limit = length_limit(settings.max_length, max_positions)
-    room = limit - settings.max_new_tokens
+    room = limit - settings.judge.max_new_tokens
     if room < 1:
-        raise OptionError(f"max_new_tokens {settings.max_new_tokens} leaves no room for a prompt within {limit} positions (--max_length)")
+        raise OptionError(f"max_new_tokens {settings.judge.max_new_tokens} leaves no room for a prompt within {limit} positions (--max_length)")
     texts = [tokenizer.apply_chat_template(list(chat), tokenize=False, add_generation_prompt=True) for chat in chats]
-    hint = (f" ({limit} positions less max_new_tokens {settings.max_new_tokens}); "
+    hint = (f" ({limit} positions less max_new_tokens {settings.judge.max_new_tokens}); "
             "pass --truncation left, a larger --max_length or a smaller --max_new_tokens")
     return tokenize_with_limit(tokenizer, texts, limit=room, truncation=settings.truncation, hint=hint, add_special_tokens=False)
 
@@ -107,7 +107,7 @@ class TransformersBackend(JudgeBackend):
         budget = self.settings.max_tokens_per_batch or default_token_budget(self.device)
         start = 0
         while start < len(order):
-            width = len(prompts[order[start]]) + self.settings.max_new_tokens
+            width = len(prompts[order[start]]) + self.settings.judge.max_new_tokens
             rows = max(1, min(self.settings.batch_size, budget // width))
             batch = order[start : start + rows]
             for index, generation in zip(batch, self._generate_batch([prompts[i] for i in batch]), strict=True):
@@ -146,7 +146,7 @@ class TransformersBackend(JudgeBackend):
         base = getattr(self.model, "generation_config", None)
         eos = (base.eos_token_id if base is not None else None) or self.tokenizer.eos_token_id
         return GenerationConfig(
-            do_sample=False, num_beams=1, max_new_tokens=self.settings.max_new_tokens, eos_token_id=eos,
+            do_sample=False, num_beams=1, max_new_tokens=self.settings.judge.max_new_tokens, eos_token_id=eos,
             pad_token_id=self.tokenizer.pad_token_id, bos_token_id=getattr(base, "bos_token_id", None),
         )
 
@@ -174,7 +174,7 @@ class VllmBackend(JudgeBackend):
             raise ModelLoadError("the vllm judge backend needs vLLM (pip install vllm, on a CUDA machine); "
                                  "or use --judge_backend transformers, or an endpoint with --judge_endpoint") from None
         self.settings = settings
-        kwargs: dict[str, Any] = {"tensor_parallel_size": settings.tensor_parallel_size, "trust_remote_code": settings.trust_remote_code}
+        kwargs: dict[str, Any] = {"tensor_parallel_size": settings.judge.tensor_parallel_size, "trust_remote_code": settings.trust_remote_code}
         if settings.revision:
             kwargs["revision"] = settings.revision
         if settings.dtype != "auto":
@@ -183,7 +183,7 @@ class VllmBackend(JudgeBackend):
             kwargs["max_model_len"] = settings.max_length
         self.llm = LLM(model_path, **kwargs)
         self.tokenizer = self.llm.get_tokenizer()
-        self.sampling = SamplingParams(n=1, temperature=0, top_p=1, max_tokens=settings.max_new_tokens)
+        self.sampling = SamplingParams(n=1, temperature=0, top_p=1, max_tokens=settings.judge.max_new_tokens)
 
     def generate(self, chats: Sequence[Conversation], on_done: OnDone, *, progress: Callable[[int], None] | None = None) -> None:
         """Chunks of 256 prompts (each chunk's answers kept before the next starts)."""
@@ -200,7 +200,7 @@ class VllmBackend(JudgeBackend):
 
     def describe(self) -> dict[str, Any]:
         """Backend and tensor parallelism."""
-        return {"backend": self.name, "tensor_parallel_size": self.settings.tensor_parallel_size}
+        return {"backend": self.name, "tensor_parallel_size": self.settings.judge.tensor_parallel_size}
 
 
 class EndpointBackend(JudgeBackend):
@@ -218,21 +218,21 @@ class EndpointBackend(JudgeBackend):
 
         self.model = model
         self.settings = settings
-        self.url = completions_url(settings.judge_endpoint or "")
+        self.url = completions_url(settings.judge.endpoint or "")
         self.attempts = attempts
         self.first_delay = first_delay
         self._session = requests.Session()
         self._session.headers["Content-Type"] = "application/json"
-        if settings.judge_api_key_env:
-            key = os.environ.get(settings.judge_api_key_env)
+        if settings.judge.api_key_env:
+            key = os.environ.get(settings.judge.api_key_env)
             if not key:
-                raise OptionError(f"the environment variable {settings.judge_api_key_env} (--judge_api_key_env) is not set or empty")
+                raise OptionError(f"the environment variable {settings.judge.api_key_env} (--judge_api_key_env) is not set or empty")
             self._session.headers["Authorization"] = f"Bearer {key}"
         self._local = threading.local()
 
     def generate(self, chats: Sequence[Conversation], on_done: OnDone, *, progress: Callable[[int], None] | None = None) -> None:
         """Concurrent requests; the first request that cannot succeed stops the run (finished answers are already kept)."""
-        with concurrent.futures.ThreadPoolExecutor(max_workers=self.settings.judge_concurrency) as pool:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=self.settings.judge.concurrency) as pool:
             futures = {pool.submit(self._complete, chat): index for index, chat in enumerate(chats)}
             try:
                 for future in concurrent.futures.as_completed(futures):
@@ -247,7 +247,7 @@ class EndpointBackend(JudgeBackend):
     def _complete(self, chat: Conversation) -> Generation:
         import requests
 
-        body = {"model": self.model, "messages": [dict(m) for m in chat], "max_tokens": self.settings.max_new_tokens, "temperature": 0}
+        body = {"model": self.model, "messages": [dict(m) for m in chat], "max_tokens": self.settings.judge.max_new_tokens, "temperature": 0}
         delay = self.first_delay
         for attempt in range(1, self.attempts + 1):
             failure: str
@@ -332,12 +332,12 @@ class BackendChoice:
 def _vllm_usable(settings: ScoringSettings) -> bool:
     import importlib.util
 
-    return importlib.util.find_spec("vllm") is not None and resolve_device(settings.device).startswith("cuda")
+    return importlib.util.find_spec("vllm") is not None and settings.resolved_device.startswith("cuda")
 
 
 JUDGE_BACKENDS: Registry[BackendChoice] = Registry("judge backend")
 for _choice in (
-    BackendChoice("endpoint", lambda settings: settings.judge_endpoint is not None),
+    BackendChoice("endpoint", lambda settings: settings.judge.endpoint is not None),
     BackendChoice("vllm", _vllm_usable),
     BackendChoice("transformers", lambda settings: True),
 ):
@@ -346,9 +346,9 @@ for _choice in (
 
 def choose_backend(settings: ScoringSettings) -> str:
     """``judge_backend``, or for ``auto`` the first usable of endpoint (when one is given), vLLM (installed, GPU), transformers."""
-    if settings.judge_backend != "auto":
-        JUDGE_BACKENDS.get(settings.judge_backend)
-        if settings.judge_backend == "endpoint" and not settings.judge_endpoint:
+    if settings.judge.backend != "auto":
+        JUDGE_BACKENDS.get(settings.judge.backend)
+        if settings.judge.backend == "endpoint" and not settings.judge.endpoint:
             raise OptionError("--judge_backend endpoint needs --judge_endpoint URL")
-        return settings.judge_backend
+        return settings.judge.backend
     return next(name for name, choice in JUDGE_BACKENDS if choice.usable(settings))

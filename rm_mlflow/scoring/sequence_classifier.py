@@ -28,7 +28,7 @@ from rm_mlflow.scoring.hf import custom_code, input_device, is_placed, load_conf
 from rm_mlflow.scoring.lengths import length_limit, position_limit, tokenize_with_limit
 from rm_mlflow.scoring.loaders import ModelLoader, register_loader
 from rm_mlflow.scoring.packing import LAYOUT_KEYWORD, pack_rows, packed_attention_for
-from rm_mlflow.scoring.settings import ScoringSettings, default_token_budget, resolve_device, resolve_dtype
+from rm_mlflow.scoring.settings import ScoringSettings, default_token_budget, resolve_dtype
 from rm_mlflow.scoring.templates import ChatFormatter
 
 logger = logging.getLogger(__name__)
@@ -181,7 +181,7 @@ def _check_head(config: Any, settings: ScoringSettings, name: str) -> None:
 
 
 def _is_sequence_classifier(config: Any, settings: ScoringSettings) -> bool:
-    stock = not custom_code(config) and not (settings.score_attribute or settings.score_method)
+    stock = not custom_code(config) and not settings.custom.named
     return stock and any(name.endswith("ForSequenceClassification") for name in (getattr(config, "architectures", None) or []))
 
 
@@ -208,7 +208,7 @@ def wrap_sequence_classifier(model: Any, tokenizer: Any, settings: ScoringSettin
     Moves the model to the settings' device and dtype and pads with EOS when there is no pad
     token, as rewardbench does.
     """
-    device = resolve_device(settings.device)
+    device = settings.resolved_device
     tokenizer = with_padding(tokenizer, name)
     model.config.pad_token_id = tokenizer.pad_token_id
     if not is_placed(model):

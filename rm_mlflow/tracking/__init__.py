@@ -4,7 +4,8 @@
   (an MLflow model as a scorable reward model), :mod:`~rm_mlflow.tracking.flavor` (the ``rm_mlflow`` flavor);
 - logging: :mod:`~rm_mlflow.tracking.recording` (a results folder into a run), :mod:`~rm_mlflow.tracking.plots`;
 - the run: :mod:`~rm_mlflow.tracking.run` (creating and ending it), :mod:`~rm_mlflow.tracking.gate` (the promotion
-  gate), :mod:`~rm_mlflow.tracking.options` and :mod:`~rm_mlflow.tracking.inputs` (what ``mlflow.models.evaluate`` hands over).
+  gate), :mod:`~rm_mlflow.tracking.inputs` (what ``mlflow.models.evaluate`` hands over), :mod:`~rm_mlflow.tracking.traces`,
+  :mod:`~rm_mlflow.tracking.evaluations` (earlier evaluations of a version) and :mod:`~rm_mlflow.tracking.version_tags`.
 """
 
 from rm_mlflow.tracking.gate import GateConfig, GateOutcome

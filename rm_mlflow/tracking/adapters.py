@@ -26,22 +26,38 @@ from rm_mlflow.tracking.references import ModelReference
 logger = logging.getLogger(__name__)
 
 
-def load_model_for_scoring(
-    reference: ModelReference, settings: Mapping[str, Any] | None = None, *, kind: str = "auto", pyfunc_model: Any = None
-) -> RewardModel:
-    """Load the referenced model as a :class:`RewardModel`.
+@dataclass(frozen=True)
+class ModelPlan:
+    """How a referenced model will be loaded, settled before any weights: its validated settings and kind.
 
-    ``settings`` are the caller's explicit scoring settings; for an ``rm_mlflow``-flavor model they
-    override the settings logged with it. ``pyfunc_model`` is the MLflow model :func:`open_mlflow_model`
-    already fetched for this reference (its artifacts are not downloaded twice).
+    For an ``rm_mlflow``-flavor model the settings are the ones logged with it under the caller's explicit
+    ones; ``pyfunc_model`` is the MLflow model fetched once to read them (its weights load only in :func:`load_planned`).
     """
-    settings = dict(settings or {})
+
+    reference: ModelReference
+    settings: ScoringSettings
+    kind: str = "auto"
+    pyfunc_model: Any = None
+
+
+def plan_model(reference: ModelReference, explicit: Mapping[str, Any], *, kind: str = "auto") -> ModelPlan:
+    """Validate the caller's ``explicit`` settings once, with what the model itself records, into a :class:`ModelPlan`."""
     if reference.source == "huggingface":
-        model = load_reward_model(reference.uri, ScoringSettings.from_mapping(settings), kind=kind)
+        return ModelPlan(reference, ScoringSettings.from_mapping(explicit, source="scoring settings"), kind)
+    pyfunc_model = open_mlflow_model(reference)
+    if FLAVOR_NAME in pyfunc_model.metadata.flavors:
+        settings, kind = pyfunc_model.get_raw_model().settings(explicit, kind)
+        return ModelPlan(reference, settings, kind, pyfunc_model)
+    return ModelPlan(reference, ScoringSettings.from_mapping(explicit, source="scoring settings"), kind, pyfunc_model)
+
+
+def load_planned(plan: ModelPlan) -> RewardModel:
+    """The planned model with its weights, named after its reference."""
+    if plan.reference.source == "huggingface":
+        model = load_reward_model(plan.reference.uri, plan.settings, kind=plan.kind)
     else:
-        pyfunc_model = pyfunc_model or open_mlflow_model(reference)
-        model = reward_model_from_pyfunc(pyfunc_model, settings | ({"model_kind": kind} if kind != "auto" else {}))
-    model.name = reference.display_name
+        model = adapt_pyfunc(plan.pyfunc_model, plan.settings, kind=plan.kind)
+    model.name = plan.reference.display_name
     return model
 
 
@@ -55,19 +71,17 @@ def open_mlflow_model(reference: ModelReference) -> Any:
         raise ModelLoadError(f"{reference.uri}: cannot load the MLflow model: {error}") from error
 
 
-def preview_model(reference: ModelReference, settings: Mapping[str, Any], *, kind: str = "auto", pyfunc_model: Any = None) -> RewardModel | None:
-    """The referenced model without its weights (config and tokenizer), tokenizing as the loaded one will; None where that needs the weights.
+def preview_model(plan: ModelPlan) -> RewardModel | None:
+    """The planned model without its weights (config and tokenizer), tokenizing as the loaded one will; None where that needs the weights.
 
-    Hugging Face folders and Hub ids, and ``rm_mlflow``-flavor models (with their logged settings under the
-    caller's), have one; other MLflow flavors load their weights to reach the tokenizer, so they have none.
+    Hugging Face folders and Hub ids, and ``rm_mlflow``-flavor models, have one; other MLflow flavors load
+    their weights to reach the tokenizer, so they have none.
     """
-    if reference.source == "huggingface":
-        return preview_reward_model(reference.uri, ScoringSettings.from_mapping(dict(settings)), kind=kind)
-    if pyfunc_model is None or FLAVOR_NAME not in pyfunc_model.metadata.flavors:
+    if plan.reference.source == "huggingface":
+        return preview_reward_model(plan.reference.uri, plan.settings, kind=plan.kind)
+    if FLAVOR_NAME not in plan.pyfunc_model.metadata.flavors:
         return None
-    raw = pyfunc_model.get_raw_model()
-    effective, logged_kind = raw.settings(dict(settings) | ({"model_kind": kind} if kind != "auto" else {}))
-    return preview_reward_model(str(raw.model_dir), effective, kind=logged_kind)
+    return preview_reward_model(str(plan.pyfunc_model.get_raw_model().model_dir), plan.settings, kind=plan.kind)
 
 
 @dataclass(frozen=True)
@@ -75,7 +89,7 @@ class FlavorAdapter:
     """Turns a loaded pyfunc model of one MLflow flavor into a :class:`RewardModel` scored natively."""
 
     flavor: str
-    adapt: Callable[[Any, Mapping[str, Any]], RewardModel]
+    adapt: Callable[[Any, ScoringSettings, str], RewardModel]
 
 
 FLAVOR_ADAPTERS: Registry[FlavorAdapter] = Registry("MLflow flavor adapter")
@@ -86,31 +100,38 @@ def register_flavor_adapter(adapter: FlavorAdapter) -> FlavorAdapter:
     return FLAVOR_ADAPTERS.add(adapter.flavor, adapter)
 
 
-def reward_model_from_pyfunc(pyfunc_model: Any, settings: Mapping[str, Any] | None = None) -> RewardModel:
+def reward_model_from_pyfunc(pyfunc_model: Any, explicit: Mapping[str, Any] | None = None, *, kind: str = "auto") -> RewardModel:
+    """The reward model inside an already-loaded pyfunc model (``mlflow.models.evaluate`` hands one over), with the caller's settings."""
+    explicit = dict(explicit or {})
+    if FLAVOR_NAME in pyfunc_model.metadata.flavors:
+        settings, kind = pyfunc_model.get_raw_model().settings(explicit, kind)
+    else:
+        settings = ScoringSettings.from_mapping(explicit, source="scoring settings")
+    return adapt_pyfunc(pyfunc_model, settings, kind=kind)
+
+
+def adapt_pyfunc(pyfunc_model: Any, settings: ScoringSettings, *, kind: str = "auto") -> RewardModel:
     """The native reward model inside a loaded pyfunc model, or a slower ``predict``-based one when no adapter applies."""
-    settings = dict(settings or {})
     flavors = pyfunc_model.metadata.flavors
     for flavor in flavors:
         if flavor in FLAVOR_ADAPTERS:
-            return FLAVOR_ADAPTERS.get(flavor).adapt(pyfunc_model, settings)
+            return FLAVOR_ADAPTERS.get(flavor).adapt(pyfunc_model, settings, kind)
     logger.warning(
         "model flavor(s) %s have no native reward-model adapter: scoring row by row through pyfunc predict (slower); "
         "log the model with rm_mlflow.log_model or mlflow.transformers for the batched engine",
         ", ".join(sorted(flavors)),
     )
-    settings.pop("model_kind", None)  # a generic pyfunc is scored through predict, whatever kind it is
-    return PyfuncRewardModel(pyfunc_model, ScoringSettings.from_mapping(settings))
+    return PyfuncRewardModel(pyfunc_model, settings)  # a generic pyfunc is scored through predict, whatever kind it is
 
 
-def _adapt_rm_mlflow(pyfunc_model: Any, settings: Mapping[str, Any]) -> RewardModel:
-    return pyfunc_model.get_raw_model().reward_model(settings)
+def _adapt_rm_mlflow(pyfunc_model: Any, settings: ScoringSettings, kind: str) -> RewardModel:
+    return pyfunc_model.get_raw_model().load(settings, kind)
 
 
-def _adapt_transformers(pyfunc_model: Any, settings: Mapping[str, Any]) -> RewardModel:
+def _adapt_transformers(pyfunc_model: Any, settings: ScoringSettings, kind: str) -> RewardModel:
     from rm_mlflow.scoring.sequence_classifier import wrap_sequence_classifier
 
-    settings = dict(settings)
-    if settings.pop("model_kind", "sequence-classifier") not in ("auto", "sequence-classifier"):
+    if kind not in ("auto", "sequence-classifier"):
         raise ModelLoadError("an mlflow.transformers model is scored as a sequence classifier; log other kinds with rm_mlflow.log_model")
     pipeline = pyfunc_model.get_raw_model()
     model, tokenizer = getattr(pipeline, "model", None), getattr(pipeline, "tokenizer", None)
@@ -120,7 +141,7 @@ def _adapt_transformers(pyfunc_model: Any, settings: Mapping[str, Any]) -> Rewar
             f"the transformers model is a {architecture} pipeline; a reward model must be a sequence classifier "
             "(log it with task='text-classification')"
         )
-    return wrap_sequence_classifier(model, tokenizer, ScoringSettings.from_mapping(settings), name=architecture)
+    return wrap_sequence_classifier(model, tokenizer, settings, name=architecture)
 
 
 register_flavor_adapter(FlavorAdapter(FLAVOR_NAME, _adapt_rm_mlflow))

@@ -25,19 +25,16 @@ from rm_mlflow.scoring.base import Conversation, RewardModel
 from rm_mlflow.scoring.engine import score_conversations
 from rm_mlflow.scoring.generative import ENDPOINT_FILE
 from rm_mlflow.scoring.loaders import load_reward_model
-from rm_mlflow.scoring.settings import ScoringSettings
+from rm_mlflow.scoring.settings import ScoringSettings, model_setting_keys
 from rm_mlflow.scoring.templates import resolve_template
 
 logger = logging.getLogger(__name__)
 
 FLAVOR_NAME = "rm_mlflow"
 MODEL_SUBPATH = "reward_model"
-# Settings that belong to the model (how it must be prompted and read); batch size and device belong to the machine.
-MODEL_SETTINGS = (
-    "chat_template", "max_length", "truncation", "score_index", "dtype", "attn_implementation", "model_kind",
-    "ref_model", "ref_free_type", "score_attribute", "score_method", "objective_weights",
-    "judge_mode", "judge_orders", "judge_seed", "max_new_tokens", "no_system_prompt", "judge_endpoint", "judge_api_key_env",
-)
+# Settings that belong to the model (how it must be prompted and read: declared ``model=True`` with each option);
+# batch size and device belong to the machine.
+MODEL_SETTINGS = model_setting_keys()
 # Never trust_remote_code: whoever evaluates a registered model decides whether its code may run. Never a key: an
 # endpoint judge records the NAME of the environment variable holding it.
 _SKIP_FILES = shutil.ignore_patterns(".git", ".cache", "*.lock", "score_cache.jsonl")
@@ -146,20 +143,22 @@ class _RewardModelPyfunc:
             raise ModelLoadError(f"{model_dir.parent}: not an rm_mlflow model (no '{FLAVOR_NAME}' flavor in MLmodel)")
         self.logged_settings: dict[str, Any] = dict(flavor.get("settings") or {})
         self.model_config = dict(model_config or {})
-        self._loaded: tuple[dict[str, Any], RewardModel] | None = None
+        self._loaded: tuple[tuple[ScoringSettings, str], RewardModel] | None = None
 
-    def settings(self, overrides: Mapping[str, Any]) -> tuple[ScoringSettings, str]:
+    def settings(self, overrides: Mapping[str, Any], kind: str = "auto") -> tuple[ScoringSettings, str]:
+        """The logged settings under ``overrides``, validated, and the kind: ``kind`` unless ``auto``, else the logged one."""
         values = self.logged_settings | self.model_config | dict(overrides)
-        kind = values.pop("model_kind", "auto")
-        return ScoringSettings.from_mapping(values, source=f"{self.model_dir.parent}/MLmodel"), kind
+        logged_kind = values.pop("model_kind", "auto")
+        return ScoringSettings.from_mapping(values, source=f"{self.model_dir.parent}/MLmodel"), kind if kind != "auto" else logged_kind
 
     def reward_model(self, overrides: Mapping[str, Any] | None = None) -> RewardModel:
-        """The loaded model; loaded again only when the settings change."""
-        overrides = dict(overrides or {})
-        if self._loaded is None or self._loaded[0] != overrides:
-            settings, kind = self.settings(overrides)
-            model = load_reward_model(str(self.model_dir), settings, kind=kind)
-            self._loaded = (overrides, model)
+        """The loaded model with the logged settings under ``overrides``."""
+        return self.load(*self.settings(dict(overrides or {})))
+
+    def load(self, settings: ScoringSettings, kind: str = "auto") -> RewardModel:
+        """The model's weights with these (already merged and validated) settings; loaded again only when they change."""
+        if self._loaded is None or self._loaded[0] != (settings, kind):
+            self._loaded = ((settings, kind), load_reward_model(str(self.model_dir), settings, kind=kind))
         return self._loaded[1]
 
     def get_raw_model(self) -> _RewardModelPyfunc:
@@ -201,8 +200,8 @@ def _model_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
         values["chat_template"] = resolve_template(template)  # a file path is stored as its text
     scoring_only = {key: value for key, value in values.items() if key != "model_kind"}
     checked = ScoringSettings.from_mapping(scoring_only, source="settings")  # validate now, not at evaluation time
-    if checked.objective_weights is not None:
-        values["objective_weights"] = list(checked.objective_weights)
+    if checked.custom.objective_weights is not None:
+        values["objective_weights"] = list(checked.custom.objective_weights)
     reference = values.get("ref_model")
     if reference and Path(reference).expanduser().is_dir():
         values["ref_model"] = str(Path(reference).expanduser().resolve())

@@ -203,14 +203,14 @@ def test_endpoint_retries_429_and_5xx_and_refuses_a_bad_key_in_one_line(monkeypa
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/v1"
         monkeypatch.setenv("FLAKY_KEY", "right-key")
-        backend = EndpointBackend("judge", ScoringSettings(judge_endpoint=url, judge_api_key_env="FLAKY_KEY"), first_delay=0.01)
+        backend = EndpointBackend("judge", ScoringSettings.from_mapping(dict(judge_endpoint=url, judge_api_key_env="FLAKY_KEY")), first_delay=0.01)
         answers = {}
         backend.generate([({"role": "user", "content": "A or B?"},)], lambda i, g: answers.setdefault(i, g))
         assert answers[0].text == "[[B]]" and answers[0].prompt_tokens == 7 and len(_FlakyEndpoint.calls) == 3
         assert _FlakyEndpoint.calls[-1]["body"] == {"model": "judge", "messages": [{"role": "user", "content": "A or B?"}], "max_tokens": 2048,
                                                    "temperature": 0}
         monkeypatch.setenv("FLAKY_KEY", "wrong-key")
-        backend = EndpointBackend("judge", ScoringSettings(judge_endpoint=url, judge_api_key_env="FLAKY_KEY"), first_delay=0.01)
+        backend = EndpointBackend("judge", ScoringSettings.from_mapping(dict(judge_endpoint=url, judge_api_key_env="FLAKY_KEY")), first_delay=0.01)
         with pytest.raises(JudgeEndpointError) as refused:
             backend.generate([({"role": "user", "content": "A or B?"},)], lambda i, g: None)
         message = str(refused.value)

@@ -44,7 +44,8 @@ def _rewardbench_dpo_logps(model, tokenizer, conversation, mode: str) -> float:
 
 @pytest.mark.parametrize("mode", ["reference", "avg", "sum", "norm"])
 def test_dpo_scores_equal_rewardbench_dpo_inference(mode, tiny_causal_lms):
-    settings = ScoringSettings(ref_model=str(tiny_causal_lms["reference"])) if mode == "reference" else ScoringSettings(ref_free_type=mode)
+    values = {"ref_model": str(tiny_causal_lms["reference"])} if mode == "reference" else {"ref_free_type": mode}
+    settings = ScoringSettings.from_mapping(values)
     model = load_reward_model(str(tiny_causal_lms["policy"]), settings, kind="dpo")
     conversations = [conversation for pair in _pairs() for conversation in pair]
     ours = score_conversations(model, conversations, settings, progress=False).scores
@@ -63,10 +64,9 @@ def test_dpo_scores_equal_rewardbench_dpo_inference(mode, tiny_causal_lms):
 
 def test_a_second_policy_reuses_the_reference_log_probs(tiny_causal_lms):
     reference = str(tiny_causal_lms["reference"])
-    first = evaluate_reward_model(str(tiny_causal_lms["policy"]), ["rewardbench"], data=SAMPLE, settings=ScoringSettings(ref_model=reference),
-                                  progress=False)
-    second = evaluate_reward_model(str(tiny_causal_lms["policy2"]), ["rewardbench"], data=SAMPLE, settings=ScoringSettings(ref_model=reference),
-                                   progress=False)
+    with_reference = ScoringSettings.from_mapping({"ref_model": reference})
+    first = evaluate_reward_model(str(tiny_causal_lms["policy"]), ["rewardbench"], data=SAMPLE, settings=with_reference, progress=False)
+    second = evaluate_reward_model(str(tiny_causal_lms["policy2"]), ["rewardbench"], data=SAMPLE, settings=with_reference, progress=False)
     # the first run may find some in the shared cache already (another test scored the same reference); the second finds all
     assert first.throughput["reference_scored"] + first.throughput["reference_from_cache"] == 50
     assert (second.throughput["reference_scored"], second.throughput["reference_from_cache"]) == (0.0, 50.0)
@@ -76,7 +76,7 @@ def test_a_second_policy_reuses_the_reference_log_probs(tiny_causal_lms):
 def test_dpo_is_chosen_automatically_when_a_reference_is_given_and_works_on_best_of_n(tiny_causal_lms, shared_data):
     report = evaluate_reward_model(
         str(tiny_causal_lms["policy"]), ["rmb"],
-        settings=ScoringSettings(ref_model=str(tiny_causal_lms["reference"]), truncation="left", max_length=512),
+        settings=ScoringSettings.from_mapping(dict(ref_model=str(tiny_causal_lms["reference"]), truncation="left", max_length=512)),
         data=DataOptions(data_dir=shared_data, subsets=("BoN_set/Helpfulness/Code/Documentation",)), progress=False,
     )
     rmb = report.benchmarks["rmb"]
@@ -89,7 +89,7 @@ def test_custom_head_runs_only_with_trust_remote_code_and_reads_the_named_attrib
     refused = r"runs its own code \(AutoModelForSequenceClassification: modeling_tiny_multi_objective\..*--trust_remote_code"
     with pytest.raises(ModelLoadError, match=refused):
         load_reward_model(str(tiny_custom_head), ScoringSettings())
-    settings = ScoringSettings(trust_remote_code=True, score_attribute="score")
+    settings = ScoringSettings.from_mapping(dict(trust_remote_code=True, score_attribute="score"))
     model = load_reward_model(str(tiny_custom_head), settings)
     assert model.describe()["kind"] == "custom"
     conversations = [conversation for pair in _pairs()[:6] for conversation in pair]
@@ -106,7 +106,7 @@ def test_custom_head_runs_only_with_trust_remote_code_and_reads_the_named_attrib
             objectives.append(output.rewards[0].tolist())
     assert ours == pytest.approx(expected, abs=1e-5)
 
-    weighted = ScoringSettings(trust_remote_code=True, score_attribute="rewards", objective_weights=(0.5, 0.25, 0.25))
+    weighted = ScoringSettings.from_mapping(dict(trust_remote_code=True, score_attribute="rewards", objective_weights=(0.5, 0.25, 0.25)))
     ours = score_conversations(load_reward_model(str(tiny_custom_head), weighted), conversations, weighted, progress=False).scores
     assert ours == pytest.approx([0.5 * a + 0.25 * b + 0.25 * c for a, b, c in objectives], abs=1e-5)
 
@@ -150,15 +150,15 @@ def test_bad_kind_inputs_are_one_clear_line(tiny_causal_lms, tiny_custom_head, t
     for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
         (no_tokenizer / name).unlink(missing_ok=True)
     with pytest.raises(ModelLoadError, match=r"no-tokenizer: cannot load a tokenizer from"):
-        load_reward_model(str(no_tokenizer), ScoringSettings(ref_free_type="avg"), kind="dpo")
+        load_reward_model(str(no_tokenizer), ScoringSettings.from_mapping(dict(ref_free_type="avg")), kind="dpo")
 
     from rm_mlflow.tiny_models import build_tiny_reward_model
 
     foreign = build_tiny_reward_model(tmp_path / "foreign-ref", corpus=["completely other words " * 50], head="causal-lm")
     with pytest.raises(ModelLoadError, match=r"reference model .*foreign-ref: .*the same tokens under both models"):
-        load_reward_model(str(tiny_causal_lms["policy"]), ScoringSettings(ref_model=str(foreign)), kind="dpo")
+        load_reward_model(str(tiny_causal_lms["policy"]), ScoringSettings.from_mapping(dict(ref_model=str(foreign))), kind="dpo")
 
-    model = load_reward_model(str(tiny_custom_head), ScoringSettings(trust_remote_code=True, score_attribute="reward"))
+    model = load_reward_model(str(tiny_custom_head), ScoringSettings.from_mapping(dict(trust_remote_code=True, score_attribute="reward")))
     with pytest.raises(ModelLoadError, match=r"output has no 'reward' \(it has: rewards, score\); pass --score_attribute"):
         score_conversations(model, [_pairs()[0][0]], model.settings, progress=False)
 
@@ -187,7 +187,7 @@ def _rewardbench_tokenize_row(tokenizer, prompt_messages, chosen, rejected, max_
 def test_dpo_truncation_cuts_both_responses_of_a_pair_by_the_longer_one(tiny_causal_lms):
     from rm_mlflow.data import PreferenceExample
 
-    model = load_reward_model(str(tiny_causal_lms["policy"]), ScoringSettings(ref_free_type="sum", truncation="left"), kind="dpo")
+    model = load_reward_model(str(tiny_causal_lms["policy"]), ScoringSettings.from_mapping(dict(ref_free_type="sum", truncation="left")), kind="dpo")
     prompt = ({"role": "user", "content": "Summarize this report. " + "The committee met and discussed the budget. " * 60},)
     example = PreferenceExample(id="1", subset="s", prompt=prompt, chosen=("Short answer.",), rejected=("A very long answer. " * 600,))
     tokenized = model.tokenize(model.units(example))

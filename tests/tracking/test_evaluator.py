@@ -143,14 +143,14 @@ def test_every_model_kind_registered_and_evaluated_with_no_extra_settings(tracki
     reference_uri = _log_and_register(tiny_causal_lms["reference"], "tiny-ref", {})
     cases = {
         "dpo": (tiny_causal_lms["policy"], {"model_kind": "dpo", "ref_model": reference_uri},
-                ScoringSettings(ref_model=str(tiny_causal_lms["reference"])), "dpo", {}),
+                ScoringSettings.from_mapping(dict(ref_model=str(tiny_causal_lms["reference"]))), "dpo", {}),
         "dpo-ref-free": (tiny_causal_lms["policy2"], {"model_kind": "dpo", "ref_free_type": "norm"},
-                         ScoringSettings(ref_free_type="norm"), "dpo", {}),
+                         ScoringSettings.from_mapping(dict(ref_free_type="norm")), "dpo", {}),
         "custom": (tiny_custom_head, {"model_kind": "custom", "score_attribute": "score"},
-                   ScoringSettings(trust_remote_code=True, score_attribute="score"), "custom", {"trust_remote_code": True}),
+                   ScoringSettings.from_mapping(dict(trust_remote_code=True, score_attribute="score")), "custom", {"trust_remote_code": True}),
         "pairwise": (tiny_causal_lms["policy"], {"model_kind": "pairwise"}, ScoringSettings(), "pairwise", {}),
         "generative": (tiny_judge, {"model_kind": "generative", "max_new_tokens": 24, "judge_orders": "both"},
-                       ScoringSettings(max_new_tokens=24, judge_orders="both"), "generative", {}),
+                       ScoringSettings.from_mapping(dict(max_new_tokens=24, judge_orders="both")), "generative", {}),
     }
     client = MlflowClient()
     for name, (model_dir, logged, direct_settings, kind, config) in cases.items():

@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     """Evaluate ``--model`` on ``--datasets`` into the run ``mlflow run`` created; one line and exit 2 on bad input."""
     import mlflow
 
-    from rm_mlflow.errors import RmMlflowError, one_line, tracking_failure
+    from rm_mlflow.errors import user_error
     from rm_mlflow.options import EvaluationOptions
     from rm_mlflow.pipeline import run_evaluation
     from rm_mlflow.scoring.settings import parse_mlproject_value, scoring_options
@@ -71,11 +71,11 @@ def main(argv: list[str] | None = None) -> int:
         with mlflow.start_run() as run:  # the run `mlflow run` created (MLFLOW_RUN_ID)
             outcome = run_evaluation(options.request(args.model, datasets), TrackingTarget(run_id=run.info.run_id))
     except Exception as error:
-        failure = one_line(error) if isinstance(error, RmMlflowError) else tracking_failure(error)
-        if failure is None:
+        reported = user_error(error)
+        if reported is None:
             raise
-        print(f"rm-mlflow: error: {failure}", file=sys.stderr)
-        return 2
+        print(reported[0], file=sys.stderr)
+        return reported[1]
     for name, benchmark in outcome.report.benchmarks.items():
         score = benchmark.scores.score
         print(f"{name}: {'n/a' if score is None else f'{score:.4f}'}")

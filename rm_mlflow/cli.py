@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -12,7 +11,7 @@ from typing import NoReturn
 
 from rm_mlflow.card.sync import SYNC_MODES
 from rm_mlflow.data.options import DataOptions
-from rm_mlflow.errors import RmMlflowError, one_line
+from rm_mlflow.errors import RmMlflowError, user_error
 from rm_mlflow.scoring.settings import add_scoring_flags, flag_values
 from rm_mlflow.service.signature import DEFAULT_SECRET_ENV, DEFAULT_TOLERANCE_SECONDS
 
@@ -262,7 +261,7 @@ def _run_compare(args: argparse.Namespace) -> int:
                                      labels=(baseline_label, candidate_label))
     print(format_comparison(comparison, flips=args.flips))
     if args.output or args.mlflow:
-        from rm_mlflow.tracking.recording import log_comparison
+        from rm_mlflow.tracking.recording import log_comparison, write_comparison
 
         output = Path(args.output) if args.output else Path(tempfile.mkdtemp(prefix="rm-mlflow-compare-out-"))
         if args.mlflow:
@@ -271,12 +270,7 @@ def _run_compare(args: argparse.Namespace) -> int:
             run.end("FINISHED")
             print(f"\nLogged the comparison to MLflow run {run.run_id}")
         else:
-            from rm_mlflow.comparison import comparison_document
-            from rm_mlflow.tracking.plots import write_comparison_plot
-
-            output.mkdir(parents=True, exist_ok=True)
-            (output / "comparison.json").write_text(json.dumps(comparison_document(comparison), indent=2, default=str))
-            write_comparison_plot(comparison, output)
+            write_comparison(comparison, output)
         print(f"Wrote comparison.json and plots to {output}/")
     return 0
 
@@ -453,9 +447,10 @@ def _run_serve(args: argparse.Namespace) -> int:
     try:
         serve(_service(args, poll_interval=args.poll_interval), verifier, host=args.host, port=args.port, status_token=token)
     except QueueFileLost as error:
-        print(f"rm-mlflow: error: {one_line(error)}", file=sys.stderr, flush=True)
+        line, status = user_error(error)
+        print(line, file=sys.stderr, flush=True)
         sys.stdout.flush()
-        os._exit(error.exit_status)  # a worker may be mid-evaluation inside torch: interpreter teardown would abort on its thread
+        os._exit(status)  # a worker may be mid-evaluation inside torch: interpreter teardown would abort on its thread
     return 0
 
 
@@ -545,20 +540,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         disable_library_progress_bars()
     try:
         return args.handler(args)
-    except RmMlflowError as error:
-        print(f"rm-mlflow: error: {one_line(error)}", file=sys.stderr)
-        return error.exit_status
     except KeyboardInterrupt:
         print("rm-mlflow: interrupted; scores computed so far are kept in the output folder's cache, a rerun resumes", file=sys.stderr)
         return 130
     except Exception as error:
-        from rm_mlflow.errors import tracking_failure
-
-        failure = tracking_failure(error)
-        if failure is None:
+        reported = user_error(error)
+        if reported is None:
             raise  # a bug: the traceback is what a report needs
-        print(f"rm-mlflow: error: {failure}", file=sys.stderr)
-        return 2
+        print(reported[0], file=sys.stderr)
+        return reported[1]
 
 
 if __name__ == "__main__":

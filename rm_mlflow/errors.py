@@ -109,3 +109,11 @@ def tracking_failure(error: BaseException) -> str | None:
     if request and reason:
         return f"the MLflow tracking server did not answer {request.group(1)}: {reason.group(1) or reason.group(2)} (after MLflow's retries)"
     return f"MLflow: {text[:500]}"
+
+
+def user_error(error: BaseException) -> tuple[str, int] | None:
+    """The one line (``rm-mlflow: error: ...``) and exit status every entry point gives for ``error``; None for a bug (let it trace)."""
+    if isinstance(error, RmMlflowError):
+        return f"rm-mlflow: error: {one_line(error)}", error.exit_status
+    failure = tracking_failure(error)
+    return None if failure is None else (f"rm-mlflow: error: {failure}", 2)

@@ -41,7 +41,17 @@ def test_compare_view_of_the_demo_runs_shows_their_rewardbench_metrics(demo):
     for name in ("rm-demo-v1", "rm-demo-v2", "rewardbench/score", "rewardbench/section/chat", "rewardbench/subset/alpacaeval-easy", "gate/passed"):
         assert name in text, name
     assert f"{demo.versions[1].metrics['rewardbench/score']:.4g}"[:5] in text
-    assert SCREENSHOT.stat().st_size > 10_000
+    _assert_a_rendered_page(SCREENSHOT)
+
+
+def _assert_a_rendered_page(path):
+    """The screenshot is a real page: a full-size PNG with text and tables in it, not a blank or an error tile."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        assert image.format == "PNG" and image.width >= 1000 and image.height >= 600, image.size
+        colors = image.convert("RGB").getcolors(maxcolors=1 << 20)
+        assert colors is None or len(colors) > 100, f"{path}: only {len(colors)} colours"
 
 
 def _scroll_metrics(page, steps: int = 200) -> str:
@@ -102,4 +112,4 @@ def test_example_traces_show_in_the_runs_evaluation_view_and_change_no_metric(tr
     shot = REPO_ROOT / "test-output" / "traces.png"
     text = _chromium_page_text(f"{tracking}/#/experiments/{experiment.experiment_id}/runs/{traced.run_id}/traces", shot, "margin")
     assert "correct" in text and "margin" in text and "chosen_scores" in text
-    assert shot.stat().st_size > 10_000
+    _assert_a_rendered_page(shot)

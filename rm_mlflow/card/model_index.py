@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from rm_mlflow.metrics.outcomes import metric_slug
+
 TASK_TYPE = "preference_evaluation"  # rewardbench's task type
 TASK_NAME = "Reward Model Evaluation (rm-mlflow)"  # marks our entries, so a later sync replaces exactly these
 SOURCE_NAME = "rm-mlflow"
@@ -35,9 +37,9 @@ def build_eval_results(results: Mapping[str, Any], *, source_url: str | None = N
         metrics: list[tuple[str, str, float]] = []
         if benchmark.get("score") is not None:
             metrics.append(("score", "Score", benchmark["score"]))
-        metrics += [(f"section/{_slug(section)}", section, value) for section, value in benchmark.get("sections", {}).items()]
+        metrics += [(f"section/{metric_slug(section)}", section, value) for section, value in benchmark.get("sections", {}).items()]
         if include_subsets:
-            metrics += [(f"subset/{subset}", subset, value) for subset, value in benchmark.get("subsets", {}).items()]
+            metrics += [(f"subset/{metric_slug(subset)}", subset, value) for subset, value in benchmark.get("subsets", {}).items()]
         for metric_type, metric_name, value in metrics:
             if value is None:
                 continue
@@ -77,6 +79,3 @@ def _dataset_type(name: str, benchmark: Mapping[str, Any]) -> str:
         return BENCHMARKS.get(name).hub_id
     return name
 
-
-def _slug(text: str) -> str:
-    return text.lower().replace(" ", "_")

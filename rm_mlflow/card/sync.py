@@ -135,10 +135,9 @@ def sync_run_artifact(run_id: str, results: Mapping[str, Any], *, client: Any = 
 def load_results(*, run_id: str | None = None, results_path: Path | str | None = None, client: Any = None) -> dict[str, Any]:
     """The results document of an evaluation: a ``results.json`` file, or the one logged with run ``run_id``."""
     if results_path is not None:
-        try:
-            return json.loads(Path(results_path).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as error:
-            raise CardSyncError(f"{results_path}: cannot read the results JSON: {error}") from error
+        from rm_mlflow.results import read_results
+
+        return read_results(results_path)  # the one reader: a folder that did not finish writing is refused
     if run_id is None:
         raise CardSyncError("give a run id or a results.json file")
     import tempfile

@@ -181,3 +181,9 @@ class RewardModel(ABC):
     def stats(self) -> dict[str, float]:
         """Work the model did besides the engine's batches (e.g. reference log-probs computed or reused), for throughput."""
         return {}
+
+
+def padded(tokenizer: Any, sequences: Sequence[TokenizedConversation], *, side: str) -> tuple[Any, Any]:
+    """``(input_ids, attention_mask)`` tensors of a batch padded on ``side`` with the tokenizer's pad token (``tokenizer.pad``)."""
+    batch = tokenizer.pad({"input_ids": [list(item.input_ids) for item in sequences]}, padding=True, padding_side=side, return_tensors="pt")
+    return batch["input_ids"], batch["attention_mask"]

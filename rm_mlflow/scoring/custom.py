@@ -18,8 +18,8 @@ from typing import Any
 
 from rm_mlflow.errors import ModelLoadError, OptionError
 from rm_mlflow.scoring.base import TokenizedConversation
-from rm_mlflow.scoring.hf import custom_code, load_config, load_tokenizer, load_weights, require_trust
-from rm_mlflow.scoring.loaders import ModelLoader, register_loader
+from rm_mlflow.scoring.hf import config_and_tokenizer, custom_code, load_weights
+from rm_mlflow.scoring.loaders import ModelLoader, register_loader, weightless
 from rm_mlflow.scoring.sequence_classifier import SequenceClassifierRewardModel
 from rm_mlflow.scoring.settings import ScoringSettings
 
@@ -118,21 +118,12 @@ def load_custom(model_id: str, settings: ScoringSettings) -> CustomHeadRewardMod
     """Load a custom head: through its ``auto_map`` (remote code, only with ``trust_remote_code``) or a stock auto class."""
     from transformers import AutoModel, AutoModelForSequenceClassification
 
-    config = load_config(model_id, settings)
-    require_trust(model_id, config, settings)
+    config, tokenizer = config_and_tokenizer(model_id, settings)
     code = custom_code(config)
     auto_class = AutoModel if "AutoModel" in code and "AutoModelForSequenceClassification" not in code else AutoModelForSequenceClassification
-    tokenizer = load_tokenizer(model_id, settings)
     model = load_weights(auto_class, model_id, settings, what="a custom-head reward model")
     model.config.pad_token_id = tokenizer.pad_token_id
     return CustomHeadRewardModel(model, tokenizer, settings, name=model_id)
-
-
-def preview_custom(model_id: str, settings: ScoringSettings) -> CustomHeadRewardModel:
-    """``model_id``'s config and tokenizer as a weightless custom-head model."""
-    config = load_config(model_id, settings)
-    require_trust(model_id, config, settings)
-    return CustomHeadRewardModel.without_weights(config, load_tokenizer(model_id, settings), settings, name=model_id)
 
 
 CUSTOM = register_loader(
@@ -141,6 +132,6 @@ CUSTOM = register_loader(
         description="custom heads (ArmoRM, InternLM2-reward, multi-objective): reward read by --score_attribute or --score_method",
         accepts=_has_custom_code,
         load=load_custom,
-        preview=preview_custom,
+        preview=weightless(CustomHeadRewardModel),
     )
 )

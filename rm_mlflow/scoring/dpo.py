@@ -33,17 +33,16 @@ from typing import Any
 
 from rm_mlflow.data.types import ChatMessage, PreferenceExample
 from rm_mlflow.errors import ModelLoadError, OptionError
-from rm_mlflow.scoring.base import Conversation, RewardModel, TokenizedConversation
+from rm_mlflow.scoring.base import Conversation, RewardModel, TokenizedConversation, padded
 from rm_mlflow.scoring.cache import ScoreCache
 from rm_mlflow.scoring.hf import (
     checkpoint_fingerprint,
+    config_and_tokenizer,
     custom_code,
     input_device,
     load_config,
-    load_tokenizer,
     load_weights,
     locate,
-    require_trust,
     vocabulary_fingerprint,
 )
 from rm_mlflow.scoring.lengths import TooLongAt, length_limit, longest_token_chars, position_limit
@@ -180,13 +179,8 @@ class DPORewardModel(RewardModel):
     def _logps(self, model: Any, batch: Sequence[TokenizedConversation], mode: str) -> list[float]:
         """Per-row reduction of the response tokens' log-probabilities (right-padded batch, as rewardbench's collator pads)."""
         torch = self._torch
-        width = max(len(item) for item in batch)
-        pad = self.tokenizer.pad_token_id
-        input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
-        attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, item in enumerate(batch):
-            input_ids[row, : len(item)] = torch.tensor(item.input_ids, dtype=torch.long)
-            attention_mask[row, : len(item)] = 1
+        input_ids, attention_mask = padded(self.tokenizer, batch, side="right")
+        width = input_ids.shape[1]
         first = max(min(item.response_start for item in batch) - 1, 0)  # logits at t predict token t + 1
         kwargs = {"logits_to_keep": torch.arange(first, width - 1)} if _takes_logits_to_keep(model) else {}
         with torch.inference_mode():
@@ -261,9 +255,8 @@ def _dpo_parts(model_id: str, settings: ScoringSettings) -> tuple[Any, str | Non
     """What a DPO model needs besides weights, checked: the tokenizer, the reference's location, and the configs (policy, reference)."""
     if settings.dpo.ref_model is not None and settings.dpo.ref_model.rstrip("/") == model_id.rstrip("/"):
         raise OptionError(f"{model_id}: the policy and the reference model must differ (rewardbench refuses the same model twice too)")
-    configs = [load_config(model_id, settings)]
-    require_trust(model_id, configs[0], settings)
-    tokenizer = load_tokenizer(model_id, settings)
+    config, tokenizer = config_and_tokenizer(model_id, settings)
+    configs = [config]
     if tokenizer.bos_token_id is None and tokenizer.eos_token_id is None:
         raise ModelLoadError(f"{model_id}: the tokenizer has neither a BOS nor an EOS token; a DPO reward needs them around each sequence")
     location = locate(settings.dpo.ref_model) if settings.dpo.ref_model is not None else None  # models:/ is downloaded by the MLflow locator

@@ -75,6 +75,13 @@ def load_tokenizer(model: str, settings: ScoringSettings, *, name: str | None = 
     return with_padding(tokenizer, name or model)
 
 
+def config_and_tokenizer(model: str, settings: ScoringSettings) -> tuple[Any, Any]:
+    """A checkpoint's config (refused when it runs its own code without ``trust_remote_code``) and its padded tokenizer: all but the weights."""
+    config = load_config(model, settings)
+    require_trust(model, config, settings)
+    return config, load_tokenizer(model, settings)
+
+
 def with_padding(tokenizer: Any, name: str) -> Any:
     """Pad with EOS when there is no pad token (rewardbench's rule); a tokenizer with neither is an error."""
     if tokenizer.pad_token_id is None:

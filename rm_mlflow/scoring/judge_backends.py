@@ -21,7 +21,7 @@ from typing import Any
 
 from rm_mlflow._registry import Registry
 from rm_mlflow.errors import ModelLoadError, OptionError, RmMlflowError
-from rm_mlflow.scoring.base import Conversation, TokenizedConversation
+from rm_mlflow.scoring.base import Conversation, TokenizedConversation, padded
 from rm_mlflow.scoring.hf import input_device
 from rm_mlflow.scoring.lengths import length_limit, position_limit, tokenize_with_limit
 from rm_mlflow.scoring.settings import ScoringSettings, default_token_budget, redact_url
@@ -118,14 +118,8 @@ class TransformersBackend(JudgeBackend):
 
     def _generate_batch(self, prompts: list[TokenizedConversation]) -> list[Generation]:
         torch = self._torch
-        pad = self.tokenizer.pad_token_id
-        width = max(len(item) for item in prompts)
-        input_ids = torch.full((len(prompts), width), pad, dtype=torch.long)
-        attention_mask = torch.zeros((len(prompts), width), dtype=torch.long)
-        for row, item in enumerate(prompts):
-            ids = item.input_ids
-            input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
-            attention_mask[row, width - len(ids) :] = 1
+        input_ids, attention_mask = padded(self.tokenizer, prompts, side="left")
+        width = input_ids.shape[1]
         config = self._generation_config()
         with torch.inference_mode():
             output = self.model.generate(

@@ -77,6 +77,18 @@ def load_reward_model(model: str, settings: ScoringSettings | None = None, *, ki
     return MODEL_LOADERS.get(detect_kind(model, settings)).load(model, settings)
 
 
+def weightless(model_class: Any) -> Callable[[str, ScoringSettings], RewardModel]:
+    """A kind's ``preview``: ``model_class.without_weights(config, tokenizer, settings, name=...)`` on the checkpoint's checked parts."""
+
+    def preview(model_id: str, settings: ScoringSettings) -> RewardModel:
+        from rm_mlflow.scoring.hf import config_and_tokenizer
+
+        config, tokenizer = config_and_tokenizer(model_id, settings)
+        return model_class.without_weights(config, tokenizer, settings, name=model_id)
+
+    return preview
+
+
 def preview_reward_model(model: str, settings: ScoringSettings, *, kind: str = "auto") -> RewardModel | None:
     """The model as :func:`load_reward_model` would build it, minus the weights: it tokenizes exactly as the loaded model will.
 

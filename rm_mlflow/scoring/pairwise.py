@@ -21,10 +21,10 @@ from typing import Any
 
 from rm_mlflow.data.types import ChatMessage, PreferenceExample
 from rm_mlflow.errors import ModelLoadError, OptionError
-from rm_mlflow.scoring.base import Conversation, ExampleScores, RewardModel, TokenizedConversation
-from rm_mlflow.scoring.hf import input_device, load_config, load_tokenizer, load_weights, require_trust
+from rm_mlflow.scoring.base import Conversation, ExampleScores, RewardModel, TokenizedConversation, padded
+from rm_mlflow.scoring.hf import config_and_tokenizer, input_device, load_weights
 from rm_mlflow.scoring.lengths import length_limit, position_limit, tokenize_with_limit
-from rm_mlflow.scoring.loaders import ModelLoader, register_loader
+from rm_mlflow.scoring.loaders import ModelLoader, register_loader, weightless
 from rm_mlflow.scoring.settings import ScoringSettings
 
 CONTEXT_TEMPLATE = (
@@ -109,12 +109,7 @@ class PairwiseRewardModel(RewardModel):
     def score_batch(self, batch: Sequence[TokenizedConversation]) -> list[float]:
         """P(A) from the next-token logits of ``A`` and ``B`` after each prompt (left-padded, positions counted from each row's start)."""
         torch = self._torch
-        width = max(len(item) for item in batch)
-        input_ids = torch.full((len(batch), width), self.tokenizer.pad_token_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, item in enumerate(batch):
-            input_ids[row, width - len(item) :] = torch.tensor(item.input_ids, dtype=torch.long)
-            attention_mask[row, width - len(item) :] = 1
+        input_ids, attention_mask = padded(self.tokenizer, batch, side="left")
         position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
         kwargs = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(self.model.forward).parameters else {}
         with torch.inference_mode():
@@ -144,17 +139,9 @@ def load_pairwise(model_id: str, settings: ScoringSettings) -> PairwiseRewardMod
     """A causal LM as a pairwise judge."""
     from transformers import AutoModelForCausalLM
 
-    require_trust(model_id, load_config(model_id, settings), settings)
-    tokenizer = load_tokenizer(model_id, settings)
+    _, tokenizer = config_and_tokenizer(model_id, settings)
     model = load_weights(AutoModelForCausalLM, model_id, settings, what="a pairwise preference model (a causal LM)")
     return PairwiseRewardModel(model, tokenizer, settings, name=model_id)
-
-
-def preview_pairwise(model_id: str, settings: ScoringSettings) -> PairwiseRewardModel:
-    """``model_id``'s config and tokenizer as a weightless pairwise judge."""
-    config = load_config(model_id, settings)
-    require_trust(model_id, config, settings)
-    return PairwiseRewardModel.without_weights(config, load_tokenizer(model_id, settings), settings, name=model_id)
 
 
 PAIRWISE = register_loader(
@@ -163,6 +150,6 @@ PAIRWISE = register_loader(
         description="causal LMs that read (prompt, A, B) and say which is better (rewardbench's SlicPairPM format), both orders",
         accepts=lambda config, settings: False,  # a checkpoint cannot tell that it is a pairwise judge
         load=load_pairwise,
-        preview=preview_pairwise,
+        preview=weightless(PairwiseRewardModel),
     )
 )

@@ -23,10 +23,10 @@ from typing import Any
 
 from rm_mlflow.data.types import ChatMessage
 from rm_mlflow.errors import ModelLoadError
-from rm_mlflow.scoring.base import Conversation, PrefixGroup, RewardModel, TokenizedConversation
-from rm_mlflow.scoring.hf import custom_code, input_device, is_placed, load_config, load_tokenizer, load_weights, require_trust, with_padding
+from rm_mlflow.scoring.base import Conversation, PrefixGroup, RewardModel, TokenizedConversation, padded
+from rm_mlflow.scoring.hf import config_and_tokenizer, custom_code, input_device, is_placed, load_weights, with_padding
 from rm_mlflow.scoring.lengths import length_limit, position_limit, tokenize_with_limit
-from rm_mlflow.scoring.loaders import ModelLoader, register_loader
+from rm_mlflow.scoring.loaders import ModelLoader, register_loader, weightless
 from rm_mlflow.scoring.packing import LAYOUT_KEYWORD, pack_rows, packed_attention_for
 from rm_mlflow.scoring.settings import ScoringSettings, default_token_budget, resolve_dtype
 from rm_mlflow.scoring.templates import ChatFormatter
@@ -136,12 +136,10 @@ class SequenceClassifierRewardModel(RewardModel):
     def score_batch(self, batch: Sequence[TokenizedConversation]) -> list[float]:
         """One right-padded forward pass; the head's logit at ``score_index`` for each row."""
         torch = self._torch
-        width = max(len(item) for item in batch)
-        input_ids = torch.full((len(batch), width), self._pad_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, item in enumerate(batch):  # right padding: positions start at 0 for every row
-            input_ids[row, : len(item)] = torch.tensor(item.input_ids, dtype=torch.long)
-            attention_mask[row, int(item.mask_first) : len(item)] = 1
+        input_ids, attention_mask = padded(self.tokenizer, batch, side="right")  # right padding: positions start at 0 for every row
+        for row, item in enumerate(batch):
+            if item.mask_first:  # a doubled BOS: rewardbench masks the first from attention
+                attention_mask[row, 0] = 0
         with torch.inference_mode():
             values = self.forward_scores(input_ids.to(self.device), attention_mask.to(self.device))
         return self.reduce(values)
@@ -189,17 +187,9 @@ def load_sequence_classifier(model_id: str, settings: ScoringSettings) -> Sequen
     """Load ``model_id`` (a folder or Hub id) with ``AutoModelForSequenceClassification`` and its tokenizer."""
     from transformers import AutoModelForSequenceClassification
 
-    require_trust(model_id, load_config(model_id, settings), settings)
-    tokenizer = load_tokenizer(model_id, settings)
+    _, tokenizer = config_and_tokenizer(model_id, settings)
     model = load_weights(AutoModelForSequenceClassification, model_id, settings, what="a sequence-classification reward model")
     return wrap_sequence_classifier(model, tokenizer, settings, name=model_id)
-
-
-def preview_sequence_classifier(model_id: str, settings: ScoringSettings) -> SequenceClassifierRewardModel:
-    """``model_id``'s config and tokenizer as a weightless classifier (:meth:`SequenceClassifierRewardModel.without_weights`)."""
-    config = load_config(model_id, settings)
-    require_trust(model_id, config, settings)
-    return SequenceClassifierRewardModel.without_weights(config, load_tokenizer(model_id, settings), settings, name=model_id)
 
 
 def wrap_sequence_classifier(model: Any, tokenizer: Any, settings: ScoringSettings, *, name: str) -> SequenceClassifierRewardModel:
@@ -222,6 +212,6 @@ SEQUENCE_CLASSIFIER = register_loader(
         description="AutoModelForSequenceClassification checkpoints (Bradley-Terry reward models)",
         accepts=_is_sequence_classifier,
         load=load_sequence_classifier,
-        preview=preview_sequence_classifier,
+        preview=weightless(SequenceClassifierRewardModel),
     )
 )

@@ -154,10 +154,8 @@ def _dataset_source(benchmark: Mapping[str, Any]) -> Any:
     return source
 
 
-def log_comparison(comparison: Any, output_dir: Path | str, *, run_id: str, client: Any) -> dict[str, str]:
-    """Log a :class:`~rm_mlflow.comparison.Comparison` to a run: its metrics, ``comparison.json``, tables and plots."""
-    from mlflow.entities import Metric, Param
-
+def write_comparison(comparison: Any, output_dir: Path | str) -> Path:
+    """Write a :class:`~rm_mlflow.comparison.Comparison` as ``comparison.json`` and its plot into ``output_dir``."""
     from rm_mlflow.comparison import comparison_document
     from rm_mlflow.tracking.plots import write_comparison_plot
 
@@ -165,6 +163,14 @@ def log_comparison(comparison: Any, output_dir: Path | str, *, run_id: str, clie
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "comparison.json").write_text(json.dumps(comparison_document(comparison), indent=2, default=str), encoding="utf-8")
     write_comparison_plot(comparison, output_dir)
+    return output_dir
+
+
+def log_comparison(comparison: Any, output_dir: Path | str, *, run_id: str, client: Any) -> dict[str, str]:
+    """Log a :class:`~rm_mlflow.comparison.Comparison` to a run: its metrics, ``comparison.json``, tables and plots."""
+    from mlflow.entities import Metric, Param
+
+    output_dir = write_comparison(comparison, output_dir)
     now = int(time.time() * 1000)
     params = {"compare.baseline": comparison.baseline, "compare.candidate": comparison.candidate,
               "compare.level": comparison.level, "compare.resamples": comparison.resamples}

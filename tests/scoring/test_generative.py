@@ -32,7 +32,7 @@ def _parity_module():
 
 def _judge(model, datasets=("rewardbench",), data=SAMPLE, **settings):
     return evaluate_reward_model(str(model), list(datasets), data=data, model_kind="generative",
-                                 settings=ScoringSettings(**(SHORT | settings)), progress=False)
+                                 settings=ScoringSettings.from_mapping(SHORT | settings), progress=False)
 
 
 def test_prompts_and_verdicts_are_rewardbenchs_own_on_real_rows(shared_data):
@@ -168,37 +168,40 @@ def test_a_killed_evaluation_does_not_ask_the_judge_again(judge_server, tiny_jud
           f"{throughput['distinct_conversations']:.0f} distinct judgments")
 
 
-class _FlakyEndpoint(http.server.BaseHTTPRequestHandler):
-    """Answers 429 (then 503) before a real-shaped completion; 401 for the wrong key."""
+def _flaky_endpoint(calls: list[dict]) -> type[http.server.BaseHTTPRequestHandler]:
+    """A handler that records each request in ``calls`` (this server's own list) and answers 429, then 503, then a real-shaped completion;
+    401 for the wrong key."""
 
-    calls: list[dict] = []
+    class FlakyEndpoint(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's naming
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            calls.append({"auth": self.headers.get("Authorization"), "body": body})
+            if self.headers.get("Authorization") != "Bearer right-key":
+                return self._send(401, {"error": {"message": "invalid api key"}})
+            if len(calls) == 1:
+                return self._send(429, {"error": {"message": "slow down"}}, {"Retry-After": "0"})
+            if len(calls) == 2:
+                return self._send(503, {"error": "overloaded"})
+            answer = {"choices": [{"message": {"role": "assistant", "content": "[[B]]"}}], "usage": {"prompt_tokens": 7, "completion_tokens": 2}}
+            return self._send(200, answer)
 
-    def do_POST(self):  # noqa: N802 - http.server's naming
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).calls.append({"auth": self.headers.get("Authorization"), "body": body})
-        if self.headers.get("Authorization") != "Bearer right-key":
-            return self._send(401, {"error": {"message": "invalid api key"}})
-        if len(type(self).calls) == 1:
-            return self._send(429, {"error": {"message": "slow down"}}, {"Retry-After": "0"})
-        if len(type(self).calls) == 2:
-            return self._send(503, {"error": "overloaded"})
-        answer = {"choices": [{"message": {"role": "assistant", "content": "[[B]]"}}], "usage": {"prompt_tokens": 7, "completion_tokens": 2}}
-        return self._send(200, answer)
+        def _send(self, status, document, headers=None):
+            data = json.dumps(document).encode()
+            self.send_response(status)
+            for key, value in {"Content-Type": "application/json", "Content-Length": str(len(data)), **(headers or {})}.items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(data)
 
-    def _send(self, status, document, headers=None):
-        data = json.dumps(document).encode()
-        self.send_response(status)
-        for key, value in {"Content-Type": "application/json", "Content-Length": str(len(data)), **(headers or {})}.items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(data)
+        def log_message(self, *args):
+            pass
 
-    def log_message(self, *args):
-        pass
+    return FlakyEndpoint
 
 
 def test_endpoint_retries_429_and_5xx_and_refuses_a_bad_key_in_one_line(monkeypatch):
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FlakyEndpoint)
+    calls: list[dict] = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _flaky_endpoint(calls))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/v1"
@@ -206,8 +209,8 @@ def test_endpoint_retries_429_and_5xx_and_refuses_a_bad_key_in_one_line(monkeypa
         backend = EndpointBackend("judge", ScoringSettings.from_mapping(dict(judge_endpoint=url, judge_api_key_env="FLAKY_KEY")), first_delay=0.01)
         answers = {}
         backend.generate([({"role": "user", "content": "A or B?"},)], lambda i, g: answers.setdefault(i, g))
-        assert answers[0].text == "[[B]]" and answers[0].prompt_tokens == 7 and len(_FlakyEndpoint.calls) == 3
-        assert _FlakyEndpoint.calls[-1]["body"] == {"model": "judge", "messages": [{"role": "user", "content": "A or B?"}], "max_tokens": 2048,
+        assert answers[0].text == "[[B]]" and answers[0].prompt_tokens == 7 and len(calls) == 3
+        assert calls[-1]["body"] == {"model": "judge", "messages": [{"role": "user", "content": "A or B?"}], "max_tokens": 2048,
                                                    "temperature": 0}
         monkeypatch.setenv("FLAKY_KEY", "wrong-key")
         backend = EndpointBackend("judge", ScoringSettings.from_mapping(dict(judge_endpoint=url, judge_api_key_env="FLAKY_KEY")), first_delay=0.01)

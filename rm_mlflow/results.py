@@ -264,10 +264,13 @@ def length_line(bias: Any) -> str:
     """The length figures in one line."""
     overall = bias.overall
     baseline = "-" if bias.baseline.score is None else f"{bias.baseline.score:.4f}"
+    spearman = overall.score_length_spearman
+    # a rank correlation is undefined when every score (or every length) is the same: say so rather than print NaN
+    correlation = f"{spearman:+.3f}" if not math.isnan(spearman) else "undefined (every score or every length is the same)"
     return (
         f"longer-answer baseline scores {baseline}; accuracy where chosen is longer {overall.accuracy_chosen_longer:.4f} "
         f"(n={overall.examples_chosen_longer}), shorter {overall.accuracy_chosen_shorter:.4f} (n={overall.examples_chosen_shorter}); "
-        f"score-length Spearman {overall.score_length_spearman:+.3f}"
+        f"score-length Spearman {correlation}"
     )
 
 

@@ -38,9 +38,17 @@ from rm_mlflow.metrics.outcomes import metric_slug
 from rm_mlflow.scoring.base import Conversation, ExampleScores, Review, RewardModel, ScoredConversations, TokenizedConversation
 from rm_mlflow.scoring.distributed import SINGLE_PROCESS, ProcessGroup
 from rm_mlflow.scoring.hf import load_config, load_tokenizer, load_weights, require_trust
-from rm_mlflow.scoring.judge_backends import EndpointBackend, Generation, JudgeBackend, TransformersBackend, VllmBackend, choose_backend
+from rm_mlflow.scoring.judge_backends import (
+    EndpointBackend,
+    Generation,
+    JudgeBackend,
+    TransformersBackend,
+    VllmBackend,
+    choose_backend,
+    no_room_message,
+)
 from rm_mlflow.scoring.judge_prompts import LETTERS, four_prompt, judge_messages, pair_prompt, parse_choice, parse_rating, rating_prompt
-from rm_mlflow.scoring.lengths import TooLongAt
+from rm_mlflow.scoring.lengths import TooLongAt, position_limit
 from rm_mlflow.scoring.loaders import ModelLoader, register_loader
 from rm_mlflow.scoring.settings import ScoringSettings
 from rm_mlflow.scoring.templates import RAW, TOKENIZER, resolve_template
@@ -302,13 +310,24 @@ def endpoint_model_name(model: str) -> str:
 
 
 def check_judge_options(settings: ScoringSettings) -> None:
-    """Before anything loads: the backend fits the settings, an endpoint's key variable (when named) is set, answers fit max_length."""
+    """Before anything loads: the backend fits the settings, and an endpoint's key variable (when named) is set."""
     backend = choose_backend(settings)
     if backend == "endpoint" and settings.judge.api_key_env and not os.environ.get(settings.judge.api_key_env):
         raise OptionError(f"the environment variable {settings.judge.api_key_env} (--judge_api_key_env) is not set or empty")
-    if backend != "endpoint" and settings.judge.max_new_tokens >= settings.max_length:
-        raise OptionError(f"max_new_tokens {settings.judge.max_new_tokens} leaves no room for the judge prompt within max_length "
-                          f"{settings.max_length}; pass a larger --max_length or a smaller --max_new_tokens")
+
+
+def check_local_judge(model: str, settings: ScoringSettings) -> None:
+    """Before a local judge's weights load: its config (remote code refused unless trusted) leaves room for answers of ``max_new_tokens``.
+
+    An endpoint judge's model is a name on a server: there is nothing to read here.
+    """
+    if choose_backend(settings) == "endpoint":
+        return
+    config = load_config(model, settings)
+    require_trust(model, config, settings)
+    positions = position_limit(config)
+    if positions is not None and settings.judge.max_new_tokens >= positions:
+        raise OptionError(no_room_message(settings.judge.max_new_tokens, positions))
 
 
 def load_generative(model: str, settings: ScoringSettings) -> GenerativeJudge:
@@ -343,5 +362,6 @@ GENERATIVE = register_loader(
         load=load_generative,
         claims=lambda settings: settings.judge.endpoint is not None,
         preflight=check_judge_options,
+        preview=lambda model, settings: check_local_judge(model, settings),  # checks only: a judge is not scored by the engine
     )
 )

@@ -23,7 +23,7 @@ from rm_mlflow._registry import Registry
 from rm_mlflow.errors import ModelLoadError, OptionError, RmMlflowError
 from rm_mlflow.scoring.base import Conversation, TokenizedConversation, padded
 from rm_mlflow.scoring.hf import input_device
-from rm_mlflow.scoring.lengths import length_limit, position_limit, tokenize_with_limit
+from rm_mlflow.scoring.lengths import position_limit, tokenize_with_limit
 from rm_mlflow.scoring.settings import ScoringSettings, default_token_budget, redact_url
 
 logger = logging.getLogger(__name__)
@@ -68,18 +68,23 @@ def judge_prompt_tokens(
 ) -> list[TokenizedConversation]:
     """Each chat in the tokenizer's template with the generation prompt, tokenized without adding special tokens again.
 
-    A prompt must leave ``max_new_tokens`` of room within the position limit: a longer one is refused
-    (``truncation none``, naming it) or cut. rewardbench's own comment says not to add special tokens
-    again (its vLLM path then passes the text anyway, so a template that writes BOS gets two there).
+    ``max_length`` bounds the prompt, and the prompt must leave ``max_new_tokens`` of room within the judge's
+    position limit: a longer one is refused (``truncation none``, naming it) or cut. rewardbench's own comment says
+    not to add special tokens again (its vLLM path then passes the text anyway, so a template that writes BOS gets two there).
     """
-    limit = length_limit(settings.max_length, max_positions)
-    room = limit - settings.judge.max_new_tokens
+    room = settings.max_length if max_positions is None else min(settings.max_length, max_positions - settings.judge.max_new_tokens)
     if room < 1:
-        raise OptionError(f"max_new_tokens {settings.judge.max_new_tokens} leaves no room for a prompt within {limit} positions (--max_length)")
+        raise OptionError(no_room_message(settings.judge.max_new_tokens, max_positions))
     texts = [tokenizer.apply_chat_template(list(chat), tokenize=False, add_generation_prompt=True) for chat in chats]
-    hint = (f" ({limit} positions less max_new_tokens {settings.judge.max_new_tokens}); "
-            "pass --truncation left, a larger --max_length or a smaller --max_new_tokens")
+    within = f", within {max_positions} positions less max_new_tokens {settings.judge.max_new_tokens}" if max_positions else ""
+    hint = f" (max_length {settings.max_length}{within}); pass --truncation left, a larger --max_length or a smaller --max_new_tokens"
     return tokenize_with_limit(tokenizer, texts, limit=room, truncation=settings.truncation, hint=hint, add_special_tokens=False)
+
+
+def no_room_message(max_new_tokens: int, positions: int | None) -> str:
+    """The one line for answers that leave a judge no room for its prompt."""
+    return (f"max_new_tokens {max_new_tokens} leaves no room for the judge prompt within the model's {positions} positions; "
+            "pass a smaller --max_new_tokens")
 
 
 class TransformersBackend(JudgeBackend):
@@ -173,15 +178,14 @@ class VllmBackend(JudgeBackend):
             kwargs["revision"] = settings.revision
         if settings.dtype != "auto":
             kwargs["dtype"] = settings.dtype
-        if settings.max_length:
-            kwargs["max_model_len"] = settings.max_length
-        self.llm = LLM(model_path, **kwargs)
+        self.llm = LLM(model_path, **kwargs)  # the model's own context length: max_length bounds the prompt, not prompt and answer
         self.tokenizer = self.llm.get_tokenizer()
         self.sampling = SamplingParams(n=1, temperature=0, top_p=1, max_tokens=settings.judge.max_new_tokens)
 
     def generate(self, chats: Sequence[Conversation], on_done: OnDone, *, progress: Callable[[int], None] | None = None) -> None:
         """Chunks of 256 prompts (each chunk's answers kept before the next starts)."""
-        tokenized = judge_prompt_tokens(self.tokenizer, chats, self.settings, None)
+        positions = getattr(getattr(self.llm, "llm_engine", None), "model_config", None)
+        tokenized = judge_prompt_tokens(self.tokenizer, chats, self.settings, getattr(positions, "max_model_len", None))
         prompts = [{"prompt_token_ids": list(item.input_ids)} for item in tokenized]
         for start in range(0, len(prompts), 256):
             outputs = self.llm.generate(prompts[start : start + 256], sampling_params=self.sampling, use_tqdm=False)

@@ -217,20 +217,20 @@ def score_benchmarks(
     throughput = {
         "examples": float(num_examples),
         "conversations": float(len(conversations)),
-        "distinct_conversations": float(scored.distinct),
-        "scored_conversations": float(scored.scored),
-        "cached_conversations": float(scored.from_cache),
-        "cached_share": scored.from_cache / scored.distinct if scored.distinct else 0.0,
-        "truncated_conversations": float(scored.truncated),
+        "distinct_conversations": float(scored.distinct_conversations),
+        "scored_conversations": float(scored.scored_conversations),
+        "cached_conversations": float(scored.cached_conversations),
+        "cached_share": scored.cached_conversations / scored.distinct_conversations if scored.distinct_conversations else 0.0,
+        "truncated_conversations": float(scored.truncated_conversations),
         "tokens": float(scored.tokens),
-        "scored_tokens": float(scored.tokens_scored),
+        "scored_tokens": float(scored.scored_tokens),
         # tokens the model computed: fewer than scored_tokens when responses share their prompt's computation
-        "computed_tokens": float(scored.tokens_computed if scored.tokens_computed is not None else scored.tokens_scored),
+        "computed_tokens": float(scored.computed_tokens if scored.computed_tokens is not None else scored.scored_tokens),
         "seconds": scored.seconds,
         # Rates count only the work this run did; examples/s is meaningful only when nothing came from a cache.
-        "conversations_per_second": scored.scored / scored.seconds if scored.seconds > 0 else float("nan"),
+        "conversations_per_second": scored.scored_conversations / scored.seconds if scored.seconds > 0 else float("nan"),
         "tokens_per_second": scored.tokens_per_second,
-        "examples_per_second": num_examples / scored.seconds if scored.seconds > 0 and not scored.from_cache else float("nan"),
+        "examples_per_second": num_examples / scored.seconds if scored.seconds > 0 and not scored.cached_conversations else float("nan"),
     } | reward_model.stats()
     data_settings = {"limit": data.limit, "subsets": list(data.subsets), "split": data.split, "revision": data.revision}
     return EvaluationReport(

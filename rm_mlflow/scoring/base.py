@@ -83,19 +83,20 @@ class ScoredConversations:
 
     scores: list[float]
     token_counts: list[int]
-    distinct: int  # distinct conversations (after de-duplication)
-    from_cache: int  # of those, scored by an earlier run and read from the cache
-    truncated: int
+    # the throughput figures keep these names from here to results.json and the run's metrics
+    distinct_conversations: int  # after de-duplication
+    cached_conversations: int  # of those, scored by an earlier run and read from the cache
+    truncated_conversations: int
     seconds: float  # wall time of tokenization and forward passes in this call
     tokens: int  # real (unpadded) tokens of the distinct conversations
-    tokens_scored: int  # of those, the tokens of the conversations run through the model in this call
-    scored: int  # conversations run through the model in this call (not in the cache, not token-identical to another)
-    tokens_computed: int | None = None  # tokens the model actually computed (a shared prefix once); None: tokens_scored
+    scored_tokens: int  # of those, the tokens of the conversations run through the model in this call
+    scored_conversations: int  # run through the model in this call (not in the cache, not token-identical to another)
+    computed_tokens: int | None = None  # tokens the model actually computed (a shared prefix once); None: scored_tokens
 
     @property
     def tokens_per_second(self) -> float:
         """Real tokens run through the model per second of this call's wall time (cached work not counted)."""
-        return self.tokens_scored / self.seconds if self.seconds > 0 else float("nan")
+        return self.scored_tokens / self.seconds if self.seconds > 0 else float("nan")
 
 
 @dataclass

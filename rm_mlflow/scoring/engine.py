@@ -91,14 +91,14 @@ def score_conversations(
     return ScoredConversations(
         scores=[float(distinct_scores[index_of[key]]) for key in keys],  # type: ignore[arg-type]
         token_counts=[len(tokenized[index_of[key]]) for key in keys],
-        distinct=len(distinct),
-        from_cache=from_cache,
-        truncated=truncated,
+        distinct_conversations=len(distinct),
+        cached_conversations=from_cache,
+        truncated_conversations=truncated,
         seconds=elapsed,
         tokens=sum(len(item) for item in tokenized),
-        tokens_scored=sum(len(tokenized[i]) for i in pending),
-        scored=len(pending),
-        tokens_computed=computed,
+        scored_tokens=sum(len(tokenized[i]) for i in pending),
+        scored_conversations=len(pending),
+        computed_tokens=computed,
     )
 
 

@@ -169,13 +169,13 @@ class GenerativeJudge(RewardModel):
         return ScoredConversations(
             scores=[float("nan")] * len(units),  # a judge's verdicts are read from its answers by example_scores
             token_counts=[answer.prompt_tokens or 0 for answer in answers],
-            distinct=len(first),
-            from_cache=from_cache,
-            truncated=sum(answer.truncated for answer in distinct),
+            distinct_conversations=len(first),
+            cached_conversations=from_cache,
+            truncated_conversations=sum(answer.truncated for answer in distinct),
             seconds=elapsed,
             tokens=sum(answer.prompt_tokens or 0 for answer in distinct),
-            tokens_scored=sum((answer.prompt_tokens or 0) + (answer.completion_tokens or 0) for answer in fresh),
-            scored=len(todo),
+            scored_tokens=sum((answer.prompt_tokens or 0) + (answer.completion_tokens or 0) for answer in fresh),
+            scored_conversations=len(todo),
         )
 
     def tokenize(self, conversations: Sequence[Conversation]) -> list[TokenizedConversation]:

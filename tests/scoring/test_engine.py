@@ -22,7 +22,7 @@ def test_batched_scores_equal_one_at_a_time_scores(fixture, request):
     result = score_conversations(model, conversations, ScoringSettings(batch_size=8), progress=False)
     reference = reference_scores(model_dir, conversations)
     assert result.scores == pytest.approx(reference, abs=1e-5)
-    assert result.distinct == len(conversations)  # the sample set has no repeated response
+    assert result.distinct_conversations == len(conversations)  # the sample set has no repeated response
 
 
 class CountingModel:
@@ -60,7 +60,7 @@ def test_shared_prompts_and_repeated_responses_are_scored_once(tiny_llama):
     doubled = conversations + conversations[:10]
     model = CountingModel(load_reward_model(str(tiny_llama)))
     result = score_conversations(model, doubled, progress=False)
-    assert sum(model.batches) == len(conversations) == result.distinct
+    assert sum(model.batches) == len(conversations) == result.distinct_conversations
     assert result.scores[-10:] == result.scores[:10]
 
 
@@ -127,7 +127,7 @@ def test_cache_resumes_without_rescoring(tiny_llama, tmp_path):
     # a new process: the cache is read back from disk
     model = CountingModel(load_reward_model(str(tiny_llama)))
     resumed = score_conversations(model, conversations, settings, cache=ScoreCache(tmp_path / "cache.jsonl", {"model": "tiny"}), progress=False)
-    assert resumed.from_cache == 20 and sum(model.batches) == len(conversations) - 20
+    assert resumed.cached_conversations == 20 and sum(model.batches) == len(conversations) - 20
     assert resumed.scores[:20] == pytest.approx(first.scores)
     other = ScoreCache(tmp_path / "cache.jsonl", fingerprint={"model": "another"})
     assert len(other) == 0

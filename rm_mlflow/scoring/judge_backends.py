@@ -11,13 +11,13 @@ import concurrent.futures
 import json
 import logging
 import os
-import random
 import threading
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from urllib3.util.retry import Retry as _Retry
 
 from rm_mlflow._registry import Registry
 from rm_mlflow.errors import ModelLoadError, OptionError, RmMlflowError
@@ -213,13 +213,20 @@ class EndpointBackend(JudgeBackend):
 
     def __init__(self, model: str, settings: ScoringSettings, *, attempts: int = 6, first_delay: float = 1.0) -> None:
         import requests
+        from requests.adapters import HTTPAdapter
 
         self.model = model
         self.settings = settings
         self.url = completions_url(settings.judge.endpoint or "")
         self.attempts = attempts
-        self.first_delay = first_delay
         self._session = requests.Session()
+        # urllib3 does the retrying: 429, 5xx and connection failures, exponential backoff, Retry-After honoured (at most 60 s)
+        retry = _CappedRetry(total=attempts - 1, backoff_factor=first_delay, backoff_max=60.0, backoff_jitter=0.1 * first_delay,
+                             status_forcelist=RETRY_STATUSES, allowed_methods=frozenset({"POST"}), respect_retry_after_header=True,
+                             raise_on_status=False)
+        adapter = HTTPAdapter(max_retries=retry, pool_maxsize=settings.judge.concurrency)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
         self._session.headers["Content-Type"] = "application/json"
         if settings.judge.api_key_env:
             key = os.environ.get(settings.judge.api_key_env)
@@ -246,26 +253,18 @@ class EndpointBackend(JudgeBackend):
         import requests
 
         body = {"model": self.model, "messages": [dict(m) for m in chat], "max_tokens": self.settings.judge.max_new_tokens, "temperature": 0}
-        delay = self.first_delay
-        for attempt in range(1, self.attempts + 1):
-            failure: str
-            wait = delay
-            try:
-                with self._session.post(self.url, data=json.dumps(body), timeout=(10, 600), stream=True) as response:
-                    if response.status_code == 200:
-                        return _generation_from(_bounded_json(response, self.url))
-                    failure = f"HTTP {response.status_code}: {_error_text(response)}"
-                    if response.status_code not in RETRY_STATUSES:
-                        raise JudgeEndpointError(f"judge endpoint {redact_url(self.url)} refused the request ({failure})")
-                    wait = _retry_after(response, delay)
-            except (requests.ConnectionError, requests.Timeout) as error:
-                failure = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
-            if attempt == self.attempts:
-                raise JudgeEndpointError(f"judge endpoint {redact_url(self.url)} failed {self.attempts} times; last: {failure}")
-            logger.warning("judge endpoint %s: %s; retrying in %.1fs (attempt %d of %d)", redact_url(self.url), failure, wait, attempt, self.attempts)
-            time.sleep(wait + random.uniform(0, 0.1 * wait))
-            delay = min(delay * 2, 60.0)
-        raise AssertionError("unreachable")
+        where = redact_url(self.url)
+        try:
+            with self._session.post(self.url, data=json.dumps(body), timeout=(10, 600), stream=True) as response:
+                if response.status_code == 200:
+                    return _generation_from(_bounded_json(response, self.url))
+                failure = f"HTTP {response.status_code}: {_error_text(response)}"
+                if response.status_code in RETRY_STATUSES:
+                    raise JudgeEndpointError(f"judge endpoint {where} failed {self.attempts} times; last: {failure}")
+                raise JudgeEndpointError(f"judge endpoint {where} refused the request ({failure})")
+        except (requests.ConnectionError, requests.Timeout) as error:
+            last = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
+            raise JudgeEndpointError(f"judge endpoint {where} failed {self.attempts} times; last: {last}") from None
 
     def describe(self) -> dict[str, Any]:
         """Backend, the endpoint's address (no credentials) and the model name sent."""
@@ -312,11 +311,12 @@ def _error_text(response: Any) -> str:
         return str(response.reason)
 
 
-def _retry_after(response: Any, default: float) -> float:
-    try:
-        return min(60.0, max(0.0, float(response.headers.get("Retry-After", default))))
-    except ValueError:
-        return default
+class _CappedRetry(_Retry):
+    """urllib3's retry, with a server's ``Retry-After`` capped at 60 s."""
+
+    def get_retry_after(self, response: Any) -> float | None:
+        value = super().get_retry_after(response)
+        return None if value is None else min(value, 60.0)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO))
 
 from rm_mlflow.data import DataOptions, load_benchmark  # noqa: E402
 from rm_mlflow.data.sample import SAMPLE_DATA_DIR  # noqa: E402
-from rm_mlflow.scoring.judge_prompts import (  # noqa: E402
+from rm_mlflow.judges.prompts import (  # noqa: E402
     LETTERS,
     four_prompt,
     judge_messages,

@@ -24,8 +24,8 @@ sys.path.insert(0, str(HERE.parent))
 
 from rm_mlflow.data import DataOptions, load_benchmark  # noqa: E402
 from rm_mlflow.data.sample import SAMPLE_DATA_DIR, sample_corpus  # noqa: E402
-from rm_mlflow.scoring.judge_backends import TransformersBackend  # noqa: E402
-from rm_mlflow.scoring.judge_prompts import judge_messages, pair_prompt  # noqa: E402
+from rm_mlflow.judges.backends.transformers import TransformersBackend  # noqa: E402
+from rm_mlflow.judges.prompts import judge_messages, pair_prompt  # noqa: E402
 from rm_mlflow.scoring.settings import ScoringSettings, resolve_dtype  # noqa: E402
 from rm_mlflow.tiny_models import build_tokenizer  # noqa: E402
 

@@ -196,7 +196,7 @@ def build_tiny_judge(output_dir: Path | str, *, verdict: str = "[[A]]", rating: 
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from rm_mlflow.scoring.judge_prompts import four_prompt, judge_messages, pair_prompt, rating_prompt
+    from rm_mlflow.judges.prompts import four_prompt, judge_messages, pair_prompt, rating_prompt
 
     rng = random.Random(seed)
     words = "the a answer question code safe refuse yes no number list python rust math proof step result because".split()

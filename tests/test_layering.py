@@ -13,7 +13,7 @@ LAYERS = [
     ("rm_mlflow.errors", "rm_mlflow._registry", "rm_mlflow._lazy", "rm_mlflow.retry"),
     ("rm_mlflow.metrics",),
     ("rm_mlflow.data",),
-    ("rm_mlflow.scoring", "rm_mlflow.tiny_models"),
+    ("rm_mlflow.scoring", "rm_mlflow.judges", "rm_mlflow.tiny_models"),
     ("rm_mlflow.evaluation", "rm_mlflow.results", "rm_mlflow.comparison"),
     ("rm_mlflow.tracking", "rm_mlflow.card"),
     ("rm_mlflow.pipeline", "rm_mlflow.options"),

@@ -36,14 +36,16 @@ class ModelLoader:
     preview: Callable[[str, ScoringSettings], RewardModel] | None = None
 
 
-BUILT_IN_KINDS = ("sequence_classifier", "dpo", "custom", "pairwise", "generative")
+# the modules that register the shipped kinds (a generative judge is not a forward-pass model: it lives in rm_mlflow.judges)
+BUILT_IN_KINDS = ("rm_mlflow.scoring.sequence_classifier", "rm_mlflow.scoring.dpo", "rm_mlflow.scoring.custom", "rm_mlflow.scoring.pairwise",
+                  "rm_mlflow.judges.judge")
 
 
 def _discover_kinds() -> None:
     import importlib
 
     for module in BUILT_IN_KINDS:
-        importlib.import_module(f"rm_mlflow.scoring.{module}")
+        importlib.import_module(module)
     load_plugin_kinds()
 
 

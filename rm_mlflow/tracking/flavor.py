@@ -21,9 +21,9 @@ import pandas as pd
 
 from rm_mlflow.data.validation import Row
 from rm_mlflow.errors import DataValidationError, ModelLoadError, OptionError
+from rm_mlflow.judges.backends.endpoint import ENDPOINT_FILE
 from rm_mlflow.scoring.base import Conversation, RewardModel
 from rm_mlflow.scoring.engine import score_conversations
-from rm_mlflow.scoring.generative import ENDPOINT_FILE
 from rm_mlflow.scoring.loaders import load_reward_model
 from rm_mlflow.scoring.settings import ScoringSettings, model_setting_keys
 from rm_mlflow.scoring.templates import resolve_template

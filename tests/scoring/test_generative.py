@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 
 from rm_mlflow import DataOptions, ScoringSettings, evaluate_reward_model
-from rm_mlflow.scoring.judge_backends import EndpointBackend, JudgeEndpointError
+from rm_mlflow.judges.backends import JudgeEndpointError
+from rm_mlflow.judges.backends.endpoint import EndpointBackend
 from tests.helpers import JUDGE_KEY_ENV, REPO_ROOT, SAMPLE, SAMPLE_DATA, write_jsonl
 
 FIXTURE = REPO_ROOT / "tests" / "data" / "judge_parity.json"

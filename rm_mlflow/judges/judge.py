@@ -34,28 +34,20 @@ from tqdm.auto import tqdm
 
 from rm_mlflow.data.types import RATE_EACH_ANSWER, ChatMessage, PreferenceExample
 from rm_mlflow.errors import ModelLoadError, OptionError, SequenceTooLongError
+from rm_mlflow.judges.backends import Generation, JudgeBackend, build_backend, choose_backend
+from rm_mlflow.judges.backends.base import no_room_message
+from rm_mlflow.judges.backends.endpoint import ENDPOINT_FILE
+from rm_mlflow.judges.prompts import LETTERS, four_prompt, judge_messages, pair_prompt, parse_choice, parse_rating, rating_prompt
 from rm_mlflow.metrics.outcomes import metric_slug
 from rm_mlflow.scoring.base import Conversation, ExampleScores, Review, RewardModel, ScoredConversations, TokenizedConversation
 from rm_mlflow.scoring.distributed import SINGLE_PROCESS, ProcessGroup
-from rm_mlflow.scoring.hf import load_config, load_tokenizer, load_weights, require_trust
-from rm_mlflow.scoring.judge_backends import (
-    EndpointBackend,
-    Generation,
-    JudgeBackend,
-    TransformersBackend,
-    VllmBackend,
-    choose_backend,
-    no_room_message,
-)
-from rm_mlflow.scoring.judge_prompts import LETTERS, four_prompt, judge_messages, pair_prompt, parse_choice, parse_rating, rating_prompt
+from rm_mlflow.scoring.hf import load_config, require_trust
 from rm_mlflow.scoring.lengths import TooLongAt, position_limit
 from rm_mlflow.scoring.loaders import ModelLoader, register_loader
 from rm_mlflow.scoring.settings import ScoringSettings
-from rm_mlflow.scoring.templates import RAW, TOKENIZER, resolve_template
 
 logger = logging.getLogger(__name__)
 PROMPT_SET = "rewardbench-mtbench-pair-v2"  # and generative_v2's four-answer and ratings prompts
-ENDPOINT_FILE = "judge_endpoint.json"  # what a logged endpoint judge holds instead of weights
 NO_VERDICT_CREDIT = {"pair": 0.5, "four": 0.25}
 # settings that change no answer: left out of the judgment cache's fingerprint, so changing them keeps paid-for judgments
 _MACHINE_ONLY = ("batch_size", "max_tokens_per_batch", "judge_concurrency", "judge_warn_share", "judge_backend", "tensor_parallel_size")
@@ -301,14 +293,6 @@ def _rating_credit(example: PreferenceExample, ratings: list[float]) -> tuple[fl
     return sum(i < n for i in top) / len(top), int(len(top) > 1)
 
 
-def endpoint_model_name(model: str) -> str:
-    """The model name to send: a logged endpoint judge's recorded name, else ``model`` itself (``gpt-4o``, ``my-judge``)."""
-    record = Path(model) / ENDPOINT_FILE
-    if record.is_file():
-        return str(json.loads(record.read_text(encoding="utf-8"))["model"])
-    return model
-
-
 def check_judge_options(settings: ScoringSettings) -> None:
     """Before anything loads: the backend fits the settings, and an endpoint's key variable (when named) is set."""
     backend = choose_backend(settings)
@@ -331,27 +315,12 @@ def check_local_judge(model: str, settings: ScoringSettings) -> None:
 
 
 def load_generative(model: str, settings: ScoringSettings) -> GenerativeJudge:
-    """A judge on the backend :func:`choose_backend` picks: the endpoint, vLLM, or local ``transformers`` generation."""
-    backend = choose_backend(settings)
-    if backend == "endpoint":
-        return GenerativeJudge(EndpointBackend(endpoint_model_name(model), settings), settings, name=model)
-    if (Path(model) / ENDPOINT_FILE).is_file():
-        raise ModelLoadError(f"{model}: a logged endpoint judge has no weights; pass --judge_endpoint URL (and --judge_api_key_env NAME)")
-    require_trust(model, load_config(model, settings), settings)
-    if backend == "vllm":
-        return GenerativeJudge(VllmBackend(model, settings), settings, name=model)
-    from transformers import AutoModelForCausalLM
-
-    tokenizer = load_tokenizer(model, settings)
-    tokenizer.padding_side = "left"
-    if settings.chat_template == RAW:
-        raise ModelLoadError(f"{model}: a judge is prompted in chat turns; --chat_template raw does not apply (use the tokenizer's or a Jinja one)")
-    if settings.chat_template != TOKENIZER:
-        tokenizer.chat_template = resolve_template(settings.chat_template)
-    if not getattr(tokenizer, "chat_template", None):
-        raise ModelLoadError(f"{model}: the tokenizer has no chat template to put the judge prompt in; pass --chat_template with a Jinja file")
-    weights = load_weights(AutoModelForCausalLM, model, settings, what="a generative judge (a causal LM)")
-    return GenerativeJudge(TransformersBackend(weights, tokenizer, settings), settings, name=model)
+    """A judge on the backend :func:`~rm_mlflow.judges.backends.choose_backend` picks: the endpoint, vLLM, or local generation."""
+    if choose_backend(settings) != "endpoint":
+        if (Path(model) / ENDPOINT_FILE).is_file():
+            raise ModelLoadError(f"{model}: a logged endpoint judge has no weights; pass --judge_endpoint URL (and --judge_api_key_env NAME)")
+        require_trust(model, load_config(model, settings), settings)
+    return GenerativeJudge(build_backend(model, settings), settings, name=model)
 
 
 GENERATIVE = register_loader(

@@ -19,7 +19,8 @@ _EXPORTS = {
     "load_benchmark": "rm_mlflow.data",
     "BenchmarkReport": "rm_mlflow.evaluation",
     "EvaluationReport": "rm_mlflow.evaluation",
-    "evaluate_reward_model": "rm_mlflow.evaluation",
+    "EvaluationRequest": "rm_mlflow.pipeline",
+    "run_evaluation": "rm_mlflow.pipeline",
     "RewardModel": "rm_mlflow.scoring",
     "ScoringSettings": "rm_mlflow.scoring",
     "load_reward_model": "rm_mlflow.scoring",
@@ -28,7 +29,8 @@ _EXPORTS = {
 
 if TYPE_CHECKING:
     from rm_mlflow.data import BENCHMARKS, DataOptions, PreferenceExample, load_benchmark
-    from rm_mlflow.evaluation import BenchmarkReport, EvaluationReport, evaluate_reward_model
+    from rm_mlflow.evaluation import BenchmarkReport, EvaluationReport
+    from rm_mlflow.pipeline import EvaluationRequest, run_evaluation
     from rm_mlflow.scoring import RewardModel, ScoringSettings, load_reward_model, score_conversations
 
 
@@ -54,13 +56,14 @@ __all__ = [
     "BenchmarkReport",
     "DataOptions",
     "EvaluationReport",
+    "EvaluationRequest",
     "PreferenceExample",
     "RewardModel",
     "ScoringSettings",
     "evaluate_metric_path",
-    "evaluate_reward_model",
     "load_benchmark",
     "load_reward_model",
     "log_model",
+    "run_evaluation",
     "score_conversations",
 ]

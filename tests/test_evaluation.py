@@ -7,8 +7,9 @@ import sys
 import pandas as pd
 import pytest
 
-from rm_mlflow import DataOptions, ScoringSettings, evaluate_reward_model
+from rm_mlflow import DataOptions, ScoringSettings
 from rm_mlflow.data.benchmarks.rewardbench import EXAMPLE_COUNTS, SUBSET_MAPPING
+from rm_mlflow.evaluation import evaluate_reward_model
 from rm_mlflow.results import write_results
 from tests.helpers import REPO_ROOT, SAMPLE_DATA, reference_scores, write_jsonl
 

@@ -46,7 +46,8 @@ def test_mlflow_run_bad_input_is_one_line(mlflow_server, tiny_llama):
 
 
 def test_mlflow_run_evaluates_a_dpo_policy_against_its_reference(mlflow_server, tiny_causal_lms):
-    from rm_mlflow import DataOptions, ScoringSettings, evaluate_reward_model
+    from rm_mlflow import DataOptions, ScoringSettings
+    from rm_mlflow.evaluation import evaluate_reward_model
 
     env = {key: value for key, value in os.environ.items() if not key.startswith("MLFLOW_")}
     env |= {"MLFLOW_TRACKING_URI": mlflow_server, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}

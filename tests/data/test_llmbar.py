@@ -4,9 +4,10 @@ import json
 
 import pytest
 
-from rm_mlflow import DataOptions, evaluate_reward_model
+from rm_mlflow import DataOptions
 from rm_mlflow.data import BENCHMARKS, load_benchmark
 from rm_mlflow.data.benchmarks.rewardbench import EXAMPLE_COUNTS
+from rm_mlflow.evaluation import evaluate_reward_model
 
 
 def test_llmbar_loads_the_five_upstream_files(shared_data):

@@ -4,9 +4,9 @@ import math
 
 import pytest
 
-from rm_mlflow import DataOptions, ScoringSettings, evaluate_reward_model
+from rm_mlflow import DataOptions, ScoringSettings
 from rm_mlflow.data import BENCHMARKS
-from rm_mlflow.evaluation import IntervalOptions
+from rm_mlflow.evaluation import IntervalOptions, evaluate_reward_model
 from rm_mlflow.metrics import ExampleOutcome
 from rm_mlflow.metrics.intervals import bootstrap_intervals, paired_difference
 from tests.helpers import SAMPLE

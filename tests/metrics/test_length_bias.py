@@ -9,9 +9,9 @@ import pytest
 from scipy.stats import spearmanr
 
 import rm_mlflow
-from rm_mlflow import evaluate_reward_model
 from rm_mlflow.data import load_benchmark
 from rm_mlflow.data.benchmarks.rewardbench import EXAMPLE_COUNTS, SUBSET_MAPPING
+from rm_mlflow.evaluation import evaluate_reward_model
 from rm_mlflow.metrics import section_scores
 from tests.helpers import SAMPLE, write_jsonl
 

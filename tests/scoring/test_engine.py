@@ -135,7 +135,7 @@ def test_cache_resumes_without_rescoring(tiny_llama, tmp_path):
 
 @pytest.mark.parametrize("fixture", ["tiny_llama", "tiny_gpt2"])
 def test_shared_prefix_path_scores_as_the_padded_path_and_computes_fewer_tokens(fixture, request, shared_data):
-    from rm_mlflow import evaluate_reward_model
+    from rm_mlflow.evaluation import evaluate_reward_model
 
     model_dir = request.getfixturevalue(fixture)
     # RMB best-of-N (up to 7 answers a prompt) and multi-turn pairs; the GPT-2 takes 256 positions: its rows are cut, keeping their start

@@ -15,7 +15,8 @@ import time
 import pandas as pd
 import pytest
 
-from rm_mlflow import DataOptions, ScoringSettings, evaluate_reward_model
+from rm_mlflow import DataOptions, ScoringSettings
+from rm_mlflow.evaluation import evaluate_reward_model
 from rm_mlflow.judges.backends import JudgeEndpointError
 from rm_mlflow.judges.backends.endpoint import EndpointBackend
 from tests.helpers import JUDGE_KEY_ENV, REPO_ROOT, SAMPLE, SAMPLE_DATA, write_jsonl

@@ -9,9 +9,10 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
-from rm_mlflow import DataOptions, ScoringSettings, evaluate_reward_model
+from rm_mlflow import DataOptions, ScoringSettings
 from rm_mlflow.data import load_benchmark
 from rm_mlflow.errors import ModelLoadError
+from rm_mlflow.evaluation import evaluate_reward_model
 from rm_mlflow.scoring import load_reward_model, score_conversations
 from rm_mlflow.scoring.pairwise import CONTEXT_TEMPLATE, PROMPT
 from tests.helpers import SAMPLE

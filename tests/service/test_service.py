@@ -335,7 +335,8 @@ def test_a_registered_dpo_version_is_evaluated_by_the_service_with_its_logged_ki
     import mlflow
 
     import rm_mlflow
-    from rm_mlflow import DataOptions, ScoringSettings, evaluate_reward_model
+    from rm_mlflow import DataOptions, ScoringSettings
+    from rm_mlflow.evaluation import evaluate_reward_model
 
     client = _client(webhook_server)
     webhook_for(service)

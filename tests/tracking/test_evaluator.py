@@ -136,7 +136,8 @@ def _log_and_register(model_dir, name: str, settings: dict) -> str:
 
 
 def test_every_model_kind_registered_and_evaluated_with_no_extra_settings(tracking, tiny_causal_lms, tiny_custom_head, tiny_judge):
-    from rm_mlflow import DataOptions, ScoringSettings, evaluate_reward_model
+    from rm_mlflow import DataOptions, ScoringSettings
+    from rm_mlflow.evaluation import evaluate_reward_model
 
     mlflow.set_experiment("kinds")
     sample = DataOptions(data_dir=str(SAMPLE_DATA))

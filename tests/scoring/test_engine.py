@@ -99,7 +99,7 @@ def test_left_truncation_keeps_the_end_and_is_counted(tiny_gpt2, caplog):
     [tokenized] = model.tokenize([conversation])
     assert len(tokenized) == 64 and tokenized.truncated and list(tokenized.input_ids) == full[-64:]
     result = score_conversations(model, [conversation], settings, progress=False)
-    assert result.truncated == 1 and "truncated (left side)" in caplog.text
+    assert result.truncated_conversations == 1 and "truncated (left side)" in caplog.text
 
 
 def test_doubled_bos_is_masked_like_rewardbench(tiny_llama):

@@ -87,7 +87,7 @@ def test_the_docker_build_context_holds_the_package_and_nothing_heavy():
     assert sorted(path.name for path in project_files) == ["Dockerfile", "MLproject", "backend-config.json", "job-template.yaml"]
 
 
-def test_the_readme_command_names_the_kubernetes_project():
-    readme = (REPO_ROOT / "README.md").read_text()
+def test_the_scale_out_page_names_the_kubernetes_project():
+    readme = (REPO_ROOT / "docs" / "scale-out.md").read_text()
     assert "mlflow run projects/kubernetes --backend kubernetes --backend-config projects/kubernetes/backend-config.json" in readme
     assert "docker build -f projects/kubernetes/Dockerfile -t rm-mlflow:latest ." in readme

@@ -102,13 +102,13 @@ def score_conversations(
     )
 
 
-def check_lengths(model: RewardModel, conversations: Sequence[Conversation], labels: Sequence[str]) -> int:
-    """Tokenize every distinct conversation under the model's length rules, scoring nothing; returns how many would be truncated.
+def check_lengths(model: RewardModel, conversations: Sequence[Conversation], labels: Sequence[str]) -> None:
+    """Tokenize every distinct conversation under the model's length rules, scoring nothing.
 
     Run on a weightless model (see :func:`rm_mlflow.scoring.loaders.preview_reward_model`) before any weights
     load, so a conversation over the limit under ``truncation='none'`` fails in seconds, naming its row.
     """
-    return sum(item.truncated for item in _tokenize_distinct(model, conversations, labels)[3])
+    _tokenize_distinct(model, conversations, labels)
 
 
 def _tokenize_distinct(

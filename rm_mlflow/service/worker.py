@@ -138,8 +138,10 @@ class Worker:
         run_id: str | None = None
         try:
             version = self._check_selected(client, job)
-            run_id = job.run_id or self._existing_run(client, _recorded_run(version))
-            metrics = self._finished_metrics(client, run_id) if run_id else None
+            run = self._active_run(client, job.run_id or _recorded_run(version))
+            run_id = run.info.run_id if run is not None else None
+            # a run an earlier attempt finished (killed before it could record that) is adopted, not repeated
+            metrics = dict(run.data.metrics) if run is not None and run.info.status == "FINISHED" else None
             if metrics is None:
                 run_id = self._prepare_run(client, job, run_id)
                 self._set_tags(client, job, {STATUS_TAG: "running"})
@@ -187,8 +189,8 @@ class Worker:
         return run_id
 
     @staticmethod
-    def _existing_run(client: Any, run_id: str | None) -> str | None:
-        """``run_id`` when that run still exists (not deleted), else None."""
+    def _active_run(client: Any, run_id: str | None) -> Any:
+        """The run ``run_id`` names, read once, unless it does not exist or was deleted."""
         from mlflow.exceptions import MlflowException
 
         if not run_id:
@@ -199,13 +201,7 @@ class Worker:
             if error.error_code == "RESOURCE_DOES_NOT_EXIST":
                 return None
             raise
-        return run_id if run.info.lifecycle_stage == "active" else None
-
-    @staticmethod
-    def _finished_metrics(client: Any, run_id: str) -> dict[str, float] | None:
-        """The metrics of a run an earlier attempt finished (killed before it could record that), else None."""
-        run = client.get_run(run_id)
-        return dict(run.data.metrics) if run.info.status == "FINISHED" else None
+        return run if run.info.lifecycle_stage == "active" else None
 
     def _settings(self) -> dict[str, Any]:
         settings = dict(self.plan.request.settings)

@@ -45,10 +45,14 @@ def plan_model(reference: ModelReference, explicit: Mapping[str, Any], *, kind: 
     if reference.source == "huggingface":
         return ModelPlan(reference, ScoringSettings.from_mapping(explicit, source="scoring settings"), kind)
     pyfunc_model = open_mlflow_model(reference)
+    return ModelPlan(reference, *pyfunc_settings(pyfunc_model, explicit, kind), pyfunc_model)
+
+
+def pyfunc_settings(pyfunc_model: Any, explicit: Mapping[str, Any], kind: str = "auto") -> tuple[ScoringSettings, str]:
+    """The validated settings and kind of a loaded pyfunc model: an ``rm_mlflow`` model's logged ones under ``explicit``, else ``explicit``."""
     if FLAVOR_NAME in pyfunc_model.metadata.flavors:
-        settings, kind = pyfunc_model.get_raw_model().settings(explicit, kind)
-        return ModelPlan(reference, settings, kind, pyfunc_model)
-    return ModelPlan(reference, ScoringSettings.from_mapping(explicit, source="scoring settings"), kind, pyfunc_model)
+        return pyfunc_model.get_raw_model().settings(explicit, kind)
+    return ScoringSettings.from_mapping(explicit, source="scoring settings"), kind
 
 
 def load_planned(plan: ModelPlan) -> RewardModel:
@@ -102,11 +106,7 @@ def register_flavor_adapter(adapter: FlavorAdapter) -> FlavorAdapter:
 
 def reward_model_from_pyfunc(pyfunc_model: Any, explicit: Mapping[str, Any] | None = None, *, kind: str = "auto") -> RewardModel:
     """The reward model inside an already-loaded pyfunc model (``mlflow.models.evaluate`` hands one over), with the caller's settings."""
-    explicit = dict(explicit or {})
-    if FLAVOR_NAME in pyfunc_model.metadata.flavors:
-        settings, kind = pyfunc_model.get_raw_model().settings(explicit, kind)
-    else:
-        settings = ScoringSettings.from_mapping(explicit, source="scoring settings")
+    settings, kind = pyfunc_settings(pyfunc_model, dict(explicit or {}), kind)
     return adapt_pyfunc(pyfunc_model, settings, kind=kind)
 
 

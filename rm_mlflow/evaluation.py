@@ -10,6 +10,7 @@ import math
 import platform
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import singledispatch
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +21,14 @@ from rm_mlflow.data.loading import load_benchmarks
 from rm_mlflow.data.options import DataOptions
 from rm_mlflow.data.types import PreferenceExample
 from rm_mlflow.errors import OptionError
+from rm_mlflow.judges.base import Judge, judge_examples
 from rm_mlflow.metrics.intervals import DEFAULT_LEVEL, DEFAULT_RESAMPLES, bootstrap_intervals
 from rm_mlflow.metrics.length_bias import LengthBias, length_bias
 from rm_mlflow.metrics.outcomes import BenchmarkScores, ExampleOutcome
-from rm_mlflow.scoring.base import Conversation, RewardModel
+from rm_mlflow.scoring.base import ExampleScores, RewardModel, ScoredExamples, Scorer
 from rm_mlflow.scoring.cache import ScoreCache
 from rm_mlflow.scoring.distributed import SINGLE_PROCESS, ProcessGroup
-from rm_mlflow.scoring.engine import score_conversations
+from rm_mlflow.scoring.engine import score_examples as score_with_engine
 from rm_mlflow.scoring.loaders import load_reward_model
 from rm_mlflow.scoring.settings import ScoringSettings
 
@@ -128,7 +130,7 @@ class EvaluationReport:
 
 
 def evaluate_reward_model(
-    model: str | RewardModel,
+    model: str | Scorer,
     datasets: Sequence[str | Benchmark],
     *,
     settings: ScoringSettings | None = None,
@@ -141,7 +143,7 @@ def evaluate_reward_model(
     """Evaluate one reward model on one or more benchmarks.
 
     Args:
-        model: a local model folder or Hub id (loaded with ``settings`` and ``model_kind``), or a loaded :class:`RewardModel`.
+        model: a local model folder or Hub id (loaded with ``settings`` and ``model_kind``), or a loaded reward model or judge.
         datasets: registered benchmark names, local files or folders, Hub dataset ids, or :class:`Benchmark` objects.
         settings: how to format, truncate and batch (ignored for a loaded model, which carries its own).
         data: where local copies live, split, subsets, per-subset limit, bad-row handling.
@@ -164,8 +166,20 @@ def evaluate_reward_model(
     return score_benchmarks(reward_model, loaded, data=data, cache=cache, progress=progress, intervals=intervals)
 
 
+@singledispatch
+def score_examples(
+    model: Scorer, examples: Sequence[PreferenceExample], names: Sequence[str], *, cache: ScoreCache | None, progress: bool, group: ProcessGroup
+) -> ScoredExamples:
+    """Score ``examples`` the way the model's type does: the batching engine for a reward model, plan-ask-aggregate for a judge."""
+    raise TypeError(f"no scoring strategy for {type(model).__name__}: a model is a RewardModel or a Judge")
+
+
+score_examples.register(RewardModel, score_with_engine)
+score_examples.register(Judge, judge_examples)
+
+
 def score_benchmarks(
-    reward_model: RewardModel,
+    reward_model: Scorer,
     loaded: Sequence[LoadedBenchmark],
     *,
     data: DataOptions | None = None,
@@ -193,44 +207,37 @@ def score_benchmarks(
     settings = reward_model.settings
     model_info = reward_model.describe()
 
-    conversations, labels, slots = benchmark_units(reward_model, loaded)
-    scored = reward_model.score_units(conversations, labels=labels, cache=cache, progress=progress, group=group) or score_conversations(
-        reward_model, conversations, settings, labels=labels, cache=cache, progress=progress, group=group
-    )
-
-    per_example_scores: dict[tuple[int, int], list[float]] = {}
-    per_example_tokens: dict[tuple[int, int], list[int]] = {}
-    for slot, score, tokens in zip(slots, scored.scores, scored.token_counts, strict=True):
-        per_example_scores.setdefault(slot, []).append(score)
-        per_example_tokens.setdefault(slot, []).append(tokens)
-
-    reports = {
-        item.benchmark.name: _benchmark_report(item, reward_model, per_example_scores, per_example_tokens, index=b, intervals=intervals)
-        for b, item in enumerate(loaded)
-    }
+    examples = [example for item in loaded for example in item.examples]
+    names = [name for item in loaded for name in item.example_names()]
+    scored = score_examples(reward_model, examples, names, cache=cache, progress=progress, group=group)
+    reports, start = {}, 0
+    for item in loaded:
+        end = start + len(item.examples)
+        reports[item.benchmark.name] = _benchmark_report(item, reward_model, scored.scores[start:end], scored.tokens[start:end], intervals=intervals)
+        start = end
     combined: dict[str, float] = {}
     for item in loaded:
         if item.benchmark.combine is not None:
             combined |= item.benchmark.combine({name: report.scores for name, report in reports.items()})
 
-    num_examples = sum(len(item.examples) for item in loaded)
+    num_examples, work = len(examples), scored.work
     throughput = {
         "examples": float(num_examples),
-        "conversations": float(len(conversations)),
-        "distinct_conversations": float(scored.distinct_conversations),
-        "scored_conversations": float(scored.scored_conversations),
-        "cached_conversations": float(scored.cached_conversations),
-        "cached_share": scored.cached_conversations / scored.distinct_conversations if scored.distinct_conversations else 0.0,
-        "truncated_conversations": float(scored.truncated_conversations),
-        "tokens": float(scored.tokens),
-        "scored_tokens": float(scored.scored_tokens),
+        "conversations": float(sum(len(tokens) for tokens in scored.tokens)),
+        "distinct_conversations": float(work.distinct_conversations),
+        "scored_conversations": float(work.scored_conversations),
+        "cached_conversations": float(work.cached_conversations),
+        "cached_share": work.cached_conversations / work.distinct_conversations if work.distinct_conversations else 0.0,
+        "truncated_conversations": float(work.truncated_conversations),
+        "tokens": float(work.tokens),
+        "scored_tokens": float(work.scored_tokens),
         # tokens the model computed: fewer than scored_tokens when responses share their prompt's computation
-        "computed_tokens": float(scored.computed_tokens if scored.computed_tokens is not None else scored.scored_tokens),
-        "seconds": scored.seconds,
+        "computed_tokens": float(work.computed_tokens if work.computed_tokens is not None else work.scored_tokens),
+        "seconds": work.seconds,
         # Rates count only the work this run did; examples/s is meaningful only when nothing came from a cache.
-        "conversations_per_second": scored.scored_conversations / scored.seconds if scored.seconds > 0 else float("nan"),
-        "tokens_per_second": scored.tokens_per_second,
-        "examples_per_second": num_examples / scored.seconds if scored.seconds > 0 and not scored.cached_conversations else float("nan"),
+        "conversations_per_second": work.scored_conversations / work.seconds if work.seconds > 0 else float("nan"),
+        "tokens_per_second": work.tokens_per_second,
+        "examples_per_second": num_examples / work.seconds if work.seconds > 0 and not work.cached_conversations else float("nan"),
     } | reward_model.stats()
     data_settings = {"limit": data.limit, "subsets": list(data.subsets), "split": data.split, "revision": data.revision}
     return EvaluationReport(
@@ -243,40 +250,17 @@ def score_benchmarks(
     )
 
 
-def benchmark_units(reward_model: RewardModel, loaded: Sequence[LoadedBenchmark]) -> tuple[list[Conversation], list[str], list[tuple[int, int]]]:
-    """Every unit the model scores for the benchmarks, a label naming each in errors, and its (benchmark, example) slot."""
-    conversations, labels, slots = [], [], []
-    for b, item in enumerate(loaded):
-        for e, example in enumerate(item.examples):
-            units = reward_model.units(example)
-            for u, unit in enumerate(units):
-                conversations.append(unit)
-                labels.append(f"{item.benchmark.name} id {example.id} {_unit_label(example, u, len(units))}")
-                slots.append((b, e))
-    return conversations, labels, slots
-
-
-def _unit_label(example: PreferenceExample, index: int, count: int) -> str:
-    """Names a unit in error messages: ``chosen``/``rejected`` when there is one unit per response, else its position."""
-    if count == len(example.responses()):
-        return "chosen" if index < len(example.chosen) else "rejected"
-    return f"comparison {index + 1}"
-
-
 def _benchmark_report(
     item: LoadedBenchmark,
-    reward_model: RewardModel,
-    scores: dict[tuple[int, int], list[float]],
-    tokens: dict[tuple[int, int], list[int]],
+    reward_model: Scorer,
+    scores: Sequence[ExampleScores],
+    tokens: Sequence[list[int]],
     *,
-    index: int,
     intervals: IntervalOptions,
 ) -> BenchmarkReport:
     benchmark = item.benchmark
     outcomes, rows, extras, lengths = [], [], [], []
-    for e, example in enumerate(item.examples):
-        example_scores = reward_model.example_scores(example, scores.get((index, e), []))
-        example_tokens = tokens.get((index, e), [])
+    for example, example_scores, example_tokens in zip(item.examples, scores, tokens, strict=True):
         chosen, rejected = example_scores.chosen, example_scores.rejected
         correct = example_scores.credit if example_scores.credit is not None else benchmark.correctness(chosen, rejected) if rejected else None
         outcomes.append(ExampleOutcome(example.id, example.subset, chosen, rejected, correct))

@@ -30,7 +30,7 @@ from rm_mlflow.data.options import DataOptions
 from rm_mlflow.errors import OptionError, TrackingError, first_line
 from rm_mlflow.evaluation import EvaluationReport, IntervalOptions, score_benchmarks
 from rm_mlflow.results import prepare_output_folder, update_results, write_results
-from rm_mlflow.scoring.base import RewardModel
+from rm_mlflow.scoring.base import Scorer
 from rm_mlflow.scoring.cache import ScoreCache
 from rm_mlflow.scoring.distributed import SINGLE_PROCESS, current_process_group
 from rm_mlflow.scoring.hf import check_quantization
@@ -48,7 +48,7 @@ logger = logging.getLogger(__name__)
 
 # What to evaluate: a reference (URI, path, Hub id), an already-loaded model, or a function that loads one
 # (the evaluator plugin's pyfunc model, loaded only after the data is validated).
-ModelSpec = str | ModelReference | RewardModel | Callable[[], RewardModel]
+ModelSpec = str | ModelReference | Scorer | Callable[[], Scorer]
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class EvaluationRequest:
 
     Attributes:
         model: a model reference (``models:/...``, ``runs:/...``, a local folder, a Hub id), a loaded
-            :class:`RewardModel`, or a function that loads one.
+            reward model or judge (a :class:`~rm_mlflow.scoring.base.Scorer`), or a function that loads one.
         datasets: benchmark names, files, Hub ids or :class:`Benchmark` objects.
         data: how the benchmarks are loaded.
         settings: explicit scoring settings (``ScoringSettings`` fields); a model logged with
@@ -194,22 +194,22 @@ class EvaluationPipeline:
         of the model, and under ``truncation none`` every conversation is tokenized with it, so one over the limit
         fails now, naming its row.
         """
-        from rm_mlflow.evaluation import benchmark_units
         from rm_mlflow.scoring.engine import check_lengths
         from rm_mlflow.tracking.adapters import preview_model
 
         preview = preview_model(plan)
         if preview is not None and preview.settings.truncation == "none":
-            check_lengths(preview, *benchmark_units(preview, benchmarks)[:2])
+            examples = [example for item in benchmarks for example in item.examples]
+            check_lengths(preview, examples, [name for item in benchmarks for name in item.example_names()])
 
-    def load(self, resolved: _Resolved) -> RewardModel:
+    def load(self, resolved: _Resolved) -> Scorer:
         """The model's weights, with the settings and on the device :meth:`resolve` settled."""
         from rm_mlflow.tracking.adapters import load_planned
 
         model = self.request.model
         if resolved.plan is not None:
             loaded = load_planned(resolved.plan)
-        elif isinstance(model, RewardModel):
+        elif isinstance(model, Scorer):
             loaded = model
         else:
             loaded = model()
@@ -217,7 +217,7 @@ class EvaluationPipeline:
             loaded.name = resolved.reference.display_name
         return loaded
 
-    def score(self, resolved: _Resolved, model: RewardModel) -> EvaluationReport:
+    def score(self, resolved: _Resolved, model: Scorer) -> EvaluationReport:
         """Score every benchmark, reusing (when resuming) and extending the results folder's score cache."""
         cache = ScoreCache.for_model(self.output, model, resume=self.request.resume, rank=self.group.rank)
         return score_benchmarks(

@@ -99,6 +99,10 @@ class LoadedBenchmark:
         """The subsets present, sorted."""
         return sorted({example.subset for example in self.examples})
 
+    def example_names(self) -> list[str]:
+        """Each example as errors name it: ``rewardbench id 12``."""
+        return [f"{self.benchmark.name} id {example.id}" for example in self.examples]
+
 
 def _discover_benchmarks() -> None:
     import importlib

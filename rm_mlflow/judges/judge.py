@@ -26,20 +26,21 @@ import logging
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
-from rm_mlflow.data.types import RATE_EACH_ANSWER, ChatMessage, PreferenceExample
+from rm_mlflow.data.types import RATE_EACH_ANSWER, PreferenceExample
 from rm_mlflow.errors import ModelLoadError, OptionError, SequenceTooLongError
 from rm_mlflow.judges.backends import Generation, JudgeBackend, build_backend, choose_backend
 from rm_mlflow.judges.backends.base import no_room_message
 from rm_mlflow.judges.backends.endpoint import ENDPOINT_FILE
+from rm_mlflow.judges.base import Judge, JudgeCall, Judgments, Verdict
 from rm_mlflow.judges.prompts import LETTERS, four_prompt, judge_messages, pair_prompt, parse_choice, parse_rating, rating_prompt
 from rm_mlflow.metrics.outcomes import metric_slug
-from rm_mlflow.scoring.base import Conversation, ExampleScores, Review, RewardModel, ScoredConversations, TokenizedConversation
+from rm_mlflow.scoring.base import Conversation, ExampleScores, Review, Work
 from rm_mlflow.scoring.distributed import SINGLE_PROCESS, ProcessGroup
 from rm_mlflow.scoring.hf import load_config, require_trust
 from rm_mlflow.scoring.lengths import TooLongAt, position_limit
@@ -53,30 +54,19 @@ NO_VERDICT_CREDIT = {"pair": 0.5, "four": 0.25}
 _MACHINE_ONLY = ("batch_size", "max_tokens_per_batch", "judge_concurrency", "judge_warn_share", "judge_backend", "tensor_parallel_size")
 
 
-@dataclass(frozen=True)
-class JudgeCall:
-    """One request to the judge: its chat, its form (``pair``, ``four``, ``rating``) and the responses shown, in order (A, B, ...)."""
-
-    chat: tuple[ChatMessage, ...]
-    form: str
-    shown: tuple[int, ...]  # indices into example.responses(): chosen first, then rejected
-
-
 def chat_key(chat: Conversation) -> str:
     """The cache key of a judge chat."""
     return hashlib.sha256(json.dumps([[m["role"], m["content"]] for m in chat]).encode()).hexdigest()
 
 
-class GenerativeJudge(RewardModel):
-    """An LLM judge behind a :class:`JudgeBackend`; its units are judge chats, answered once each and kept on disk."""
+class GenerativeJudge(Judge):
+    """An LLM judge behind a :class:`JudgeBackend`: rewardbench-gen's prompts, each distinct chat answered once and kept on disk."""
 
     def __init__(self, backend: JudgeBackend, settings: ScoringSettings, *, name: str) -> None:
         self.backend = backend
         self.settings = settings
         self.name = name
         self.device = backend.device
-        self._answers: dict[str, Generation] = {}
-        self._seconds = 0.0
 
     # -- what to ask -------------------------------------------------------------------------------------------
     def plan(self, example: PreferenceExample) -> list[JudgeCall]:
@@ -109,84 +99,70 @@ class GenerativeJudge(RewardModel):
         seed = f"{self.settings.judge.seed}\x1f{example.subset}\x1f{example.id}\x1f{salt}"
         return int(hashlib.sha256(seed.encode()).hexdigest(), 16) % n
 
-    def units(self, example: PreferenceExample) -> list[Conversation]:
-        """The judge chats of :meth:`plan`."""
-        return [call.chat for call in self.plan(example)]
-
     # -- asking ------------------------------------------------------------------------------------------------
-    def score_units(
-        self, units: Sequence[Conversation], *, labels: Sequence[str], cache: Any, progress: bool, group: ProcessGroup = SINGLE_PROCESS
-    ) -> ScoredConversations:
-        """Answer each distinct chat once: from this run's answers, the cache, or the backend (each answer kept as it arrives).
+    def ask(
+        self, chats: Sequence[Conversation], *, labels: Sequence[str], cache: Any, progress: bool, group: ProcessGroup = SINGLE_PROCESS
+    ) -> Judgments:
+        """Answer each distinct chat once: from the cache or the backend (each answer kept on disk as it arrives).
 
         In a data-parallel ``group`` each process asks its share (balanced by prompt length) and all answers are exchanged.
         """
         started = time.perf_counter()
-        keys = [chat_key(unit) for unit in units]
+        keys = [chat_key(chat) for chat in chats]
         first: dict[str, int] = {}
         for position, key in enumerate(keys):
             first.setdefault(key, position)
-        from_cache = 0
+        answers: dict[str, Generation] = {}
         for key in first:
-            if key not in self._answers and cache is not None and (record := cache.get_record(key)) is not None:
-                self._answers[key] = Generation(**record)
-                from_cache += 1
-        todo = [key for key in first if key not in self._answers]
+            if cache is not None and (record := cache.get_record(key)) is not None:
+                answers[key] = Generation(**record)
+        from_cache = len(answers)
+        todo = [key for key in first if key not in answers]
         mine = todo
         if group.distributed:
             # every process must see the same work left: an answer one process has not read is asked again
             left = set().union(*group.gather(todo))
             todo = [key for key in first if key in left]
-            shares = group.take([sum(len(m["content"]) for m in units[first[key]]) for key in todo])
+            shares = group.take([sum(len(m["content"]) for m in chats[first[key]]) for key in todo])
             mine = [todo[i] for i in sorted(shares)]
 
         def keep(index: int, generation: Generation) -> None:
-            self._answers[mine[index]] = generation
+            answers[mine[index]] = generation
             if cache is not None:
                 cache.put_record(mine[index], asdict(generation))
 
         with tqdm(total=len(mine), desc="judging", unit="judgment", disable=not progress or not mine, dynamic_ncols=True) as bar:
             try:
-                self.backend.generate([units[first[key]] for key in mine], keep, progress=bar.update)
+                self.backend.generate([chats[first[key]] for key in mine], keep, progress=bar.update)
             except TooLongAt as error:
                 raise SequenceTooLongError(f"{labels[first[mine[error.index]]] if labels else mine[error.index]}: {error}") from None
         if group.distributed:
-            for answers in group.gather({key: asdict(self._answers[key]) for key in mine}):
-                self._answers.update((key, Generation(**answer)) for key, answer in answers.items())
-        elapsed = time.perf_counter() - started
-        self._seconds += elapsed
-        answers = [self._answers[key] for key in keys]
-        distinct = [self._answers[key] for key in first]
-        fresh = [self._answers[key] for key in todo]
-        return ScoredConversations(
-            scores=[float("nan")] * len(units),  # a judge's verdicts are read from its answers by example_scores
-            token_counts=[answer.prompt_tokens or 0 for answer in answers],
+            for theirs in group.gather({key: asdict(answers[key]) for key in mine}):
+                answers.update((key, Generation(**answer)) for key, answer in theirs.items())
+        distinct = [answers[key] for key in first]
+        fresh = [answers[key] for key in todo]
+        work = Work(
             distinct_conversations=len(first),
             cached_conversations=from_cache,
             truncated_conversations=sum(answer.truncated for answer in distinct),
-            seconds=elapsed,
+            seconds=time.perf_counter() - started,
             tokens=sum(answer.prompt_tokens or 0 for answer in distinct),
             scored_tokens=sum((answer.prompt_tokens or 0) + (answer.completion_tokens or 0) for answer in fresh),
             scored_conversations=len(todo),
         )
-
-    def tokenize(self, conversations: Sequence[Conversation]) -> list[TokenizedConversation]:
-        """Not used: a judge's units go through :meth:`score_units`."""
-        raise NotImplementedError("a generative judge is not scored by the batching engine")
-
-    def score_batch(self, batch: Sequence[TokenizedConversation]) -> list[float]:
-        """Not used: a judge's units go through :meth:`score_units`."""
-        raise NotImplementedError("a generative judge is not scored by the batching engine")
+        return Judgments(answers=[answers[key] for key in keys], work=work)
 
     # -- reading the answers -----------------------------------------------------------------------------------
-    def example_scores(self, example: PreferenceExample, unit_scores: Sequence[float]) -> ExampleScores:
+    def parse(self, call: JudgeCall, answer: Generation) -> Verdict:
+        """A rating (1-10) for a rating call, else the letter of the answer the judge picked; None when the answer holds none."""
+        if call.form == "rating":
+            return parse_rating(answer.text)
+        verdict = parse_choice(answer.text, LETTERS[: len(call.shown)])
+        return None if verdict == "error" else verdict
+
+    def aggregate(self, example: PreferenceExample, calls: Sequence[JudgeCall], answers: Sequence[Generation]) -> ExampleScores:
         """Credit from the verdicts (see the module docstring), and every answer with its verdict as table columns."""
-        calls = self.plan(example)
-        answers = [self._answers[chat_key(call.chat)] for call in calls]
-        verdicts = [
-            parse_rating(answer.text) if call.form == "rating" else parse_choice(answer.text, LETTERS[: len(call.shown)])
-            for call, answer in zip(calls, answers, strict=True)
-        ]
+        verdicts = [self.parse(call, answer) for call, answer in zip(calls, answers, strict=True)]
         n = len(example.chosen)
         details: dict[str, Any] = {
             "judge_orders": [",".join(_response_label(example, i) for i in call.shown) for call in calls],
@@ -195,14 +171,14 @@ class GenerativeJudge(RewardModel):
             "judge_prompt_tokens": [answer.prompt_tokens for answer in answers],
             "judge_completion_tokens": [answer.completion_tokens for answer in answers],
             "judge_judgments": len(calls),
-            "judge_unparsed": sum(v in (None, "error") for v in verdicts),
+            "judge_unparsed": sum(v is None for v in verdicts),
         }
         if calls[0].form == "rating":
             ratings = [float(v) if v is not None else -1.0 for v in verdicts]
             credit, ties = _rating_credit(example, ratings)
             details["judge_ties"] = ties
             return ExampleScores(chosen=tuple(ratings[:n]), rejected=tuple(ratings[n:]), details=details, credit=credit)
-        winners = [call.shown[LETTERS.index(v)] if v != "error" else None for call, v in zip(calls, verdicts, strict=True)]
+        winners = [call.shown[LETTERS.index(v)] if v is not None else None for call, v in zip(calls, verdicts, strict=True)]
         credits = [NO_VERDICT_CREDIT[call.form] if w is None else float(w < n) for call, w in zip(calls, winners, strict=True)]
         groups: dict[tuple[int, ...], list[int]] = {}
         for index, call in enumerate(calls):

@@ -1,4 +1,7 @@
-"""The reward-model interface the scoring engine drives.
+"""What scores examples: :class:`Scorer`, and :class:`RewardModel`, the forward-pass models the batching engine drives.
+
+:class:`Scorer` is what the pipeline needs of any model; generative judges have their own interface,
+:class:`rm_mlflow.judges.base.Judge`.
 
 A model kind decides what it scores for one example (its *units*) and how the unit scores become the
 example's chosen and rejected scores. Pointwise kinds (classifiers, DPO, custom heads) score each
@@ -14,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rm_mlflow.data.types import ChatMessage, PreferenceExample
-from rm_mlflow.scoring.distributed import SINGLE_PROCESS, ProcessGroup
 from rm_mlflow.scoring.settings import ScoringSettings
 
 Conversation = Sequence[ChatMessage]
@@ -77,17 +79,14 @@ class ExampleScores:
     credit: float | None = None
 
 
-@dataclass(frozen=True)
-class ScoredConversations:
-    """Scores and token counts aligned with the input conversations, plus throughput figures."""
+@dataclass(frozen=True, kw_only=True)
+class Work:
+    """What scoring did, for throughput: the names stay the same from here to ``results.json`` and the run's metrics."""
 
-    scores: list[float]
-    token_counts: list[int]
-    # the throughput figures keep these names from here to results.json and the run's metrics
-    distinct_conversations: int  # after de-duplication
+    distinct_conversations: int  # after de-duplication (a judge: distinct judge chats)
     cached_conversations: int  # of those, scored by an earlier run and read from the cache
     truncated_conversations: int
-    seconds: float  # wall time of tokenization and forward passes in this call
+    seconds: float  # wall time of tokenization and forward passes (or judge calls) in this call
     tokens: int  # real (unpadded) tokens of the distinct conversations
     scored_tokens: int  # of those, the tokens of the conversations run through the model in this call
     scored_conversations: int  # run through the model in this call (not in the cache, not token-identical to another)
@@ -99,6 +98,23 @@ class ScoredConversations:
         return self.scored_tokens / self.seconds if self.seconds > 0 else float("nan")
 
 
+@dataclass(frozen=True, kw_only=True)
+class ScoredConversations(Work):
+    """Scores and token counts aligned with the input conversations, and the work done."""
+
+    scores: list[float]
+    token_counts: list[int]
+
+
+@dataclass(frozen=True)
+class ScoredExamples:
+    """What a scoring strategy returns for a list of examples: each one's :class:`ExampleScores`, its units' token counts, and the work done."""
+
+    scores: list[ExampleScores]
+    tokens: list[list[int]]
+    work: Work
+
+
 @dataclass
 class Review:
     """What a kind adds to a benchmark's results after reading its per-example table: figures (metrics), warnings, summary lines."""
@@ -108,16 +124,46 @@ class Review:
     lines: list[str] = field(default_factory=list)
 
 
-class RewardModel(ABC):
-    """Scores units: one float each, higher is better.
+class Scorer(ABC):
+    """What the pipeline needs of anything that scores examples (a :class:`RewardModel` or a generative judge).
 
-    The engine calls :meth:`tokenize` once for every distinct unit, then :meth:`score_batch` on
-    length-sorted batches. Implementations hold the model and tokenizer.
+    How it scores is chosen by its type (see :func:`rm_mlflow.evaluation.score_examples`); the rest is shared.
     """
 
     name: str
     device: str
     settings: ScoringSettings
+
+    def describe(self) -> dict[str, Any]:
+        """Settings worth recording with results (template, dtype, device, ...)."""
+        return {"name": self.name, "device": self.device}
+
+    def review(self, examples: Any) -> Review:
+        """Figures and warnings from a benchmark's per-example table (a judge counts its unparsed verdicts per subset)."""
+        return Review()
+
+    def cache_fingerprint(self) -> dict[str, Any]:
+        """What identifies this model's cached scores: its description and settings (a kind may leave out machine-only settings).
+
+        The device is the one the model runs on, without a GPU's index (``auto`` and ``cuda:1`` are ``cuda`` on a GPU
+        machine), so the processes of a data-parallel run and a single-process rerun read each other's scores.
+        """
+        model, settings = self.describe(), self.settings.as_dict()
+        device = str(getattr(self, "device", settings["device"])).split(":")[0]
+        model["device"] = settings["device"] = device
+        return {"model": model, "settings": settings}
+
+    def stats(self) -> dict[str, float]:
+        """Work the model did besides scoring its units (e.g. reference log-probs computed or reused), for throughput."""
+        return {}
+
+
+class RewardModel(Scorer):
+    """Scores units with forward passes: one float each, higher is better.
+
+    The engine calls :meth:`tokenize` once for every distinct unit, then :meth:`score_batch` on
+    length-sorted batches. Implementations hold the model and tokenizer.
+    """
 
     @abstractmethod
     def tokenize(self, conversations: Sequence[Conversation]) -> list[TokenizedConversation]:
@@ -140,10 +186,6 @@ class RewardModel(ABC):
         """The longest sequence the model can take, when it has a hard limit."""
         return None
 
-    def describe(self) -> dict[str, Any]:
-        """Settings worth recording with results (template, dtype, device, ...)."""
-        return {"name": self.name, "device": self.device}
-
     def shares_prefixes(self) -> bool:
         """Whether :meth:`score_prefix_groups` may score units that share a token prefix (decided and checked by the kind)."""
         return False
@@ -154,34 +196,6 @@ class RewardModel(ABC):
         Only called when :meth:`shares_prefixes`.
         """
         raise NotImplementedError(f"{type(self).__name__} does not score shared prefixes")
-
-    def score_units(
-        self, units: Sequence[Conversation], *, labels: Sequence[str], cache: Any, progress: bool, group: ProcessGroup = SINGLE_PROCESS
-    ) -> ScoredConversations | None:
-        """Kinds that are not forward passes over token batches (generative judges) score their units here; None: the engine does.
-
-        In a data-parallel ``group``, answer this process's share and gather the others' answers.
-        """
-        return None
-
-    def review(self, examples: Any) -> Review:
-        """Figures and warnings from a benchmark's per-example table (a judge counts its unparsed verdicts per subset)."""
-        return Review()
-
-    def cache_fingerprint(self) -> dict[str, Any]:
-        """What identifies this model's cached scores: its description and settings (a kind may leave out machine-only settings).
-
-        The device is the one the model runs on, without a GPU's index (``auto`` and ``cuda:1`` are ``cuda`` on a GPU
-        machine), so the processes of a data-parallel run and a single-process rerun read each other's scores.
-        """
-        model, settings = self.describe(), self.settings.as_dict()
-        device = str(getattr(self, "device", settings["device"])).split(":")[0]
-        model["device"] = settings["device"] = device
-        return {"model": model, "settings": settings}
-
-    def stats(self) -> dict[str, float]:
-        """Work the model did besides the engine's batches (e.g. reference log-probs computed or reused), for throughput."""
-        return {}
 
 
 def padded(tokenizer: Any, sequences: Sequence[TokenizedConversation], *, side: str) -> tuple[Any, Any]:

@@ -14,8 +14,9 @@ from typing import TypeVar
 
 from tqdm.auto import tqdm
 
+from rm_mlflow.data.types import PreferenceExample
 from rm_mlflow.errors import SequenceTooLongError
-from rm_mlflow.scoring.base import Conversation, PrefixGroup, RewardModel, ScoredConversations, TokenizedConversation
+from rm_mlflow.scoring.base import Conversation, PrefixGroup, RewardModel, ScoredConversations, ScoredExamples, TokenizedConversation
 from rm_mlflow.scoring.cache import ScoreCache
 from rm_mlflow.scoring.distributed import SINGLE_PROCESS, ProcessGroup
 from rm_mlflow.scoring.lengths import TooLongAt
@@ -27,6 +28,52 @@ logger = logging.getLogger(__name__)
 MIN_SHARED_SHARE = 0.1
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+def score_examples(
+    model: RewardModel,
+    examples: Sequence[PreferenceExample],
+    names: Sequence[str],
+    *,
+    cache: ScoreCache | None = None,
+    progress: bool = True,
+    group: ProcessGroup = SINGLE_PROCESS,
+) -> ScoredExamples:
+    """Score each example's units (shared ones once) and read its chosen and rejected scores off them.
+
+    ``names`` name the examples in errors (``rewardbench id 12``); a unit is named after its example.
+    """
+    conversations, labels, owners = example_units(model, examples, names)
+    scored = score_conversations(model, conversations, model.settings, labels=labels, cache=cache, progress=progress, group=group)
+    unit_scores: list[list[float]] = [[] for _ in examples]
+    unit_tokens: list[list[int]] = [[] for _ in examples]
+    for owner, score, tokens in zip(owners, scored.scores, scored.token_counts, strict=True):
+        unit_scores[owner].append(score)
+        unit_tokens[owner].append(tokens)
+    return ScoredExamples(
+        scores=[model.example_scores(example, unit_scores[e]) for e, example in enumerate(examples)], tokens=unit_tokens, work=scored
+    )
+
+
+def example_units(
+    model: RewardModel, examples: Sequence[PreferenceExample], names: Sequence[str]
+) -> tuple[list[Conversation], list[str], list[int]]:
+    """Every unit the model scores for ``examples``, a label naming each in errors, and the index of its example."""
+    conversations, labels, owners = [], [], []
+    for e, (example, name) in enumerate(zip(examples, names, strict=True)):
+        units = model.units(example)
+        for u, unit in enumerate(units):
+            conversations.append(unit)
+            labels.append(f"{name} {_unit_label(example, u, len(units))}")
+            owners.append(e)
+    return conversations, labels, owners
+
+
+def _unit_label(example: PreferenceExample, index: int, count: int) -> str:
+    """Names a unit in error messages: ``chosen``/``rejected`` when there is one unit per response, else its position."""
+    if count == len(example.responses()):
+        return "chosen" if index < len(example.chosen) else "rejected"
+    return f"comparison {index + 1}"
 
 
 def score_conversations(
@@ -102,12 +149,13 @@ def score_conversations(
     )
 
 
-def check_lengths(model: RewardModel, conversations: Sequence[Conversation], labels: Sequence[str]) -> None:
-    """Tokenize every distinct conversation under the model's length rules, scoring nothing.
+def check_lengths(model: RewardModel, examples: Sequence[PreferenceExample], names: Sequence[str]) -> None:
+    """Tokenize every distinct unit of ``examples`` under the model's length rules, scoring nothing.
 
     Run on a weightless model (see :func:`rm_mlflow.scoring.loaders.preview_reward_model`) before any weights
     load, so a conversation over the limit under ``truncation='none'`` fails in seconds, naming its row.
     """
+    conversations, labels, _ = example_units(model, examples, names)
     _tokenize_distinct(model, conversations, labels)
 
 

@@ -13,13 +13,13 @@ from typing import Any
 
 from rm_mlflow._registry import Registry, unknown_name_message
 from rm_mlflow.errors import ModelLoadError, UnknownNameError
-from rm_mlflow.scoring.base import RewardModel
+from rm_mlflow.scoring.base import RewardModel, Scorer
 from rm_mlflow.scoring.settings import ScoringSettings
 
 
 @dataclass(frozen=True)
 class ModelLoader:
-    """One model kind: ``accepts`` looks at a model's transformers config and the settings; ``load`` builds the :class:`RewardModel`.
+    """One model kind: ``accepts`` looks at a model's transformers config and the settings; ``load`` builds the model (reward model or judge).
 
     ``accepts`` answers for ``--model_kind auto``; kinds a checkpoint cannot reveal (pairwise, say) accept nothing.
     ``claims`` picks a kind from the settings alone, before any config is read (``--judge_endpoint`` means a
@@ -29,11 +29,11 @@ class ModelLoader:
     name: str
     description: str
     accepts: Callable[[Any, ScoringSettings], bool]
-    load: Callable[[str, ScoringSettings], RewardModel]
+    load: Callable[[str, ScoringSettings], Scorer]
     claims: Callable[[ScoringSettings], bool] | None = None
     preflight: Callable[[ScoringSettings], None] | None = None  # checks the kind's options before any data, weights or run
     # a weightless model (config and tokenizer only) whose ``tokenize`` applies the kind's formatting and length rules
-    preview: Callable[[str, ScoringSettings], RewardModel] | None = None
+    preview: Callable[[str, ScoringSettings], RewardModel | None] | None = None
 
 
 # the modules that register the shipped kinds (a generative judge is not a forward-pass model: it lives in rm_mlflow.judges)
@@ -71,7 +71,7 @@ def check_model_kind(kind: str, settings: ScoringSettings | None = None) -> None
             preflight(settings)
 
 
-def load_reward_model(model: str, settings: ScoringSettings | None = None, *, kind: str = "auto") -> RewardModel:
+def load_reward_model(model: str, settings: ScoringSettings | None = None, *, kind: str = "auto") -> Scorer:
     """Load a local directory or Hub id as a reward model; ``kind='auto'`` picks the loader from the model's config."""
     settings = settings or ScoringSettings()
     if kind != "auto":

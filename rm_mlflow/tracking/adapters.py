@@ -17,7 +17,7 @@ import pandas as pd
 
 from rm_mlflow._registry import Registry
 from rm_mlflow.errors import ModelLoadError
-from rm_mlflow.scoring.base import Conversation, RewardModel, TokenizedConversation
+from rm_mlflow.scoring.base import Conversation, RewardModel, Scorer, TokenizedConversation
 from rm_mlflow.scoring.loaders import load_reward_model, preview_reward_model
 from rm_mlflow.scoring.settings import ScoringSettings
 from rm_mlflow.tracking.flavor import FLAVOR_NAME
@@ -55,7 +55,7 @@ def pyfunc_settings(pyfunc_model: Any, explicit: Mapping[str, Any], kind: str = 
     return ScoringSettings.from_mapping(explicit, source="scoring settings"), kind
 
 
-def load_planned(plan: ModelPlan) -> RewardModel:
+def load_planned(plan: ModelPlan) -> Scorer:
     """The planned model with its weights, named after its reference."""
     if plan.reference.source == "huggingface":
         model = load_reward_model(plan.reference.uri, plan.settings, kind=plan.kind)
@@ -93,7 +93,7 @@ class FlavorAdapter:
     """Turns a loaded pyfunc model of one MLflow flavor into a :class:`RewardModel` scored natively."""
 
     flavor: str
-    adapt: Callable[[Any, ScoringSettings, str], RewardModel]
+    adapt: Callable[[Any, ScoringSettings, str], Scorer]
 
 
 FLAVOR_ADAPTERS: Registry[FlavorAdapter] = Registry("MLflow flavor adapter")
@@ -104,13 +104,13 @@ def register_flavor_adapter(adapter: FlavorAdapter) -> FlavorAdapter:
     return FLAVOR_ADAPTERS.add(adapter.flavor, adapter)
 
 
-def reward_model_from_pyfunc(pyfunc_model: Any, explicit: Mapping[str, Any] | None = None, *, kind: str = "auto") -> RewardModel:
+def reward_model_from_pyfunc(pyfunc_model: Any, explicit: Mapping[str, Any] | None = None, *, kind: str = "auto") -> Scorer:
     """The reward model inside an already-loaded pyfunc model (``mlflow.models.evaluate`` hands one over), with the caller's settings."""
     settings, kind = pyfunc_settings(pyfunc_model, dict(explicit or {}), kind)
     return adapt_pyfunc(pyfunc_model, settings, kind=kind)
 
 
-def adapt_pyfunc(pyfunc_model: Any, settings: ScoringSettings, *, kind: str = "auto") -> RewardModel:
+def adapt_pyfunc(pyfunc_model: Any, settings: ScoringSettings, *, kind: str = "auto") -> Scorer:
     """The native reward model inside a loaded pyfunc model, or a slower ``predict``-based one when no adapter applies."""
     flavors = pyfunc_model.metadata.flavors
     for flavor in flavors:
@@ -124,11 +124,11 @@ def adapt_pyfunc(pyfunc_model: Any, settings: ScoringSettings, *, kind: str = "a
     return PyfuncRewardModel(pyfunc_model, settings)  # a generic pyfunc is scored through predict, whatever kind it is
 
 
-def _adapt_rm_mlflow(pyfunc_model: Any, settings: ScoringSettings, kind: str) -> RewardModel:
+def _adapt_rm_mlflow(pyfunc_model: Any, settings: ScoringSettings, kind: str) -> Scorer:
     return pyfunc_model.get_raw_model().load(settings, kind)
 
 
-def _adapt_transformers(pyfunc_model: Any, settings: ScoringSettings, kind: str) -> RewardModel:
+def _adapt_transformers(pyfunc_model: Any, settings: ScoringSettings, kind: str) -> Scorer:
     from rm_mlflow.scoring.sequence_classifier import wrap_sequence_classifier
 
     if kind not in ("auto", "sequence-classifier"):

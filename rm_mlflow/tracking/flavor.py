@@ -22,7 +22,7 @@ import pandas as pd
 from rm_mlflow.data.validation import Row
 from rm_mlflow.errors import DataValidationError, ModelLoadError, OptionError
 from rm_mlflow.judges.backends.endpoint import ENDPOINT_FILE
-from rm_mlflow.scoring.base import Conversation, RewardModel
+from rm_mlflow.scoring.base import Conversation, Scorer
 from rm_mlflow.scoring.engine import score_conversations
 from rm_mlflow.scoring.loaders import load_reward_model
 from rm_mlflow.scoring.settings import ScoringSettings, model_setting_keys
@@ -120,8 +120,8 @@ def log_model(
     )
 
 
-def load_model(model_uri: str, settings: Mapping[str, Any] | None = None, *, dst_path: str | None = None) -> RewardModel:
-    """Load a model logged with :func:`log_model` as a :class:`RewardModel`; ``settings`` override the logged ones."""
+def load_model(model_uri: str, settings: Mapping[str, Any] | None = None, *, dst_path: str | None = None) -> Scorer:
+    """Load a model logged with :func:`log_model` as a reward model (or judge); ``settings`` override the logged ones."""
     from mlflow.tracking.artifact_utils import _download_artifact_from_uri
 
     local = Path(_download_artifact_from_uri(model_uri, output_path=dst_path))
@@ -143,7 +143,7 @@ class _RewardModelPyfunc:
             raise ModelLoadError(f"{model_dir.parent}: not an rm_mlflow model (no '{FLAVOR_NAME}' flavor in MLmodel)")
         self.logged_settings: dict[str, Any] = dict(flavor.get("settings") or {})
         self.model_config = dict(model_config or {})
-        self._loaded: tuple[tuple[ScoringSettings, str], RewardModel] | None = None
+        self._loaded: tuple[tuple[ScoringSettings, str], Scorer] | None = None
 
     def settings(self, overrides: Mapping[str, Any], kind: str = "auto") -> tuple[ScoringSettings, str]:
         """The logged settings under ``overrides``, validated, and the kind: ``kind`` unless ``auto``, else the logged one."""
@@ -151,11 +151,11 @@ class _RewardModelPyfunc:
         logged_kind = values.pop("model_kind", "auto")
         return ScoringSettings.from_mapping(values, source=f"{self.model_dir.parent}/MLmodel"), kind if kind != "auto" else logged_kind
 
-    def reward_model(self, overrides: Mapping[str, Any] | None = None) -> RewardModel:
+    def reward_model(self, overrides: Mapping[str, Any] | None = None) -> Scorer:
         """The loaded model with the logged settings under ``overrides``."""
         return self.load(*self.settings(dict(overrides or {})))
 
-    def load(self, settings: ScoringSettings, kind: str = "auto") -> RewardModel:
+    def load(self, settings: ScoringSettings, kind: str = "auto") -> Scorer:
         """The model's weights with these (already merged and validated) settings; loaded again only when they change."""
         if self._loaded is None or self._loaded[0] != (settings, kind):
             self._loaded = ((settings, kind), load_reward_model(str(self.model_dir), settings, kind=kind))

@@ -33,6 +33,7 @@ from rm_mlflow.data import DataOptions, load_benchmark  # noqa: E402
 from rm_mlflow.data.benchmarks.rewardbench import EXAMPLE_COUNTS, SUBSET_MAPPING  # noqa: E402
 from rm_mlflow.data.sample import SAMPLE_DATA_DIR  # noqa: E402
 from rm_mlflow.metrics import section_scores, subset_accuracies  # noqa: E402
+from rm_mlflow.results import RESULTS_FILE, read_results  # noqa: E402
 from rm_mlflow.tiny_models import build_tiny_reward_model  # noqa: E402
 
 PEER_PACKAGES = ["rewardbench==0.1.4", "torch==2.13.0", "transformers==4.51.0"]
@@ -236,8 +237,8 @@ def _compare(name: str, peer_rows: list[dict], ours_dir: Path, data_path: Path, 
         ours_accuracy=subset_accuracies(zip(table["subset"], table["correct"], strict=True)),
         peer_seconds=peer_seconds,
         ours_seconds=ours_seconds,
-        ours_scoring_seconds=json.loads((ours_dir / "results.json").read_text())["throughput"]["seconds"],
-        ours_throughput=json.loads((ours_dir / "results.json").read_text())["throughput"],
+        ours_scoring_seconds=read_results(ours_dir / RESULTS_FILE).throughput["seconds"],
+        ours_throughput=read_results(ours_dir / RESULTS_FILE).throughput,
         max_score_diff=max(diffs, default=math.nan),
         exact_ties=sum(int(p["results"]) != 0 for p in peer_rows if p["id"] in noisy),
     )
@@ -271,7 +272,7 @@ def classifier_runs(
     comparison = _compare("classifier", peer_rows, ours_dir, data_path, peer_seconds, ours_seconds)
     comparison.peer_scoring_seconds = peer_scoring_seconds(work / "peer.log")
     comparison.padded_seconds = padded_seconds
-    comparison.padded_scoring_seconds = json.loads((padded_dir / "results.json").read_text())["throughput"]["seconds"]
+    comparison.padded_scoring_seconds = read_results(padded_dir / RESULTS_FILE).throughput["seconds"]
     comparison.max_diff_to_padded = _max_score_diff(ours_dir, padded_dir, data_path)
     return [comparison], model_dir
 
@@ -325,8 +326,8 @@ def generative_runs(
     the peer then asks the same questions in the same order through ``run_judge_pair`` with 10 threads, as
     ``run_generative.py`` does. Rows with more than two turns are left out on both sides (rewardbench drops them).
     """
+    from rm_mlflow.testing import JudgeServer
     from rm_mlflow.tiny_models import build_tiny_judge
-    from tests.helpers import JudgeServer
 
     judge = work / JUDGE_NAME
     if not (judge / "config.json").exists():
@@ -373,7 +374,7 @@ def generative_runs(
         ours_accuracy=subset_accuracies(zip(table["subset"], table["correct"], strict=True)),
         peer_seconds=peer_seconds,
         ours_seconds=ours_seconds,
-        ours_scoring_seconds=json.loads((work / "ours-generative" / "results.json").read_text())["throughput"]["seconds"],
+        ours_scoring_seconds=read_results(work / "ours-generative" / RESULTS_FILE).throughput["seconds"],
         max_score_diff=float(max(abs(p["result"] - ours[p["id"]].correct) for p in peer)),
     )
     return [comparison], judge

@@ -25,7 +25,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from tests.helpers import SAMPLE_DATA, SECRET, WEBHOOK_SERVER_ENV, ServiceProcess, running_mlflow_server, sample_args  # noqa: E402  # noqa: E402
+from rm_mlflow.data.sample import SAMPLE_DATA_DIR  # noqa: E402
+from rm_mlflow.testing import SECRET, WEBHOOK_SERVER_ENV, ServiceProcess, running_mlflow_server  # noqa: E402
 
 NAME = "rm-latency"
 
@@ -65,11 +66,11 @@ def _measure(root: Path, versions: int) -> tuple[list[float], float]:
         mlflow.register_model(model_uri, NAME)
         started = time.monotonic()
         subprocess.run([sys.executable, "-m", "rm_mlflow.cli", "evaluate", "--mlflow", "--quiet", "--model", f"models:/{NAME}/1",
-                        "--dataset", "rewardbench", "--data_dir", str(SAMPLE_DATA), "--experiment", "manual",
+                        "--dataset", "rewardbench", "--data_dir", str(SAMPLE_DATA_DIR), "--experiment", "manual",
                         "--output", str(root / "manual")], check=True, capture_output=True)
         manual = time.monotonic() - started
 
-        service = ServiceProcess(root / "service", url, sample_args()).start()
+        service = ServiceProcess(root / "service", url, ["--dataset", "rewardbench", "--data_dir", str(SAMPLE_DATA_DIR)]).start()
         try:
             os.environ["RM_MLFLOW_WEBHOOK_SECRET"] = SECRET
             subprocess.run([sys.executable, "-m", "rm_mlflow.cli", "webhook", "create", "--url", f"{service.url}/webhook",

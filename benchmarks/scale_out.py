@@ -18,7 +18,6 @@ machine-readable: ``RESULT accuracies_identical=... max_score_diff=... packed_sp
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -42,9 +41,11 @@ def run(name: str, work: Path, model: Path, args: argparse.Namespace, extra: lis
     wall = time.perf_counter() - started
     if result.returncode != 0:
         raise SystemExit(f"{name} failed (exit {result.returncode}):\n{result.stderr[-3000:]}")
-    results = json.loads((out / "results.json").read_text())
-    return {"name": name, "wall": wall, "folder": out, "throughput": results["throughput"],
-            "subsets": {f"{b}/{s}": v for b, report in results["benchmarks"].items() for s, v in report["subsets"].items()}}
+    from rm_mlflow.results import RESULTS_FILE, read_results
+
+    results = read_results(out / RESULTS_FILE)
+    return {"name": name, "wall": wall, "folder": out, "throughput": results.throughput,
+            "subsets": {f"{b}/{s}": v for b, report in results.benchmarks.items() for s, v in report.subsets.items()}}
 
 
 def score_table(folder: Path) -> dict:

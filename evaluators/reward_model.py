@@ -8,7 +8,7 @@
         evaluator_config={"batch_size": 32, "max_length": 4096},
     )
 
-``evaluator_config`` keys are listed by :class:`rm_mlflow.options.EvaluationOptions`.
+``evaluator_config`` keys are listed by :class:`rm_mlflow.options.EvaluatorConfig`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from mlflow.models.evaluation import EvaluationResult, ModelEvaluator
 from mlflow.models.evaluation.artifacts import EvaluationArtifact
 
 from rm_mlflow.errors import OptionError
-from rm_mlflow.options import EvaluationOptions
+from rm_mlflow.options import EvaluatorConfig
 from rm_mlflow.pipeline import run_evaluation
 from rm_mlflow.tracking.adapters import reward_model_from_pyfunc
 from rm_mlflow.tracking.inputs import benchmarks_from_data
@@ -62,7 +62,7 @@ class RewardModelEvaluator(ModelEvaluator):
         """Run the pipeline on MLflow's loaded model and data, logging to MLflow's run ``run_id``."""
         if model is None:
             raise OptionError("the reward_model evaluator scores a model: pass model=... (a models:/ URI, run URI or local path)")
-        options = EvaluationOptions.from_mapping(evaluator_config)
+        options = EvaluatorConfig.from_mapping(evaluator_config)
         datasets = benchmarks_from_data(dataset.features_data, dataset_name=options.dataset_name)
         reference = resolve_model_reference(options.model_uri) if options.model_uri else reference_from_pyfunc(model)
         request = options.request(lambda: reward_model_from_pyfunc(model, options.settings, kind=options.model_kind), datasets, reference=reference)

@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     import mlflow
 
     from rm_mlflow.errors import user_error
-    from rm_mlflow.options import EvaluationOptions
+    from rm_mlflow.options import EvaluatorConfig
     from rm_mlflow.pipeline import run_evaluation
     from rm_mlflow.scoring.settings import parse_mlproject_value, scoring_options
     from rm_mlflow.tracking.run import TrackingTarget
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             "model_kind": optional(args.model_kind),
         } | {spec.key: parse_mlproject_value(spec.key, getattr(args, spec.key)) for spec in scoring_options()}
         config = {key: value for key, value in given.items() if value is not None and value is not False or key == "skip_invalid"}
-        options = EvaluationOptions.from_mapping(config, source="MLproject parameters")
+        options = EvaluatorConfig.from_mapping(config, source="MLproject parameters")
         datasets = [name.strip() for name in args.datasets.split(",") if name.strip()]
         with mlflow.start_run() as run:  # the run `mlflow run` created (MLFLOW_RUN_ID)
             outcome = run_evaluation(options.request(args.model, datasets), TrackingTarget(run_id=run.info.run_id))

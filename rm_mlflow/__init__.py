@@ -17,8 +17,8 @@ _EXPORTS = {
     "DataOptions": "rm_mlflow.data",
     "PreferenceExample": "rm_mlflow.data",
     "load_benchmark": "rm_mlflow.data",
-    "BenchmarkReport": "rm_mlflow.evaluation",
-    "EvaluationReport": "rm_mlflow.evaluation",
+    "BenchmarkReport": "rm_mlflow.benchmarking",
+    "EvaluationReport": "rm_mlflow.benchmarking",
     "EvaluationRequest": "rm_mlflow.pipeline",
     "run_evaluation": "rm_mlflow.pipeline",
     "RewardModel": "rm_mlflow.scoring",
@@ -28,8 +28,8 @@ _EXPORTS = {
 }
 
 if TYPE_CHECKING:
+    from rm_mlflow.benchmarking import BenchmarkReport, EvaluationReport
     from rm_mlflow.data import BENCHMARKS, DataOptions, PreferenceExample, load_benchmark
-    from rm_mlflow.evaluation import BenchmarkReport, EvaluationReport
     from rm_mlflow.pipeline import EvaluationRequest, run_evaluation
     from rm_mlflow.scoring import RewardModel, ScoringSettings, load_reward_model, score_conversations
 

@@ -131,7 +131,7 @@ def data_options(args: argparse.Namespace) -> DataOptions:
 
 def evaluation_request(args: argparse.Namespace, **values: object):
     """The :class:`~rm_mlflow.pipeline.EvaluationRequest` the evaluation flags describe (``values`` add or override fields)."""
-    from rm_mlflow.evaluation import IntervalOptions
+    from rm_mlflow.benchmarking import IntervalOptions
     from rm_mlflow.pipeline import EvaluationRequest
 
     return EvaluationRequest(**{
@@ -240,9 +240,9 @@ def _add_compare(subparsers: argparse._SubParsersAction) -> None:
 def _run_compare(args: argparse.Namespace) -> int:
     import tempfile
 
+    from rm_mlflow.benchmarking import IntervalOptions
     from rm_mlflow.comparison import compare_folders, format_comparison
-    from rm_mlflow.evaluation import IntervalOptions
-    from rm_mlflow.tracking.evaluations import results_folder
+    from rm_mlflow.tracking.earlier_runs import results_folder
     from rm_mlflow.tracking.run import TrackedRun, TrackingTarget
 
     intervals = IntervalOptions(resamples=args.bootstrap, level=args.ci_level, seed=args.seed)  # validates the level
@@ -337,29 +337,22 @@ def _add_card(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_card_sync(args: argparse.Namespace) -> int:
-    from rm_mlflow.card import CardSyncError, load_results, sync_hub, sync_local, sync_run_artifact
-    from rm_mlflow.card.sync import source_url_for_run
+    from rm_mlflow.card import CardSyncError, CardTarget, load_results
+    from rm_mlflow.card.sync import card_syncs
 
     if not (args.model_dir or args.repo_id or args.run_id):
         raise CardSyncError("nothing to write: give --model_dir, --repo_id (with --push or --dry_run) or --run_id")
+    if args.repo_id and not (args.push or args.dry_run):
+        raise CardSyncError("--repo_id needs --push (or --dry_run to see the change)")
     if args.tracking_uri:
         import mlflow
 
         mlflow.set_tracking_uri(args.tracking_uri)
     results = load_results(run_id=args.run_id, results_path=args.results)
-    render = {"include_subsets": args.include_subsets, "model_name": args.model_name}
-    if args.run_id:
-        render["source_url"] = source_url_for_run(args.run_id, args.public_url)
-    outcomes = []
-    if args.model_dir:
-        outcomes.append(sync_local(args.model_dir, results, dry_run=args.dry_run, **render))
-    if args.repo_id:
-        if not (args.push or args.dry_run):
-            raise CardSyncError("--repo_id needs --push (or --dry_run to see the change)")
-        outcomes.append(sync_hub(args.repo_id, results, create_pr=not args.direct_commit, dry_run=args.dry_run, **render))
-    if args.run_id and not args.dry_run and not (args.model_dir or args.repo_id):
-        outcomes.append(sync_run_artifact(args.run_id, results, **render))
-    for outcome in outcomes:
+    target = CardTarget(mode="hub" if args.repo_id else "local", model_dir=args.model_dir, repo_id=args.repo_id, create_pr=not args.direct_commit,
+                        include_subsets=args.include_subsets, public_url=args.public_url, model_name=args.model_name)
+    for _, sync in card_syncs(target, results, run_id=args.run_id, dry_run=args.dry_run):
+        outcome = sync()
         if args.dry_run:
             print(outcome.diff or f"{outcome.target}: no change")
         else:
@@ -423,9 +416,9 @@ def _add_watch(subparsers: argparse._SubParsersAction) -> None:
 
 def _service(args: argparse.Namespace, *, poll_interval: float | None):
     from rm_mlflow.card.sync import CardTarget
-    from rm_mlflow.service import EvaluationPlan, EvaluationService, ModelSelector, RetryPolicy, ServiceConfig
+    from rm_mlflow.service import JobTemplate, ModelSelector, RegistrationService, RetryPolicy, ServiceConfig
 
-    plan = EvaluationPlan(
+    plan = JobTemplate(
         request=evaluation_request(args, progress=False, card=CardTarget.from_options(args.sync_model_card)), experiment=args.experiment,
     )
     config = ServiceConfig(
@@ -433,7 +426,7 @@ def _service(args: argparse.Namespace, *, poll_interval: float | None):
         retry=RetryPolicy(max_attempts=args.max_attempts, first_delay=args.retry_delay), tracking_uri=args.tracking_uri,
         workers=args.workers, gpus_per_worker=args.gpus_per_worker, poll_interval=poll_interval, backfill=args.backfill,
     )
-    return EvaluationService(config)
+    return RegistrationService(config)
 
 
 def _run_serve(args: argparse.Namespace) -> int:

@@ -22,7 +22,7 @@ from rm_mlflow.data.local import aggregate as preference_aggregate
 from rm_mlflow.errors import RmMlflowError
 from rm_mlflow.metrics.intervals import DEFAULT_LEVEL, DEFAULT_RESAMPLES, Difference, paired_difference
 from rm_mlflow.metrics.outcomes import ExampleOutcome, metric_slug
-from rm_mlflow.results import RESULTS_FILE, read_results, scores_table
+from rm_mlflow.results import Results
 
 
 @dataclass
@@ -85,23 +85,22 @@ def outcomes_from_table(table: pd.DataFrame) -> list[ExampleOutcome]:
 
 
 def compare_folders(
-    baseline: Path | str, candidate: Path | str, *, resamples: int = DEFAULT_RESAMPLES, level: float = DEFAULT_LEVEL, seed: int = 0,
-    labels: tuple[str, str] | None = None,
+    baseline: Path | str | Results, candidate: Path | str | Results, *, resamples: int = DEFAULT_RESAMPLES, level: float = DEFAULT_LEVEL,
+    seed: int = 0, labels: tuple[str, str] | None = None,
 ) -> Comparison:
-    """Compare two results folders benchmark by benchmark (those both evaluated)."""
-    baseline, candidate = Path(baseline), Path(candidate)
-    base_results, cand_results = read_results(baseline / RESULTS_FILE), read_results(candidate / RESULTS_FILE)
-    shared = [name for name in cand_results["benchmarks"] if name in base_results["benchmarks"]]
+    """Compare two evaluations benchmark by benchmark (those both evaluated): results folders, or :class:`Results` in memory."""
+    base, cand = (side if isinstance(side, Results) else Results.read(side) for side in (baseline, candidate))
+    shared = [name for name in cand.document.benchmarks if name in base.document.benchmarks]
     if not shared:
-        raise RmMlflowError(f"{baseline} and {candidate} evaluated no benchmark in common "
-                            f"({', '.join(base_results['benchmarks'])} vs {', '.join(cand_results['benchmarks'])})")
-    names = labels or (str(base_results["model"].get("name")), str(cand_results["model"].get("name")))
+        raise RmMlflowError(f"{_label(baseline)} and {_label(candidate)} evaluated no benchmark in common "
+                            f"({', '.join(base.document.benchmarks)} vs {', '.join(cand.document.benchmarks)})")
+    names = labels or (str(base.document.model.get("name")), str(cand.document.model.get("name")))
     comparison = Comparison(baseline=names[0], candidate=names[1], level=level, resamples=resamples)
     for name in shared:
         benchmark = benchmark_for(name)
         aggregate = benchmark.aggregate if benchmark else preference_aggregate
         cluster = {"cluster_of": benchmark.cluster_of} if benchmark else {}
-        base_table, cand_table = scores_table(baseline, name), scores_table(candidate, name)
+        base_table, cand_table = base.table(name), cand.table(name)
         differences = paired_difference(outcomes_from_table(cand_table), outcomes_from_table(base_table), aggregate,
                                         resamples=resamples, level=level, seed=seed, **cluster)
         joined = base_table[["id", "subset", "correct", "margin"]].merge(
@@ -111,6 +110,10 @@ def compare_folders(
         flipped = joined[joined["baseline_correct"].notna() & (joined["baseline_correct"] != joined["candidate_correct"])]
         comparison.benchmarks[name] = BenchmarkComparison(name, len(joined), differences, flipped.reset_index(drop=True))
     return comparison
+
+
+def _label(side: Path | str | Results) -> str:
+    return f"model {side.document.model.get('name')}" if isinstance(side, Results) else str(side)
 
 
 def format_comparison(comparison: Comparison, *, flips: int = 10) -> str:

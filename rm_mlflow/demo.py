@@ -22,6 +22,7 @@ from typing import Any
 
 from rm_mlflow.data.sample import SAMPLE_DATA_DIR, sample_corpus
 from rm_mlflow.data.sources import find_local_copy
+from rm_mlflow.results import RESULTS_FILE, read_results
 from rm_mlflow.tiny_models import build_tiny_reward_model
 
 MODEL_NAME = "rm-demo"
@@ -179,8 +180,8 @@ def _evaluate(
         evaluation = mlflow.models.evaluate(model=uri, data=datasets, model_type="reward_model", evaluators="reward_model", evaluator_config=config)
     tags, _ = succeeded_tags(evaluation.metrics, run.info.run_id, datasets)
     write_version_tags(client, MODEL_NAME, version, tags)
-    results = json.loads((workdir / "results" / f"v{version}" / "results.json").read_text())
-    return DemoVersion(version=version, model_dir=model_dir, run_id=run.info.run_id, metrics=dict(evaluation.metrics), gate=results.get("gate"))
+    results = read_results(workdir / "results" / f"v{version}" / RESULTS_FILE)
+    return DemoVersion(version=version, model_dir=model_dir, run_id=run.info.run_id, metrics=dict(evaluation.metrics), gate=results.gate)
 
 
 def _write_card(client: Any, better: DemoVersion) -> str:

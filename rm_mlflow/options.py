@@ -10,11 +10,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rm_mlflow.benchmarking import IntervalOptions
 from rm_mlflow.card.sync import SYNC_MODES, CardTarget
 from rm_mlflow.data.benchmark import Benchmark
 from rm_mlflow.data.options import DataOptions
 from rm_mlflow.errors import OptionError
-from rm_mlflow.evaluation import IntervalOptions
 from rm_mlflow.metrics.intervals import DEFAULT_LEVEL, DEFAULT_RESAMPLES
 from rm_mlflow.pipeline import EvaluationRequest, ModelSpec
 from rm_mlflow.scoring.settings import ScoringSettings, scoring_options
@@ -28,7 +28,7 @@ _OWN_KEYS = (
 
 
 @dataclass(frozen=True)
-class EvaluationOptions:
+class EvaluatorConfig:
     """An ``evaluator_config`` (or MLproject parameters) split into scoring settings, data options and our own keys."""
 
     settings: dict[str, Any] = field(default_factory=dict)  # explicit ScoringSettings fields only
@@ -48,7 +48,7 @@ class EvaluationOptions:
     log_traces: int = 0
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any] | None, *, source: str = "evaluator_config") -> EvaluationOptions:
+    def from_mapping(cls, values: Mapping[str, Any] | None, *, source: str = "evaluator_config") -> EvaluatorConfig:
         """Split and validate ``values``; an unknown key or a bad value is an :class:`OptionError` naming it."""
         values = dict(values or {})
         data_keys = DataOptions.field_names()

@@ -1,4 +1,4 @@
-"""One evaluation, from a model reference to logged results, in named steps: resolve, load, score, write, gate, log.
+"""One evaluation, from a model reference to logged results, in named steps: resolve, load, score, gate, write, log.
 
 Every entry point runs this pipeline: ``rm-mlflow evaluate`` (with or without ``--mlflow``), the
 ``reward_model`` evaluator for ``mlflow.models.evaluate``, ``mlflow run``, the demo and the
@@ -7,8 +7,8 @@ registration service. The order is the contract:
 1. **resolve**: options, every data row and the model reference are checked before any weights load
    or any MLflow run exists, so bad input costs seconds and leaves no failed run behind;
 2. **load** the weights, then **score** (cached in the results folder, so a killed run resumes);
-3. **write** ``results.json``, per-example tables and the summary to the results folder first;
-4. **gate** (optional): MLflow's metric validation against the champion's latest evaluation;
+3. **gate** (optional): MLflow's metric validation against the champion's latest evaluation;
+4. **write** ``results.json`` (with the gate's outcome), per-example tables and the summary to the results folder, once;
 5. **log** the folder to the MLflow run, then sync the model card (optional) and end the run.
 
 Without a :class:`~rm_mlflow.tracking.run.TrackingTarget` the pipeline stops after *write*.
@@ -23,13 +23,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rm_mlflow.benchmarking import EvaluationReport, IntervalOptions, score_benchmarks
 from rm_mlflow.card.sync import CardTarget
 from rm_mlflow.data.benchmark import Benchmark, LoadedBenchmark
 from rm_mlflow.data.loading import load_benchmarks
 from rm_mlflow.data.options import DataOptions
 from rm_mlflow.errors import OptionError, TrackingError, first_line
-from rm_mlflow.evaluation import EvaluationReport, IntervalOptions, score_benchmarks
-from rm_mlflow.results import prepare_output_folder, update_results, write_results
+from rm_mlflow.results import prepare_output_folder, write_results
 from rm_mlflow.scoring.base import Scorer
 from rm_mlflow.scoring.cache import ScoreCache
 from rm_mlflow.scoring.distributed import SINGLE_PROCESS, current_process_group
@@ -133,8 +133,12 @@ class EvaluationPipeline:
         try:
             model = self.load(resolved)
             report = self.score(resolved, model)
-            self.write(report, resolved)
-            gate = self.gate(report, resolved, run)
+            try:
+                gate = self.gate(report, resolved, run)
+            except BaseException:
+                self.write(report, resolved, None)  # the scores are kept even when the gate could not be checked
+                raise
+            self.write(report, resolved, gate)
         except BaseException:
             if run is not None:
                 run.end("FAILED")
@@ -225,8 +229,8 @@ class EvaluationPipeline:
             intervals=self.request.intervals, group=self.group,
         )
 
-    def write(self, report: EvaluationReport, resolved: _Resolved) -> None:
-        """``results.json``, ``summary.md``, per-example tables and, when logging to MLflow, the plots."""
+    def write(self, report: EvaluationReport, resolved: _Resolved, gate: GateOutcome | None) -> None:
+        """``results.json`` (with the model reference and the gate's outcome), ``summary.md``, per-example tables and, with MLflow, the plots."""
         reference = resolved.reference.as_dict() if resolved.reference else None
         plots = None
         if self.tracking is not None:
@@ -235,18 +239,18 @@ class EvaluationPipeline:
             def plots(folder: Path) -> list[Path]:
                 return write_plots(report, folder)
 
-        write_results(report, self.output, extra={"reference": reference}, also_write=plots)
+        write_results(report, self.output, reference=reference, gate=gate.as_dict() if gate else None, also_write=plots)
 
     def gate(self, report: EvaluationReport, resolved: _Resolved, run: TrackedRun | None) -> GateOutcome | None:
-        """Check the promotion gate (when configured) and add its outcome to ``results.json``."""
+        """Check the promotion gate (when configured) on the report, before it is written."""
         if self.request.gate is None or run is None:
             return None
+        from rm_mlflow.results import Results
         from rm_mlflow.tracking.gate import check_gate
 
         outcome = check_gate(report.metrics(), self.request.gate, reference=resolved.reference, experiment_id=run.experiment_id, client=run.client,
-                             results_dir=self.output)
+                             candidate=Results.of_report(report))
         logger.info("promotion gate %s: %s", "passed" if outcome.passed else "FAILED", outcome.message)
-        update_results(self.output, {"gate": outcome.as_dict()})
         return outcome
 
     def log(self, run: TrackedRun) -> dict[str, str]:
@@ -254,7 +258,7 @@ class EvaluationPipeline:
         try:
             return run.log(self.output)
         except Exception as error:
-            run.end("FAILED", attempts=1)  # when possible: the server that refused the results may refuse this too
+            run.end("FAILED")  # when possible: the server that refused the results may refuse this too
             raise TrackingError(
                 f"logging to MLflow run {run.run_id} failed ({first_line(error)}); the results are kept in {self.output}: "
                 f"log them once the server is back with `rm-mlflow log {self.output} --run_id {run.run_id}`"

@@ -17,13 +17,14 @@ import json
 import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from rm_mlflow.benchmarking import EvaluationReport
 from rm_mlflow.errors import IncompleteResultsError, OptionError, OutputError, RmMlflowError
-from rm_mlflow.evaluation import EvaluationReport
 
 RESULTS_FILE = "results.json"
 SUMMARY_FILE = "summary.md"
@@ -32,12 +33,121 @@ MANIFEST_FILE = "manifest.json"
 _KEPT = "the scores computed so far are kept in the folder's score cache; free the space and rerun the same command to resume"
 
 
+@dataclass(frozen=True)
+class BenchmarkResults:
+    """One benchmark's figures in ``results.json``: where its data came from, its scores and intervals, and what was noted."""
+
+    title: str
+    source: str
+    split: str
+    revision: str | None
+    score: float | None
+    sections: dict[str, float]
+    subsets: dict[str, float]
+    subset_counts: dict[str, int]
+    extra: dict[str, float | None]
+    num_examples: int
+    skipped_invalid: int
+    skipped_reasons: list[str]
+    intervals: dict[str, list[float]]
+    interval_level: float | None
+    length_bias: dict[str, Any] | None
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ResultsDocument:
+    """``results.json``, typed: written once by :func:`write_results`, read by :func:`read_results` and by nothing else.
+
+    ``reference`` is the evaluated model reference (:meth:`ModelReference.as_dict`), ``gate`` the promotion
+    gate's outcome when one was checked: both are part of the document before it is written.
+    """
+
+    model: dict[str, Any]
+    settings: dict[str, Any]
+    benchmarks: dict[str, BenchmarkResults]
+    combined: dict[str, float]
+    throughput: dict[str, float | None]
+    environment: dict[str, str]
+    metrics: dict[str, float | None]
+    reference: dict[str, Any] | None = None
+    gate: dict[str, Any] | None = None
+
+    @classmethod
+    def from_report(cls, report: EvaluationReport, *, reference: Mapping[str, Any] | None = None,
+                    gate: Mapping[str, Any] | None = None) -> ResultsDocument:
+        """The document of a report (the one place its keys are named: :meth:`EvaluationReport.to_dict`)."""
+        return cls.from_dict(report.to_dict() | {"reference": dict(reference) if reference else None, "gate": dict(gate) if gate else None})
+
+    @classmethod
+    def from_dict(cls, document: Mapping[str, Any], *, source: str = "results document") -> ResultsDocument:
+        """Read a document, naming the first missing or malformed field: ``SOURCE: field 'benchmarks.rmb.subsets' ...``."""
+        if not isinstance(document, Mapping):
+            raise RmMlflowError(f"{source}: not a results document (a JSON object)")
+        values = _fields_of(cls, document, source, "")
+        benchmarks = values["benchmarks"]
+        if not isinstance(benchmarks, Mapping):
+            raise RmMlflowError(f"{source}: field 'benchmarks' is not an object")
+        values["benchmarks"] = {str(name): BenchmarkResults(**_fields_of(BenchmarkResults, entry, source, f"benchmarks.{name}."))
+                                for name, entry in benchmarks.items()}
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document (``reference`` and ``gate`` only when set)."""
+        document = asdict(self)
+        return {key: value for key, value in document.items() if value is not None or key not in ("reference", "gate")}
+
+
+@dataclass(frozen=True)
+class Results:
+    """A results document with its per-example tables: read from a complete folder, or straight from a report not yet written."""
+
+    document: ResultsDocument
+    table: Callable[[str], pd.DataFrame]  # benchmark name -> its per-example table
+
+    @classmethod
+    def read(cls, output_dir: Path | str) -> Results:
+        """The results of a complete folder (refused when incomplete)."""
+        output_dir = Path(output_dir)
+        return cls(read_results(output_dir / RESULTS_FILE), lambda name: scores_table(output_dir, name))
+
+    @classmethod
+    def of_report(cls, report: EvaluationReport) -> Results:
+        """The results of a report in memory (the promotion gate compares them before anything is written)."""
+        return cls(ResultsDocument.from_report(report), lambda name: report.benchmarks[name].examples)
+
+
+def _fields_of(kind: type, document: Any, source: str, prefix: str) -> dict[str, Any]:
+    """The dataclass fields of ``kind`` read from ``document``; a required one missing or of the wrong JSON type is one error."""
+    if not isinstance(document, Mapping):
+        raise RmMlflowError(f"{source}: field {prefix.rstrip('.')!r} is not an object")
+    values = {}
+    for item in fields(kind):
+        annotation = str(item.type)  # a string: this module postpones annotations
+        if item.name not in document:
+            if item.default is MISSING and item.default_factory is MISSING and not annotation.endswith("| None"):
+                raise RmMlflowError(f"{source}: field {prefix + item.name!r} is missing; is it a results.json written by rm-mlflow?")
+            continue
+        value = document[item.name]
+        expected = next((types for head, types in _JSON_TYPES.items() if annotation.startswith(head)), None)
+        if value is not None and expected is not None and not isinstance(value, expected):
+            raise RmMlflowError(f"{source}: field {prefix + item.name!r} should be a JSON {_JSON_NAMES[expected]}, got {type(value).__name__}")
+        values[item.name] = value
+    return values
+
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {"dict": (dict,), "list": (list,), "str": (str,), "int": (int,), "float": (int, float)}
+_JSON_NAMES = {(dict,): "object", (list,): "array", (str,): "string", (int,): "integer", (int, float): "number"}
+
+
 def write_results(
-    report: EvaluationReport, output_dir: Path | str, *, extra: Mapping[str, Any] | None = None,
+    report: EvaluationReport, output_dir: Path | str, *, reference: Mapping[str, Any] | None = None, gate: Mapping[str, Any] | None = None,
     also_write: Callable[[Path], Iterable[Path]] | None = None,
 ) -> dict[str, Path]:
-    """Write ``results.json`` (plus ``extra`` top-level keys), ``summary.md`` and one ``<benchmark>_scores.parquet`` per benchmark, then the manifest.
+    """Write ``results.json``, ``summary.md`` and one ``<benchmark>_scores.parquet`` per benchmark, then the manifest: once.
 
+    ``reference`` and ``gate`` (the model reference and the promotion gate's outcome) go into ``results.json``.
     ``also_write(folder)`` writes the caller's own files (plots) and returns them; they are sealed in the manifest too.
     """
     output_dir = Path(output_dir)
@@ -45,7 +155,7 @@ def write_results(
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / MANIFEST_FILE).unlink(missing_ok=True)  # incomplete until the manifest is written again, last
         paths = {"results": output_dir / RESULTS_FILE, "summary": output_dir / SUMMARY_FILE}
-        _write_atomic(paths["results"], _json_bytes(report.to_dict() | dict(extra or {})))
+        _write_atomic(paths["results"], _json_bytes(ResultsDocument.from_report(report, reference=reference, gate=gate).to_dict()))
         _write_atomic(paths["summary"], format_markdown_summary(report).encode("utf-8"))
         for name, benchmark in report.benchmarks.items():
             path = output_dir / f"{name}{SCORES_SUFFIX}"
@@ -75,26 +185,18 @@ def prepare_output_folder(output_dir: Path | str) -> Path:
     return output_dir
 
 
-def write_results_document(output_dir: Path | str, document: Mapping[str, Any]) -> Path:
+def write_results_document(output_dir: Path | str, document: ResultsDocument | Mapping[str, Any]) -> Path:
     """Write a results document as ``results.json`` of a complete folder (for results built without a report, e.g. in tests)."""
     output_dir = Path(output_dir)
     path = output_dir / RESULTS_FILE
+    if not isinstance(document, ResultsDocument):
+        document = ResultsDocument.from_dict(document)
     with writing(output_dir):
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / MANIFEST_FILE).unlink(missing_ok=True)
-        _write_atomic(path, _json_bytes(document))
+        _write_atomic(path, _json_bytes(document.to_dict()))
         seal(output_dir, [path], fresh=True)
     return path
-
-
-def update_results(output_dir: Path | str, values: Mapping[str, Any]) -> None:
-    """Add top-level keys (the gate's outcome, ...) to a complete folder's ``results.json``, and seal it again."""
-    output_dir = Path(output_dir)
-    path = output_dir / RESULTS_FILE
-    document = read_results(path) | dict(values)
-    with writing(output_dir):
-        _write_atomic(path, _json_bytes(document))
-        seal(output_dir, [path])
 
 
 def seal(output_dir: Path | str, files: Iterable[Path | str], *, fresh: bool = False) -> None:
@@ -139,8 +241,8 @@ def _incomplete(output_dir: Path, reason: str) -> IncompleteResultsError:
     )
 
 
-def read_results(path: Path | str) -> dict[str, Any]:
-    """The ``results.json`` document of a complete results folder (:func:`check_complete`); anything else is one clear error."""
+def read_results(path: Path | str) -> ResultsDocument:
+    """The ``results.json`` of a complete results folder (:func:`check_complete`), typed; anything else is one clear error."""
     path = Path(path)
     if not path.is_file():
         raise RmMlflowError(f"{path}: no such results file (is it a folder written by `rm-mlflow evaluate`?)")
@@ -149,9 +251,7 @@ def read_results(path: Path | str) -> dict[str, Any]:
         document = json.loads(path.read_bytes())
     except (OSError, ValueError) as error:
         raise RmMlflowError(f"{path}: not a readable results JSON: {error}") from None
-    if not isinstance(document, dict):
-        raise RmMlflowError(f"{path}: not a results document (a JSON object)")
-    return document
+    return ResultsDocument.from_dict(document, source=str(path))
 
 
 def scores_table(output_dir: Path | str, benchmark: str) -> pd.DataFrame:

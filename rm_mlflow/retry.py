@@ -1,16 +1,15 @@
-"""Retrying calls to the MLflow tracking server and registry: one rule for what is worth another attempt.
+"""One rule for what is worth another attempt: the registration service retries a job that failed this way.
 
-Used by the run logging in :mod:`rm_mlflow.tracking` and by the registration service's workers and poller.
+Single MLflow calls are not wrapped here: MLflow's client already retries each request (5xx, 429, connection
+errors; ``MLFLOW_HTTP_REQUEST_MAX_RETRIES``, default 7, with backoff).
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
 from typing import TypeVar
 
-from rm_mlflow.errors import RmMlflowError, first_line
+from rm_mlflow.errors import RmMlflowError
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -38,29 +37,3 @@ def is_transient(error: BaseException) -> bool:
         status = error.get_http_status_code()
         return status >= 500 or status == 429
     return False
-
-
-def with_retries(call: Callable[[], T], *, what: str, attempts: int = 5, first_delay: float = 1.0) -> T:
-    """Run ``call``, retrying transient errors (:func:`is_transient`) with exponential backoff.
-
-    Args:
-        call: the MLflow call, without arguments.
-        what: names the call in warnings (``log_batch (metrics)``).
-        attempts: tries in all, the first included.
-        first_delay: seconds before the first retry; doubles after each.
-
-    Returns:
-        What ``call`` returned. The last error is raised when every attempt failed, and at once when it is not transient.
-    """
-    delay = first_delay
-    for attempt in range(1, attempts + 1):
-        try:
-            return call()
-        except Exception as error:
-            if attempt == attempts or not is_transient(error):
-                raise
-            logger.warning("MLflow %s failed (%s); retry %d/%d in %.0fs", what, first_line(error), attempt, attempts - 1, delay)
-            time.sleep(delay)
-            delay *= 2
-    raise AssertionError("unreachable")
-

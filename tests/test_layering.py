@@ -14,11 +14,11 @@ LAYERS = [
     ("rm_mlflow.metrics",),
     ("rm_mlflow.data",),
     ("rm_mlflow.scoring", "rm_mlflow.judges", "rm_mlflow.tiny_models"),
-    ("rm_mlflow.evaluation", "rm_mlflow.results", "rm_mlflow.comparison"),
+    ("rm_mlflow.benchmarking", "rm_mlflow.results", "rm_mlflow.comparison"),
     ("rm_mlflow.tracking", "rm_mlflow.card"),
     ("rm_mlflow.pipeline", "rm_mlflow.options"),
     ("rm_mlflow.demo", "rm_mlflow.service"),
-    ("rm_mlflow.cli", "rm_mlflow"),
+    ("rm_mlflow.cli", "rm_mlflow", "rm_mlflow.testing"),
 ]
 
 
@@ -50,6 +50,15 @@ def _layer(module: str) -> int:
         key=lambda item: len(item[1]),
     )
     return best[0]
+
+
+def test_benchmarks_never_import_tests():
+    scripts = sorted((REPO_ROOT / "benchmarks").glob("*.py"))
+    offenders = [path.name for path in scripts for node in ast.walk(ast.parse(path.read_text()))
+                 if isinstance(node, (ast.Import, ast.ImportFrom))
+                 and any(name.split(".")[0] == "tests" for name in ([node.module or ""] if isinstance(node, ast.ImportFrom) else
+                                                                    [alias.name for alias in node.names]))]
+    assert scripts and offenders == []
 
 
 def test_metrics_know_no_benchmark():

@@ -47,7 +47,7 @@ def test_mlflow_run_bad_input_is_one_line(mlflow_server, tiny_llama):
 
 def test_mlflow_run_evaluates_a_dpo_policy_against_its_reference(mlflow_server, tiny_causal_lms):
     from rm_mlflow import DataOptions, ScoringSettings
-    from rm_mlflow.evaluation import evaluate_reward_model
+    from rm_mlflow.benchmarking import score_reward_model
 
     env = {key: value for key, value in os.environ.items() if not key.startswith("MLFLOW_")}
     env |= {"MLFLOW_TRACKING_URI": mlflow_server, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
@@ -59,7 +59,7 @@ def test_mlflow_run_evaluates_a_dpo_policy_against_its_reference(mlflow_server, 
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     run = MlflowClient(tracking_uri=mlflow_server).get_run(next(line.split()[-1] for line in result.stdout.splitlines() if line.startswith("run ")))
-    direct = evaluate_reward_model(str(tiny_causal_lms["policy"]), ["rewardbench"], data=DataOptions(data_dir=str(SAMPLE_DATA)),
+    direct = score_reward_model(str(tiny_causal_lms["policy"]), ["rewardbench"], data=DataOptions(data_dir=str(SAMPLE_DATA)),
                                    settings=ScoringSettings.from_mapping(dict(ref_model=str(tiny_causal_lms["reference"]))), progress=False)
     assert run.data.metrics["rewardbench/score"] == direct.metrics()["rewardbench/score"]
     assert run.data.params["ref_model"] == str(tiny_causal_lms["reference"]) and run.data.tags["rm_mlflow.model_kind"] == "dpo"

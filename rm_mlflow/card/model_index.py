@@ -11,35 +11,36 @@ from collections.abc import Mapping
 from typing import Any
 
 from rm_mlflow.metrics.outcomes import metric_slug
+from rm_mlflow.results import BenchmarkResults, ResultsDocument
 
 TASK_TYPE = "preference_evaluation"  # rewardbench's task type
 TASK_NAME = "Reward Model Evaluation (rm-mlflow)"  # marks our entries, so a later sync replaces exactly these
 SOURCE_NAME = "rm-mlflow"
 
 
-def build_eval_results(results: Mapping[str, Any], *, source_url: str | None = None, include_subsets: bool = False) -> list[Any]:
+def build_eval_results(results: ResultsDocument, *, source_url: str | None = None, include_subsets: bool = False) -> list[Any]:
     """One ``EvalResult`` per metric, grouped by huggingface_hub into one model-index result per benchmark."""
     from huggingface_hub import EvalResult
 
     entries = []
-    args = _model_type_args(results.get("model") or {})
-    for name, benchmark in results["benchmarks"].items():
+    args = _model_type_args(results.model)
+    for name, benchmark in results.benchmarks.items():
         common = {
             "task_type": TASK_TYPE,
             "task_name": TASK_NAME,
             "dataset_type": _dataset_type(name, benchmark),
-            "dataset_name": benchmark.get("title") or name,
-            "dataset_split": benchmark.get("split"),
-            "dataset_revision": benchmark.get("revision"),
+            "dataset_name": benchmark.title or name,
+            "dataset_split": benchmark.split,
+            "dataset_revision": benchmark.revision,
             "source_name": SOURCE_NAME if source_url else None,
             "source_url": source_url,
         }
-        metrics: list[tuple[str, str, float]] = []
-        if benchmark.get("score") is not None:
-            metrics.append(("score", "Score", benchmark["score"]))
-        metrics += [(f"section/{metric_slug(section)}", section, value) for section, value in benchmark.get("sections", {}).items()]
+        metrics: list[tuple[str, str, float | None]] = []
+        if benchmark.score is not None:
+            metrics.append(("score", "Score", benchmark.score))
+        metrics += [(f"section/{metric_slug(section)}", section, value) for section, value in benchmark.sections.items()]
         if include_subsets:
-            metrics += [(f"subset/{metric_slug(subset)}", subset, value) for subset, value in benchmark.get("subsets", {}).items()]
+            metrics += [(f"subset/{metric_slug(subset)}", subset, value) for subset, value in benchmark.subsets.items()]
         for metric_type, metric_name, value in metrics:
             if value is None:
                 continue
@@ -68,11 +69,11 @@ def is_ours(result: Mapping[str, Any]) -> bool:
     return task.get("name") == TASK_NAME or source.get("name") == SOURCE_NAME
 
 
-def _dataset_type(name: str, benchmark: Mapping[str, Any]) -> str:
+def _dataset_type(name: str, benchmark: BenchmarkResults) -> str:
     """The Hub dataset id when the data came from the Hub (or is a registered benchmark), else our benchmark name."""
     from rm_mlflow.data.benchmark import BENCHMARKS
 
-    source = str(benchmark.get("source") or "")
+    source = str(benchmark.source or "")
     if source.startswith("hf://datasets/"):
         return source.removeprefix("hf://datasets/")
     if name in BENCHMARKS and BENCHMARKS.get(name).hub_id:

@@ -10,7 +10,7 @@ import difflib
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ import yaml
 from rm_mlflow.card.merge import merge_model_card
 from rm_mlflow.card.model_index import build_eval_results
 from rm_mlflow.errors import OptionError, RmMlflowError
+from rm_mlflow.results import ResultsDocument, read_results
 
 logger = logging.getLogger(__name__)
 CARD_FILE = "README.md"
@@ -43,18 +44,23 @@ class CardSyncResult:
 
 def render_card(
     existing: str | None,
-    results: Mapping[str, Any],
+    results: ResultsDocument | Mapping[str, Any],
     *,
     model_name: str,
     source_url: str | None = None,
     include_subsets: bool = False,
 ) -> str:
     """The card text with our ``model-index`` results merged into ``existing`` (a new card when None)."""
-    eval_results = build_eval_results(results, source_url=source_url, include_subsets=include_subsets)
+    eval_results = build_eval_results(as_results(results), source_url=source_url, include_subsets=include_subsets)
     try:
         return merge_model_card(existing, eval_results, model_name=model_name)
     except (ValueError, yaml.YAMLError) as error:
         raise CardSyncError(f"cannot merge results into the model card: {error}") from error
+
+
+def as_results(results: ResultsDocument | Mapping[str, Any]) -> ResultsDocument:
+    """A results document as given, or read from the JSON object of one (``json.load`` of a ``results.json``)."""
+    return results if isinstance(results, ResultsDocument) else ResultsDocument.from_dict(results)
 
 
 def card_diff(old: str | None, new: str, name: str) -> str:
@@ -62,7 +68,7 @@ def card_diff(old: str | None, new: str, name: str) -> str:
     return "".join(difflib.unified_diff((old or "").splitlines(keepends=True), new.splitlines(keepends=True), f"a/{name}", f"b/{name}"))
 
 
-def sync_local(model_dir: Path | str, results: Mapping[str, Any], *, dry_run: bool = False, **render: Any) -> CardSyncResult:
+def sync_local(model_dir: Path | str, results: ResultsDocument | Mapping[str, Any], *, dry_run: bool = False, **render: Any) -> CardSyncResult:
     """Merge into ``model_dir/README.md`` (created, with a YAML header, when missing)."""
     path = Path(model_dir) / CARD_FILE
     if not Path(model_dir).is_dir():
@@ -76,7 +82,7 @@ def sync_local(model_dir: Path | str, results: Mapping[str, Any], *, dry_run: bo
 
 def sync_hub(
     repo_id: str,
-    results: Mapping[str, Any],
+    results: ResultsDocument | Mapping[str, Any],
     *,
     create_pr: bool = True,
     revision: str | None = None,
@@ -112,7 +118,7 @@ def sync_hub(
     return CardSyncResult(target=result.target, changed=True, diff=result.diff, url=url)
 
 
-def sync_run_artifact(run_id: str, results: Mapping[str, Any], *, client: Any = None, **render: Any) -> CardSyncResult:
+def sync_run_artifact(run_id: str, results: ResultsDocument | Mapping[str, Any], *, client: Any = None, **render: Any) -> CardSyncResult:
     """Log the merged card (starting from the run's earlier one, if any) as ``model_card/README.md`` in the run."""
     import tempfile
 
@@ -123,7 +129,7 @@ def sync_run_artifact(run_id: str, results: Mapping[str, Any], *, client: Any = 
         old = None
         if any(a.path == f"{CARD_ARTIFACT_DIR}/{CARD_FILE}" for a in client.list_artifacts(run_id, CARD_ARTIFACT_DIR)):
             old = Path(client.download_artifacts(run_id, f"{CARD_ARTIFACT_DIR}/{CARD_FILE}", tmp)).read_text(encoding="utf-8")
-        new = render_card(old, results, model_name=render.pop("model_name", None) or str(results["model"].get("name")), **render)
+        new = render_card(old, results, model_name=render.pop("model_name", None) or str(as_results(results).model.get("name")), **render)
         path = Path(tmp) / "card" / CARD_FILE
         path.parent.mkdir()
         path.write_text(new, encoding="utf-8")
@@ -132,11 +138,9 @@ def sync_run_artifact(run_id: str, results: Mapping[str, Any], *, client: Any = 
     return CardSyncResult(target=f"mlflow run {run_id}", changed=new != old, diff=card_diff(old, new, CARD_FILE))
 
 
-def load_results(*, run_id: str | None = None, results_path: Path | str | None = None, client: Any = None) -> dict[str, Any]:
+def load_results(*, run_id: str | None = None, results_path: Path | str | None = None, client: Any = None) -> ResultsDocument:
     """The results document of an evaluation: a ``results.json`` file, or the one logged with run ``run_id``."""
     if results_path is not None:
-        from rm_mlflow.results import read_results
-
         return read_results(results_path)  # the one reader: a folder that did not finish writing is refused
     if run_id is None:
         raise CardSyncError("give a run id or a results.json file")
@@ -150,7 +154,11 @@ def load_results(*, run_id: str | None = None, results_path: Path | str | None =
             path = client.download_artifacts(run_id, "rm_eval/results.json", tmp)
         except Exception as error:  # noqa: BLE001
             raise CardSyncError(f"run {run_id}: no rm_eval/results.json artifact ({error}); is it an rm-mlflow evaluation run?") from error
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        try:
+            document = json.loads(Path(path).read_bytes())
+        except ValueError as error:
+            raise CardSyncError(f"run {run_id}: rm_eval/results.json is not JSON ({error})") from None
+        return ResultsDocument.from_dict(document, source=f"run {run_id} rm_eval/results.json")
 
 
 def source_url_for_run(run_id: str, public_url: str | None = None, *, client: Any = None) -> str | None:
@@ -198,27 +206,37 @@ class CardTarget:
         return cls(mode=mode, **dict(options or {}))
 
 
+def card_syncs(
+    target: CardTarget, results: ResultsDocument, *, run_id: str | None = None, client: Any = None, dry_run: bool = False
+) -> list[tuple[str, Callable[[], CardSyncResult]]]:
+    """Every sync ``target`` asks for, named, in order: the run's card artifact (with a run, not in a dry run), the model folder, the Hub.
+
+    The one list of targets: ``rm-mlflow sync-card`` runs it as given, the pipeline runs it after an evaluation.
+    """
+    render = {"include_subsets": target.include_subsets, "model_name": target.model_name,
+              "source_url": source_url_for_run(run_id, target.public_url, client=client) if run_id else None}
+    steps: list[tuple[str, Callable[[], CardSyncResult]]] = []
+    if run_id and not dry_run:
+        steps.append((f"mlflow run {run_id}", lambda: sync_run_artifact(run_id, results, client=client, **render)))
+    if target.model_dir:
+        steps.append((str(target.model_dir), lambda: sync_local(target.model_dir, results, dry_run=dry_run, **render)))
+    if target.mode == "hub":
+        if not target.repo_id:
+            steps.append(("hub", lambda: _fail("sync_model_card='hub' needs model_card={'repo_id': ...} (or a Hub model id as the model)")))
+        else:
+            steps.append((f"hf://{target.repo_id}",
+                          lambda: sync_hub(target.repo_id, results, create_pr=target.create_pr, dry_run=dry_run, **render)))
+    return steps
+
+
 def sync_after_evaluation(target: CardTarget, results_path: Path | str, *, run_id: str, client: Any = None) -> list[dict[str, Any]]:
     """Sync every target of ``target``; each outcome (or error message) is returned, none raises."""
     from mlflow import MlflowClient
 
     client = client or MlflowClient()
     results = load_results(results_path=results_path)
-    render = {
-        "include_subsets": target.include_subsets,
-        "model_name": target.model_name,
-        "source_url": source_url_for_run(run_id, target.public_url, client=client),
-    }
-    steps: list[tuple[str, Any]] = [(f"mlflow run {run_id}", lambda: sync_run_artifact(run_id, results, client=client, **render))]
-    if target.model_dir:
-        steps.append((str(target.model_dir), lambda: sync_local(target.model_dir, results, **render)))
-    if target.mode == "hub":
-        if not target.repo_id:
-            steps.append(("hub", lambda: _fail("sync_model_card='hub' needs model_card={'repo_id': ...} (or a Hub model id as the model)")))
-        else:
-            steps.append((f"hf://{target.repo_id}", lambda: sync_hub(target.repo_id, results, create_pr=target.create_pr, **render)))
     outcomes = []
-    for name, step in steps:
+    for name, step in card_syncs(target, results, run_id=run_id, client=client):
         try:
             result = step()
             outcomes.append({"target": result.target, "status": "succeeded", "changed": result.changed, "url": result.url})

@@ -127,7 +127,7 @@ class Review:
 class Scorer(ABC):
     """What the pipeline needs of anything that scores examples (a :class:`RewardModel` or a generative judge).
 
-    How it scores is chosen by its type (see :func:`rm_mlflow.evaluation.score_examples`); the rest is shared.
+    How it scores is chosen by its type (see :func:`rm_mlflow.benchmarking.score_examples`); the rest is shared.
     """
 
     name: str

@@ -12,7 +12,6 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from rm_mlflow.retry import with_retries
 from rm_mlflow.service.queue import JobQueue
 from rm_mlflow.service.selection import ModelSelector
 from rm_mlflow.tracking.version_tags import STATUS_TAG
@@ -63,7 +62,7 @@ def selected_versions(client: Any, selector: ModelSelector) -> Iterator[Any]:
 def _pages(fetch: Any) -> list[Any]:
     items, token = [], None
     while True:
-        page = with_retries(lambda token=token: fetch(token), what="search")
+        page = fetch(token)
         items.extend(page)
         token = page.token
         if not token:

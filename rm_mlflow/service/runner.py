@@ -12,7 +12,7 @@ from rm_mlflow.errors import OptionError
 from rm_mlflow.service.poller import RegistryPoller, requeue_unfinished_versions
 from rm_mlflow.service.queue import JobQueue, QueueFileLost, WorkerLock
 from rm_mlflow.service.selection import ModelSelector
-from rm_mlflow.service.worker import EvaluationPlan, RetryPolicy, Worker
+from rm_mlflow.service.worker import JobTemplate, RetryPolicy, Worker
 
 logger = logging.getLogger(__name__)
 QUEUE_FILE = "queue.sqlite"
@@ -24,7 +24,7 @@ class ServiceConfig:
     """How the service runs: its state folder, what it evaluates, which models, retries, workers and polling."""
 
     state_dir: Path
-    plan: EvaluationPlan = field(default_factory=EvaluationPlan)
+    plan: JobTemplate = field(default_factory=JobTemplate)
     selector: ModelSelector = field(default_factory=ModelSelector)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     tracking_uri: str | None = None
@@ -65,7 +65,7 @@ def _group_placement(gpus: list[int]) -> dict[str, str]:
     return {"device": f"cuda:{gpus[0]}", "device_map": "auto", "max_memory": limits}
 
 
-class EvaluationService:
+class RegistrationService:
     """Owns the queue and the background threads; ``start`` before serving, ``stop`` after."""
 
     def __init__(self, config: ServiceConfig) -> None:
@@ -190,7 +190,7 @@ class EvaluationService:
             self.lock.release()
 
 
-def serve(service: EvaluationService, verifier: Any, *, host: str, port: int, status_token: str | None = None) -> None:
+def serve(service: RegistrationService, verifier: Any, *, host: str, port: int, status_token: str | None = None) -> None:
     """Run the webhook receiver until interrupted (uvicorn handles SIGINT/SIGTERM); job views need ``status_token``."""
     import uvicorn
 
@@ -211,7 +211,7 @@ def serve(service: EvaluationService, verifier: Any, *, host: str, port: int, st
         raise service.lost
 
 
-def watch(service: EvaluationService, *, once: bool = False) -> int:
+def watch(service: RegistrationService, *, once: bool = False) -> int:
     """Poll the registry and evaluate until interrupted; with ``once``, one poll and the jobs due, then exit.
 
     Returns the number of jobs the single poll added (0 when running until interrupted). Beside a running

@@ -20,7 +20,7 @@ from typing import Any
 from rm_mlflow.data.loading import resolve_benchmark
 from rm_mlflow.errors import RmMlflowError
 from rm_mlflow.pipeline import EvaluationRequest, run_evaluation
-from rm_mlflow.retry import is_transient, with_retries
+from rm_mlflow.retry import is_transient
 from rm_mlflow.service.queue import Job, JobQueue, QueueFileLost
 from rm_mlflow.service.selection import ModelSelector
 from rm_mlflow.tracking.run import TrackingTarget, create_run
@@ -34,7 +34,7 @@ _HUB_TOKEN = re.compile(r"\bhf_[A-Za-z0-9]{8,}")
 
 
 @dataclass(frozen=True)
-class EvaluationPlan:
+class JobTemplate:
     """What every job runs: the request ``rm-mlflow evaluate`` would build (its model filled in per job), into ``experiment``."""
 
     request: EvaluationRequest = field(default_factory=lambda: EvaluationRequest(model="", datasets=("rewardbench",), progress=False))
@@ -90,7 +90,7 @@ class Worker:
     def __init__(
         self,
         queue: JobQueue,
-        plan: EvaluationPlan,
+        plan: JobTemplate,
         selector: ModelSelector,
         *,
         output_root: Path | str,
@@ -181,7 +181,7 @@ class Worker:
     def _prepare_run(self, client: Any, job: Job, run_id: str | None) -> str:
         """The run this attempt logs to: the one an earlier attempt created (marked running again), or a new one."""
         if run_id:
-            with_retries(lambda: client.update_run(run_id, status="RUNNING"), what="update_run")
+            client.update_run(run_id, status="RUNNING")
             return run_id
         run_id = create_run(client, experiment=self.plan.experiment, run_name=f"{job.model_name}-v{job.version}")
         self.queue.set_run_id(job.id, run_id)
@@ -242,8 +242,8 @@ class Worker:
 
 
 def _write_registry(job: Job, what: str, call: Any) -> None:
-    """Registry tags are a view of the queue: a write that fails twice is logged, never fatal (the next outcome writes again)."""
+    """Registry tags are a view of the queue: a write that fails (after MLflow's own retries) is logged, never fatal."""
     try:
-        with_retries(call, what=what, attempts=2)
+        call()
     except Exception as error:  # noqa: BLE001
         logger.error("could not %s on %s: %s", what, job.model_uri, error)

@@ -5,7 +5,7 @@
 - logging: :mod:`~rm_mlflow.tracking.recording` (a results folder into a run), :mod:`~rm_mlflow.tracking.plots`;
 - the run: :mod:`~rm_mlflow.tracking.run` (creating and ending it), :mod:`~rm_mlflow.tracking.gate` (the promotion
   gate), :mod:`~rm_mlflow.tracking.inputs` (what ``mlflow.models.evaluate`` hands over), :mod:`~rm_mlflow.tracking.traces`,
-  :mod:`~rm_mlflow.tracking.evaluations` (earlier evaluations of a version) and :mod:`~rm_mlflow.tracking.version_tags`.
+  :mod:`~rm_mlflow.tracking.earlier_runs` (earlier evaluations of a version) and :mod:`~rm_mlflow.tracking.version_tags`.
 """
 
 from rm_mlflow.tracking.gate import GateConfig, GateOutcome

@@ -11,11 +11,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 from rm_mlflow.errors import OptionError
-from rm_mlflow.tracking.evaluations import download_results, latest_evaluation_run
+from rm_mlflow.results import Results
+from rm_mlflow.tracking.earlier_runs import download_results, latest_evaluation_run
 from rm_mlflow.tracking.references import ModelReference
 
 logger = logging.getLogger(__name__)
@@ -118,12 +118,12 @@ def check_gate(
     reference: ModelReference | None = None,
     experiment_id: str | None = None,
     client: Any = None,
-    results_dir: Path | None = None,
+    candidate: Results | None = None,
 ) -> GateOutcome:
     """Validate ``metrics`` with ``mlflow.validate_evaluation_results`` and the confidence rule; a failed check is an outcome.
 
-    ``results_dir`` is the candidate's results folder, which the confidence rule compares example by
-    example with the baseline run's.
+    ``candidate`` holds the candidate's results (in memory, before they are written), which the confidence
+    rule compares example by example with the baseline run's.
     """
     import mlflow
     from mlflow.models.evaluation import EvaluationResult
@@ -142,13 +142,13 @@ def check_gate(
         return GateOutcome(False, str(error.message).strip(), baseline, baseline_run)
     if config.confidence is None:
         return GateOutcome(True, "all thresholds met", baseline, baseline_run)
-    if baseline_run is None or results_dir is None:
+    if baseline_run is None or candidate is None:
         return GateOutcome(False, f"no finished evaluation of {baseline} to compare with, so the confidence rule cannot pass", baseline, baseline_run)
-    passed, message, figures = _confidence(config.confidence, results_dir, baseline_run, client)
+    passed, message, figures = _confidence(config.confidence, candidate, baseline_run, client)
     return GateOutcome(passed, message, baseline, baseline_run, figures)
 
 
-def _confidence(rule: Mapping[str, Any], results_dir: Path, baseline_run: str, client: Any) -> tuple[bool, str, dict[str, float] | None]:
+def _confidence(rule: Mapping[str, Any], candidate: Results, baseline_run: str, client: Any) -> tuple[bool, str, dict[str, float] | None]:
     """Compare the candidate's examples with the baseline run's by paired bootstrap and apply the rule."""
     import tempfile
 
@@ -158,7 +158,7 @@ def _confidence(rule: Mapping[str, Any], results_dir: Path, baseline_run: str, c
     level = float(rule.get("level", 0.95))
     with tempfile.TemporaryDirectory(prefix="rm-mlflow-gate-") as tmp:
         baseline_dir = download_results(baseline_run, tmp, client=client)
-        comparison = compare_folders(baseline_dir, results_dir, resamples=int(rule.get("resamples", 1000)), level=level,
+        comparison = compare_folders(baseline_dir, candidate, resamples=int(rule.get("resamples", 1000)), level=level,
                                      seed=int(rule.get("seed", 0)))
     figures = probability_better(comparison, metric)
     if figures is None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from rm_mlflow.evaluation import BenchmarkReport, EvaluationReport
+from rm_mlflow.benchmarking import BenchmarkReport, EvaluationReport
 
 
 def write_plots(report: EvaluationReport, output_dir: Path | str) -> list[Path]:

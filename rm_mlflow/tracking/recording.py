@@ -3,7 +3,8 @@
 Everything is logged from the folder the evaluation wrote (``results.json``, ``<benchmark>_scores.parquet``,
 ``summary.md``, plots), never from memory. So the pipeline's log step and ``rm-mlflow log FOLDER
 --run-id ID`` (re-logging results kept while the tracking server was down) are the same code, and
-what a run shows is exactly what is on disk. Every call is retried on transient errors.
+what a run shows is exactly what is on disk. MLflow's client retries each call itself (5xx, 429, connection
+errors: ``MLFLOW_HTTP_REQUEST_MAX_RETRIES``), so nothing here wraps it again.
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rm_mlflow.results import RESULTS_FILE, read_results, scores_table
-from rm_mlflow.retry import with_retries
+from rm_mlflow.results import RESULTS_FILE, BenchmarkResults, ResultsDocument, read_results, scores_table
 from rm_mlflow.tracking.references import ModelReference
 
 ARTIFACT_DIR = "rm_eval"
@@ -29,43 +29,43 @@ _ARTIFACT_SUFFIXES = (".json", ".parquet", ".md", ".png", ".yaml")
 _LIST_COLUMNS = ("chosen_scores", "rejected_scores", "chosen_tokens", "rejected_tokens")
 
 
-def run_params(results: Mapping[str, Any]) -> dict[str, str]:
+def run_params(results: ResultsDocument) -> dict[str, str]:
     """Params of an evaluation run: the model, every scoring setting, each benchmark's source, split and revision."""
-    params: dict[str, Any] = {"model.name": results["model"].get("name")}
-    params |= {f"scoring.{key}": value for key, value in results["settings"].items()}
-    params |= {f"model.{key}": value for key, value in results["model"].items() if key != "name"}
-    params["dataset.names"] = ",".join(results["benchmarks"])
-    for name, benchmark in results["benchmarks"].items():
-        params[f"dataset.{name}.source"] = benchmark["source"]
-        params[f"dataset.{name}.split"] = benchmark["split"]
-        params[f"dataset.{name}.revision"] = benchmark["revision"]
-    if results.get("reference"):
-        params |= ModelReference(**results["reference"]).params()
+    params: dict[str, Any] = {"model.name": results.model.get("name")}
+    params |= {f"scoring.{key}": value for key, value in results.settings.items()}
+    params |= {f"model.{key}": value for key, value in results.model.items() if key != "name"}
+    params["dataset.names"] = ",".join(results.benchmarks)
+    for name, benchmark in results.benchmarks.items():
+        params[f"dataset.{name}.source"] = benchmark.source
+        params[f"dataset.{name}.split"] = benchmark.split
+        params[f"dataset.{name}.revision"] = benchmark.revision
+    if results.reference:
+        params |= ModelReference(**results.reference).params()
     return {key: str(value)[:_PARAM_LIMIT] for key, value in params.items() if value is not None}
 
 
-def run_tags(results: Mapping[str, Any]) -> dict[str, str]:
+def run_tags(results: ResultsDocument) -> dict[str, str]:
     """Tags: rm-mlflow version, device, datasets, the model's registry name/version/alias and the gate's outcome."""
     tags = {
-        "rm_mlflow.version": results["environment"].get("rm-mlflow", "unknown"),
-        "rm_mlflow.device": str(results["model"].get("device")),
-        "rm_mlflow.datasets": ",".join(results["benchmarks"]),
+        "rm_mlflow.version": results.environment.get("rm-mlflow", "unknown"),
+        "rm_mlflow.device": str(results.model.get("device")),
+        "rm_mlflow.datasets": ",".join(results.benchmarks),
     }
     for key in ("kind", "leaderboard_type", "ref_model"):
-        if results["model"].get(key):
-            tags[f"rm_mlflow.{'model_' if key == 'kind' else ''}{key}"] = str(results["model"][key])
-    if results.get("reference"):
-        tags |= ModelReference(**results["reference"]).tags()
-    if results.get("gate"):
-        tags["rm_mlflow.gate"] = "passed" if results["gate"]["passed"] else "failed"
+        if results.model.get(key):
+            tags[f"rm_mlflow.{'model_' if key == 'kind' else ''}{key}"] = str(results.model[key])
+    if results.reference:
+        tags |= ModelReference(**results.reference).tags()
+    if results.gate:
+        tags["rm_mlflow.gate"] = "passed" if results.gate["passed"] else "failed"
     return tags
 
 
-def run_metrics(results: Mapping[str, Any]) -> dict[str, float]:
+def run_metrics(results: ResultsDocument) -> dict[str, float]:
     """Every metric of the evaluation, plus the gate's when a gate ran."""
     # null is a figure that does not apply to this run (examples/s of a resumed one): logged as NaN, so every run has the same keys
-    metrics = {key: float("nan") if value is None else float(value) for key, value in results["metrics"].items()}
-    return metrics | gate_metrics(results.get("gate"))
+    metrics = {key: float("nan") if value is None else float(value) for key, value in results.metrics.items()}
+    return metrics | gate_metrics(results.gate)
 
 
 def gate_metrics(gate: Mapping[str, Any] | None) -> dict[str, float]:
@@ -100,18 +100,18 @@ def log_results(results_dir: Path | str, *, run_id: str, client: Any = None) -> 
     _in_batches(client, run_id, metrics, kind="metrics", size=1000)
     _in_batches(client, run_id, [RunTag(key, value) for key, value in run_tags(results).items()], kind="tags")
 
-    tables = {name: scores_table(results_dir, name) for name in results["benchmarks"]}
+    tables = {name: scores_table(results_dir, name) for name in results.benchmarks}
     log_dataset_inputs(results, tables, run_id=run_id, client=client)
-    artifact_root = with_retries(lambda: client.get_run(run_id).info.artifact_uri, what="get_run").rstrip("/")
+    artifact_root = client.get_run(run_id).info.artifact_uri.rstrip("/")
     uris: dict[str, str] = {}
     for path in sorted(results_dir.iterdir()):
         if path.is_file() and path.suffix in _ARTIFACT_SUFFIXES:
-            with_retries(lambda path=path: client.log_artifact(run_id, str(path), ARTIFACT_DIR), what=f"log_artifact {path.name}")
+            client.log_artifact(run_id, str(path), ARTIFACT_DIR)
             uris[path.stem] = f"{artifact_root}/{ARTIFACT_DIR}/{path.name}"
     for name, table in tables.items():
         artifact_file = f"{ARTIFACT_DIR}/{name}_examples.json"
         shown = _displayable(table)
-        with_retries(lambda shown=shown, file=artifact_file: client.log_table(run_id, shown, file), what="log_table")
+        client.log_table(run_id, shown, artifact_file)
         uris[f"{name}_examples"] = f"{artifact_root}/{artifact_file}"
     return uris
 
@@ -119,7 +119,7 @@ def log_results(results_dir: Path | str, *, run_id: str, client: Any = None) -> 
 def _in_batches(client: Any, run_id: str, items: list, *, kind: str, size: int = _BATCH) -> None:
     for start in range(0, len(items), size):
         chunk = items[start : start + size]
-        with_retries(lambda chunk=chunk: client.log_batch(run_id, **{kind: chunk}), what=f"log_batch ({kind})")
+        client.log_batch(run_id, **{kind: chunk})
 
 
 def _displayable(table: pd.DataFrame) -> pd.DataFrame:
@@ -128,29 +128,29 @@ def _displayable(table: pd.DataFrame) -> pd.DataFrame:
     return table.assign(**as_json)
 
 
-def log_dataset_inputs(results: Mapping[str, Any], tables: Mapping[str, pd.DataFrame], *, run_id: str, client: Any) -> None:
+def log_dataset_inputs(results: ResultsDocument, tables: Mapping[str, pd.DataFrame], *, run_id: str, client: Any) -> None:
     """Record each benchmark as a run input (name, source, digest, schema), for MLflow's dataset lineage."""
     import mlflow
     from mlflow.entities import DatasetInput, InputTag
     from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
     inputs = []
-    for name, benchmark in results["benchmarks"].items():
+    for name, benchmark in results.benchmarks.items():
         frame = tables[name][["id", "subset"]].astype(str)
         with warnings.catch_warnings():  # MLflow registers the local-file source twice ("" and "file:") and warns about it
             warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted in multiple ways")
             dataset = mlflow.data.from_pandas(frame, source=_dataset_source(benchmark), name=name)
         inputs.append(DatasetInput(dataset=dataset._to_mlflow_entity(), tags=[InputTag(MLFLOW_DATASET_CONTEXT, "evaluation")]))
     if inputs:
-        with_retries(lambda: client.log_inputs(run_id, inputs), what="log_inputs")
+        client.log_inputs(run_id, inputs)
 
 
-def _dataset_source(benchmark: Mapping[str, Any]) -> Any:
+def _dataset_source(benchmark: BenchmarkResults) -> Any:
     from mlflow.data.huggingface_dataset_source import HuggingFaceDatasetSource
 
-    source = str(benchmark["source"])
+    source = str(benchmark.source)
     if source.startswith("hf://datasets/"):
-        return HuggingFaceDatasetSource(path=source.removeprefix("hf://datasets/"), split=benchmark["split"], revision=benchmark["revision"])
+        return HuggingFaceDatasetSource(path=source.removeprefix("hf://datasets/"), split=benchmark.split, revision=benchmark.revision)
     return source
 
 
@@ -179,11 +179,11 @@ def log_comparison(comparison: Any, output_dir: Path | str, *, run_id: str, clie
     uris = {}
     for path in sorted(output_dir.iterdir()):
         if path.is_file() and path.suffix in _ARTIFACT_SUFFIXES:
-            with_retries(lambda path=path: client.log_artifact(run_id, str(path), "rm_compare"), what=f"log_artifact {path.name}")
+            client.log_artifact(run_id, str(path), "rm_compare")
             uris[path.stem] = path.name
-    with_retries(lambda: client.log_table(run_id, comparison.table(), "rm_compare/differences.json"), what="log_table")
+    client.log_table(run_id, comparison.table(), "rm_compare/differences.json")
     for name, benchmark in comparison.benchmarks.items():
         if not benchmark.flipped.empty:
             flipped = benchmark.flipped
-            with_retries(lambda flipped=flipped, name=name: client.log_table(run_id, flipped, f"rm_compare/{name}_flipped.json"), what="log_table")
+            client.log_table(run_id, flipped, f"rm_compare/{name}_flipped.json")
     return uris

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from rm_mlflow.errors import first_line
-from rm_mlflow.retry import with_retries
 from rm_mlflow.tracking.recording import log_results
 
 logger = logging.getLogger(__name__)
@@ -60,17 +59,17 @@ class TrackedRun:
     @property
     def experiment_id(self) -> str:
         """The run's experiment."""
-        return with_retries(lambda: self.client.get_run(self.run_id).info.experiment_id, what="get_run")
+        return self.client.get_run(self.run_id).info.experiment_id
 
     def log(self, results_dir: Path) -> dict[str, str]:
         """Log the results folder to this run; returns artifact name -> URI."""
         return log_results(results_dir, run_id=self.run_id, client=self.client)
 
     def set_tag(self, key: str, value: str) -> None:
-        """Set one run tag (retried)."""
-        with_retries(lambda: self.client.set_tag(self.run_id, key, value), what="set_tag")
+        """Set one run tag."""
+        self.client.set_tag(self.run_id, key, value)
 
-    def end(self, status: str, *, attempts: int = 5) -> None:
+    def end(self, status: str) -> None:
         """End the run with ``status`` unless it is the caller's active run (e.g. inside ``mlflow.models.evaluate``), which its owner ends.
 
         A failed status update is logged, never raised: it must not hide the evaluation's own outcome.
@@ -81,25 +80,18 @@ class TrackedRun:
         if active is not None and active.info.run_id == self.run_id:
             return
         try:
-            with_retries(lambda: self.client.set_terminated(self.run_id, status), what="set_terminated", attempts=attempts)
+            self.client.set_terminated(self.run_id, status)
         except Exception as error:  # noqa: BLE001
             logger.error("could not mark run %s as %s: %s", self.run_id, status, first_line(error))
-
-
-# Creating the run comes before any work, so a server that is down fails it after MLflow's own HTTP retries
-# (about two minutes of backoff) instead of ours on top: nothing is lost by stopping there.
-_OPENING_ATTEMPTS = 1
 
 
 def create_run(client: Any, *, experiment: str | None = None, run_name: str | None = None) -> str:
     """Create a run in ``experiment`` (created when missing; the default experiment when None) and return its id."""
     if experiment:
-        found = with_retries(lambda: client.get_experiment_by_name(experiment), what="get_experiment_by_name", attempts=_OPENING_ATTEMPTS)
-        experiment_id = found.experiment_id if found else with_retries(
-            lambda: client.create_experiment(experiment), what="create_experiment", attempts=_OPENING_ATTEMPTS
-        )
+        found = client.get_experiment_by_name(experiment)
+        experiment_id = found.experiment_id if found else client.create_experiment(experiment)
     else:
         from mlflow.tracking.fluent import _get_experiment_id
 
         experiment_id = _get_experiment_id()
-    return with_retries(lambda: client.create_run(experiment_id, run_name=run_name), what="create_run", attempts=_OPENING_ATTEMPTS).info.run_id
+    return client.create_run(experiment_id, run_name=run_name).info.run_id

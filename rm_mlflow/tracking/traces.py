@@ -14,8 +14,8 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
+from rm_mlflow.benchmarking import EvaluationReport
 from rm_mlflow.data.benchmark import LoadedBenchmark
-from rm_mlflow.evaluation import EvaluationReport
 
 logger = logging.getLogger(__name__)
 SOURCE_RUN = "mlflow.sourceRun"  # mlflow.tracing.constant.TraceMetadataKey.SOURCE_RUN

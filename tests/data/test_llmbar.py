@@ -5,9 +5,9 @@ import json
 import pytest
 
 from rm_mlflow import DataOptions
+from rm_mlflow.benchmarking import score_reward_model
 from rm_mlflow.data import BENCHMARKS, load_benchmark
 from rm_mlflow.data.benchmarks.rewardbench import EXAMPLE_COUNTS
-from rm_mlflow.evaluation import evaluate_reward_model
 
 
 def test_llmbar_loads_the_five_upstream_files(shared_data):
@@ -23,7 +23,7 @@ def test_llmbar_loads_the_five_upstream_files(shared_data):
 
 def test_llmbar_score_is_the_chat_hard_weighting(tiny_llama, shared_data):
     data = DataOptions(data_dir=shared_data, limit=4)
-    report = evaluate_reward_model(str(tiny_llama), ["llmbar"], data=data, progress=False)
+    report = score_reward_model(str(tiny_llama), ["llmbar"], data=data, progress=False)
     scores = report.benchmarks["llmbar"].scores
     weighted = sum(scores.subsets[s] * EXAMPLE_COUNTS[s] for s in scores.subsets) / sum(EXAMPLE_COUNTS[s] for s in scores.subsets)
     assert len(scores.subsets) == 5 and scores.score == pytest.approx(weighted)

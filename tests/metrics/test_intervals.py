@@ -5,16 +5,16 @@ import math
 import pytest
 
 from rm_mlflow import DataOptions, ScoringSettings
+from rm_mlflow.benchmarking import IntervalOptions, score_reward_model
 from rm_mlflow.data import BENCHMARKS
-from rm_mlflow.evaluation import IntervalOptions, evaluate_reward_model
 from rm_mlflow.metrics import ExampleOutcome
 from rm_mlflow.metrics.intervals import bootstrap_intervals, paired_difference
 from tests.helpers import SAMPLE
 
 
 def test_intervals_are_seeded_contain_the_estimate_and_cover_every_figure(tiny_llama):
-    first = evaluate_reward_model(str(tiny_llama), ["rewardbench"], data=SAMPLE, progress=False, intervals=IntervalOptions(resamples=300, seed=7))
-    again = evaluate_reward_model(str(tiny_llama), ["rewardbench"], data=SAMPLE, progress=False, intervals=IntervalOptions(resamples=300, seed=7))
+    first = score_reward_model(str(tiny_llama), ["rewardbench"], data=SAMPLE, progress=False, intervals=IntervalOptions(resamples=300, seed=7))
+    again = score_reward_model(str(tiny_llama), ["rewardbench"], data=SAMPLE, progress=False, intervals=IntervalOptions(resamples=300, seed=7))
     scores = first.benchmarks["rewardbench"].scores
     assert scores.intervals == again.benchmarks["rewardbench"].scores.intervals
     assert set(scores.intervals) == {"score"} | {f"section/{s}" for s in scores.sections} | {f"subset/{s}" for s in scores.subsets}
@@ -23,7 +23,7 @@ def test_intervals_are_seeded_contain_the_estimate_and_cover_every_figure(tiny_l
     metrics = first.metrics()
     assert metrics["rewardbench/score_ci_low"] <= metrics["rewardbench/score"] <= metrics["rewardbench/score_ci_high"]
     assert "rewardbench/section/chat_hard_ci_high" in metrics and "rewardbench/subset/alpacaeval-easy_ci_low" in metrics
-    off = evaluate_reward_model(str(tiny_llama), ["rewardbench"], data=SAMPLE, progress=False, intervals=IntervalOptions(resamples=0))
+    off = score_reward_model(str(tiny_llama), ["rewardbench"], data=SAMPLE, progress=False, intervals=IntervalOptions(resamples=0))
     assert not any(key.endswith(("_ci_low", "_ci_high")) for key in off.metrics())
 
 
@@ -31,7 +31,7 @@ def test_interval_width_shrinks_like_one_over_root_n_on_real_rmb_rows(tiny_llama
     subset = "Pairwise_set/Harmlessness/S2"  # 1,040 real pairs
     widths = {}
     for n in (100, 400):
-        report = evaluate_reward_model(
+        report = score_reward_model(
             str(tiny_llama), ["rmb"], data=DataOptions(data_dir=shared_data, subsets=(subset,), limit=n, skip_invalid=True),
             settings=ScoringSettings(truncation="left", max_length=256), progress=False, intervals=IntervalOptions(resamples=1000),
         )

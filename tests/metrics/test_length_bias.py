@@ -9,15 +9,15 @@ import pytest
 from scipy.stats import spearmanr
 
 import rm_mlflow
+from rm_mlflow.benchmarking import score_reward_model
 from rm_mlflow.data import load_benchmark
 from rm_mlflow.data.benchmarks.rewardbench import EXAMPLE_COUNTS, SUBSET_MAPPING
-from rm_mlflow.evaluation import evaluate_reward_model
 from rm_mlflow.metrics import section_scores
 from tests.helpers import SAMPLE, write_jsonl
 
 
 def test_length_baseline_and_figures_on_the_sample(tiny_llama):
-    report = evaluate_reward_model(str(tiny_llama), ["rewardbench"], data=SAMPLE, progress=False)
+    report = score_reward_model(str(tiny_llama), ["rewardbench"], data=SAMPLE, progress=False)
     bias = report.benchmarks["rewardbench"].length_bias
     examples = load_benchmark("rewardbench", SAMPLE).examples
     longer_wins = {e.id: float(len(e.chosen[0]) > len(e.rejected[0])) for e in examples}
@@ -48,7 +48,7 @@ def test_the_evaluate_metric_gives_exactly_our_scores(tiny_llama, tmp_path):
     ]
     write_jsonl(tmp_path / "reward-bench-2" / "test.jsonl", rows)
     (tmp_path / "reward-bench").symlink_to(SAMPLE.data_path / "reward-bench")
-    report = evaluate_reward_model(str(tiny_llama), ["rewardbench", "rewardbench2"], data=rm_mlflow.DataOptions(data_dir=tmp_path), progress=False)
+    report = score_reward_model(str(tiny_llama), ["rewardbench", "rewardbench2"], data=rm_mlflow.DataOptions(data_dir=tmp_path), progress=False)
     for name in ("rewardbench", "rewardbench2"):
         table = report.benchmarks[name].examples
         metric = evaluate.load(rm_mlflow.evaluate_metric_path(), config_name=name)

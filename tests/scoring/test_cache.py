@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from rm_mlflow.evaluation import IntervalOptions
+from rm_mlflow.benchmarking import IntervalOptions
 from rm_mlflow.pipeline import EvaluationRequest, run_evaluation
 from rm_mlflow.scoring.cache import ScoreCache
 from rm_mlflow.scoring.loaders import load_reward_model

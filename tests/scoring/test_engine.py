@@ -135,14 +135,14 @@ def test_cache_resumes_without_rescoring(tiny_llama, tmp_path):
 
 @pytest.mark.parametrize("fixture", ["tiny_llama", "tiny_gpt2"])
 def test_shared_prefix_path_scores_as_the_padded_path_and_computes_fewer_tokens(fixture, request, shared_data):
-    from rm_mlflow.evaluation import evaluate_reward_model
+    from rm_mlflow.benchmarking import score_reward_model
 
     model_dir = request.getfixturevalue(fixture)
     # RMB best-of-N (up to 7 answers a prompt) and multi-turn pairs; the GPT-2 takes 256 positions: its rows are cut, keeping their start
     data = DataOptions(data_dir=str(shared_data), subsets=("BoN_set/Helpfulness/Code/Data Management", "Pairwise_set/Harmlessness/S1"),
                        limit=12, skip_invalid=True)
     settings = {"truncation": "left", "max_length": 4096} if fixture == "tiny_llama" else {"truncation": "right", "max_length": 256}
-    reports = {mode: evaluate_reward_model(str(model_dir), ["rmb"], data=data, settings=ScoringSettings(shared_prefix=mode, **settings),
+    reports = {mode: score_reward_model(str(model_dir), ["rmb"], data=data, settings=ScoringSettings(shared_prefix=mode, **settings),
                                            progress=False) for mode in ("off", "auto")}
     assert reports["off"].model["scoring_path"] == "padded" and reports["auto"].model["scoring_path"] == "shared-prefix"
     off, auto = (reports[mode].benchmarks["rmb"].examples for mode in ("off", "auto"))

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from rm_mlflow import DataOptions, ScoringSettings
-from rm_mlflow.evaluation import evaluate_reward_model
+from rm_mlflow.benchmarking import score_reward_model
 from rm_mlflow.judges.backends import JudgeEndpointError
 from rm_mlflow.judges.backends.endpoint import EndpointBackend
 from tests.helpers import JUDGE_KEY_ENV, REPO_ROOT, SAMPLE, SAMPLE_DATA, write_jsonl
@@ -33,7 +33,7 @@ def _parity_module():
 
 
 def _judge(model, datasets=("rewardbench",), data=SAMPLE, **settings):
-    return evaluate_reward_model(str(model), list(datasets), data=data, model_kind="generative",
+    return score_reward_model(str(model), list(datasets), data=data, model_kind="generative",
                                  settings=ScoringSettings.from_mapping(SHORT | settings), progress=False)
 
 

@@ -71,10 +71,10 @@ def test_max_length_applies_to_rotary_models_under_none(tiny_llama):
 
 
 def test_the_truncation_warning_names_the_limit_that_cut(tiny_gpt2, huge_rows, caplog):
-    from rm_mlflow.evaluation import IntervalOptions, evaluate_reward_model
+    from rm_mlflow.benchmarking import IntervalOptions, score_reward_model
 
     with caplog.at_level("WARNING", logger="rm_mlflow.scoring.engine"):
-        evaluate_reward_model(str(tiny_gpt2), [str(huge_rows["200kb"])], settings=ScoringSettings(truncation="left", max_length=99_999_999),
+        score_reward_model(str(tiny_gpt2), [str(huge_rows["200kb"])], settings=ScoringSettings(truncation="left", max_length=99_999_999),
                               progress=False, intervals=IntervalOptions(resamples=0))
     assert "1 of 2 conversations were longer than the model's position limit (256 tokens) and were truncated (left side)" in caplog.text
     assert "99999999" not in caplog.text

@@ -10,9 +10,9 @@ import torch
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
 from rm_mlflow import DataOptions, ScoringSettings
+from rm_mlflow.benchmarking import score_reward_model
 from rm_mlflow.data import load_benchmark
 from rm_mlflow.errors import ModelLoadError
-from rm_mlflow.evaluation import evaluate_reward_model
 from rm_mlflow.scoring import load_reward_model, score_conversations
 from rm_mlflow.scoring.pairwise import CONTEXT_TEMPLATE, PROMPT
 from tests.helpers import SAMPLE
@@ -66,8 +66,8 @@ def test_dpo_scores_equal_rewardbench_dpo_inference(mode, tiny_causal_lms):
 def test_a_second_policy_reuses_the_reference_log_probs(tiny_causal_lms):
     reference = str(tiny_causal_lms["reference"])
     with_reference = ScoringSettings.from_mapping({"ref_model": reference})
-    first = evaluate_reward_model(str(tiny_causal_lms["policy"]), ["rewardbench"], data=SAMPLE, settings=with_reference, progress=False)
-    second = evaluate_reward_model(str(tiny_causal_lms["policy2"]), ["rewardbench"], data=SAMPLE, settings=with_reference, progress=False)
+    first = score_reward_model(str(tiny_causal_lms["policy"]), ["rewardbench"], data=SAMPLE, settings=with_reference, progress=False)
+    second = score_reward_model(str(tiny_causal_lms["policy2"]), ["rewardbench"], data=SAMPLE, settings=with_reference, progress=False)
     # the first run may find some in the shared cache already (another test scored the same reference); the second finds all
     assert first.throughput["reference_scored"] + first.throughput["reference_from_cache"] == 50
     assert (second.throughput["reference_scored"], second.throughput["reference_from_cache"]) == (0.0, 50.0)
@@ -75,7 +75,7 @@ def test_a_second_policy_reuses_the_reference_log_probs(tiny_causal_lms):
 
 
 def test_dpo_is_chosen_automatically_when_a_reference_is_given_and_works_on_best_of_n(tiny_causal_lms, shared_data):
-    report = evaluate_reward_model(
+    report = score_reward_model(
         str(tiny_causal_lms["policy"]), ["rmb"],
         settings=ScoringSettings.from_mapping(dict(ref_model=str(tiny_causal_lms["reference"]), truncation="left", max_length=512)),
         data=DataOptions(data_dir=shared_data, subsets=("BoN_set/Helpfulness/Code/Documentation",)), progress=False,
@@ -129,7 +129,7 @@ def _slic_pair_pm(model, tokenizer, conversation_a, conversation_b) -> float:
 
 
 def test_pairwise_judges_both_orders_like_slic_pair_pm_and_reports_position_consistency(tiny_causal_lms, shared_data):
-    report = evaluate_reward_model(str(tiny_causal_lms["policy"]), ["rewardbench"], data=SAMPLE, model_kind="pairwise", progress=False)
+    report = score_reward_model(str(tiny_causal_lms["policy"]), ["rewardbench"], data=SAMPLE, model_kind="pairwise", progress=False)
     table = report.benchmarks["rewardbench"].examples
     tokenizer = AutoTokenizer.from_pretrained(tiny_causal_lms["policy"])
     model = AutoModelForCausalLM.from_pretrained(tiny_causal_lms["policy"]).eval()
@@ -138,7 +138,7 @@ def test_pairwise_judges_both_orders_like_slic_pair_pm_and_reports_position_cons
     assert table["correct"].tolist() == [float(p > 0.5) for p in expected]
     assert 0.0 <= report.metrics()["rewardbench/position_consistency"] <= 1.0 and "position_consistency" in table
 
-    bon = evaluate_reward_model(str(tiny_causal_lms["policy"]), ["rmb"], model_kind="pairwise", progress=False,
+    bon = score_reward_model(str(tiny_causal_lms["policy"]), ["rmb"], model_kind="pairwise", progress=False,
                                 data=DataOptions(data_dir=shared_data, subsets=("BoN_set/Helpfulness/Code/Documentation",)),
                                 settings=ScoringSettings(truncation="left", max_length=1024)).benchmarks["rmb"]
     rows = bon.examples

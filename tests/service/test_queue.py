@@ -86,11 +86,11 @@ def test_a_job_that_keeps_killing_the_service_fails_instead_of_looping(tmp_path)
 def test_a_second_service_on_the_same_state_folder_only_receives(tmp_path):
     import mlflow
 
-    from rm_mlflow.service import EvaluationService, ServiceConfig
+    from rm_mlflow.service import RegistrationService, ServiceConfig
 
     previous = mlflow.get_tracking_uri()
     config = ServiceConfig(state_dir=tmp_path, workers=1, tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
-    first, second = EvaluationService(config), EvaluationService(config)
+    first, second = RegistrationService(config), RegistrationService(config)
     first.start(background=False)  # the worker role, without threads that would pick the job up
     second.start()
     try:

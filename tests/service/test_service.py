@@ -336,7 +336,7 @@ def test_a_registered_dpo_version_is_evaluated_by_the_service_with_its_logged_ki
 
     import rm_mlflow
     from rm_mlflow import DataOptions, ScoringSettings
-    from rm_mlflow.evaluation import evaluate_reward_model
+    from rm_mlflow.benchmarking import score_reward_model
 
     client = _client(webhook_server)
     webhook_for(service)
@@ -352,7 +352,7 @@ def test_a_registered_dpo_version_is_evaluated_by_the_service_with_its_logged_ki
     assert tags["rm_eval.status"] == "succeeded", service.log()
     run = client.get_run(tags["rm_eval.run_id"])
     assert run.data.tags["rm_mlflow.model_kind"] == "dpo" and run.data.params["scoring.ref_model"] == reference_uri
-    direct = evaluate_reward_model(str(tiny_causal_lms["policy"]), ["rewardbench"], data=DataOptions(data_dir=str(SAMPLE_DATA)),
+    direct = score_reward_model(str(tiny_causal_lms["policy"]), ["rewardbench"], data=DataOptions(data_dir=str(SAMPLE_DATA)),
                                    settings=ScoringSettings.from_mapping(dict(ref_model=str(tiny_causal_lms["reference"]))), progress=False)
     expected = {key: value for key, value in direct.metrics().items() if not key.startswith("throughput/")}
     # Accuracies are exact; score statistics are float32 log-prob sums whose last bits follow the batch layout.

@@ -6,7 +6,7 @@ import pytest
 
 from rm_mlflow.service.queue import FAILED, QUEUED, JobQueue
 from rm_mlflow.service.selection import ModelSelector
-from rm_mlflow.service.worker import EvaluationPlan, RetryPolicy, Worker, describe_failure, is_transient_failure
+from rm_mlflow.service.worker import JobTemplate, RetryPolicy, Worker, describe_failure, is_transient_failure
 from tests.helpers import free_port
 
 
@@ -25,7 +25,7 @@ def unreachable_tracking(monkeypatch):
 def test_an_unreachable_tracking_server_is_retried_with_backoff_then_fails(tmp_path, unreachable_tracking):
     queue = JobQueue(tmp_path / "q.sqlite")
     queue.enqueue("rm", "1", origin="watch")
-    worker = Worker(queue, EvaluationPlan(), ModelSelector(), output_root=tmp_path / "jobs",
+    worker = Worker(queue, JobTemplate(), ModelSelector(), output_root=tmp_path / "jobs",
                     retry=RetryPolicy(max_attempts=2, first_delay=30))
 
     first = worker.run_once()

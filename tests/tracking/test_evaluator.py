@@ -137,7 +137,7 @@ def _log_and_register(model_dir, name: str, settings: dict) -> str:
 
 def test_every_model_kind_registered_and_evaluated_with_no_extra_settings(tracking, tiny_causal_lms, tiny_custom_head, tiny_judge):
     from rm_mlflow import DataOptions, ScoringSettings
-    from rm_mlflow.evaluation import evaluate_reward_model
+    from rm_mlflow.benchmarking import score_reward_model
 
     mlflow.set_experiment("kinds")
     sample = DataOptions(data_dir=str(SAMPLE_DATA))
@@ -157,7 +157,7 @@ def test_every_model_kind_registered_and_evaluated_with_no_extra_settings(tracki
     for name, (model_dir, logged, direct_settings, kind, config) in cases.items():
         uri = _log_and_register(model_dir, f"tiny-{name}", logged)
         result = _evaluate(uri, **config)
-        direct = evaluate_reward_model(str(model_dir), ["rewardbench"], data=sample, settings=direct_settings, model_kind=kind, progress=False)
+        direct = score_reward_model(str(model_dir), ["rewardbench"], data=sample, settings=direct_settings, model_kind=kind, progress=False)
         expected = {key: value for key, value in direct.metrics().items() if not key.startswith("throughput/")}
         _same_scores(result.metrics, expected)
         run = client.get_run(result.run_id)

@@ -129,7 +129,7 @@ class EvaluationReport:
         }
 
 
-def evaluate_reward_model(
+def score_reward_model(
     model: str | Scorer,
     datasets: Sequence[str | Benchmark],
     *,

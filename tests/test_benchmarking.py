@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from rm_mlflow import DataOptions, ScoringSettings
+from rm_mlflow.benchmarking import score_reward_model
 from rm_mlflow.data.benchmarks.rewardbench import EXAMPLE_COUNTS, SUBSET_MAPPING
-from rm_mlflow.evaluation import evaluate_reward_model
 from rm_mlflow.results import write_results
 from tests.helpers import REPO_ROOT, SAMPLE_DATA, reference_scores, write_jsonl
 
@@ -17,7 +17,7 @@ RMB_SUBSETS = ["Pairwise_set/Harmlessness/S1", "BoN_set/Helpfulness/Code/Documen
 
 
 def test_rewardbench_accuracies_equal_the_reference_rule(tiny_llama):
-    report = evaluate_reward_model(str(tiny_llama), ["rewardbench"], data=DataOptions(data_dir=SAMPLE_DATA), progress=False)
+    report = score_reward_model(str(tiny_llama), ["rewardbench"], data=DataOptions(data_dir=SAMPLE_DATA), progress=False)
     rows = [json.loads(line) for line in (SAMPLE_DATA / "reward-bench" / "filtered.jsonl").open()]
     conversations = []
     for row in rows:
@@ -40,7 +40,7 @@ def test_rewardbench_accuracies_equal_the_reference_rule(tiny_llama):
 
 
 def test_rmb_real_rows_pairwise_and_best_of_n(tiny_llama, shared_data, tmp_path):
-    report = evaluate_reward_model(
+    report = score_reward_model(
         str(tiny_llama), ["rmb"], data=DataOptions(data_dir=shared_data, subsets=RMB_SUBSETS, limit=30),
         settings=ScoringSettings(truncation="left", max_length=512), progress=False,
     )
@@ -63,7 +63,7 @@ def test_prior_sets_and_core_give_the_original_leaderboard_score(tiny_llama, tmp
     for split in ("anthropic_helpful", "anthropic_hhh", "shp", "summarize", "mtbench_gpt4"):
         write_jsonl(tmp_path / "pref-test-sets" / f"{split}.jsonl", [{"prompt": prompt, "chosen": "You are doing great.", "rejected": "No."}] * 2)
     (tmp_path / "reward-bench").symlink_to(SAMPLE_DATA / "reward-bench")
-    report = evaluate_reward_model(str(tiny_llama), ["rewardbench", "rewardbench-prior"], data=DataOptions(data_dir=tmp_path), progress=False)
+    report = score_reward_model(str(tiny_llama), ["rewardbench", "rewardbench-prior"], data=DataOptions(data_dir=tmp_path), progress=False)
     core, prior = report.benchmarks["rewardbench"].scores, report.benchmarks["rewardbench-prior"].scores
     expected = (2 * sum(core.sections.values()) + prior.score) / 9
     assert report.combined["rewardbench/score_original"] == pytest.approx(expected)
@@ -77,7 +77,7 @@ def test_rewardbench2_ties_and_partial_credit(tiny_llama, tmp_path):
         {"id": "tied:3", "prompt": "Name a prime.", "chosen": ["Two.", "Three."], "rejected": ["Four."], "subset": "Ties"},
     ]
     write_jsonl(tmp_path / "reward-bench-2" / "test.jsonl", rows)
-    report = evaluate_reward_model(str(tiny_llama), ["rewardbench2"], data=DataOptions(data_dir=tmp_path), progress=False)
+    report = score_reward_model(str(tiny_llama), ["rewardbench2"], data=DataOptions(data_dir=tmp_path), progress=False)
     rb2 = report.benchmarks["rewardbench2"]
     focus = rb2.examples.iloc[0]
     scores = [*focus["chosen_scores"], *focus["rejected_scores"]]
@@ -115,7 +115,7 @@ def test_instruction_set_is_scored_without_accuracy(tiny_llama, tmp_path):
         {"messages": [{"role": "user", "content": f"Count to {n}."}, {"role": "assistant", "content": " ".join(map(str, range(1, n + 1)))}]}
         for n in (2, 3, 4)
     ]
-    report = evaluate_reward_model(str(tiny_llama), [str(write_jsonl(tmp_path / "sft.jsonl", rows))], progress=False)
+    report = score_reward_model(str(tiny_llama), [str(write_jsonl(tmp_path / "sft.jsonl", rows))], progress=False)
     scores = report.benchmarks["sft"].scores
     assert scores.score is None and scores.subsets == {}
     assert report.benchmarks["sft"].examples["correct"].isna().all()

@@ -9,7 +9,6 @@ from typing import Any
 
 from rm_mlflow.errors import RmMlflowError
 from rm_mlflow.results import RESULTS_FILE
-from rm_mlflow.retry import with_retries
 from rm_mlflow.tracking.recording import ARTIFACT_DIR
 
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -17,14 +16,14 @@ _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 
 def latest_evaluation_run(name: str, version: str, *, client: Any, experiment_id: str | None = None) -> Any | None:
     """The newest FINISHED rm-mlflow evaluation run of ``models:/name/version`` (in ``experiment_id``, or anywhere), or None."""
-    experiments = [experiment_id] if experiment_id else [e.experiment_id for e in with_retries(client.search_experiments, what="search_experiments")]
-    runs = with_retries(lambda: client.search_runs(
+    experiments = [experiment_id] if experiment_id else [e.experiment_id for e in client.search_experiments()]
+    runs = client.search_runs(
         experiments,
         filter_string=(f"tags.`rm_mlflow.model_name` = '{name}' and tags.`rm_mlflow.model_version` = '{version}' "
                        "and attributes.status = 'FINISHED'"),
         order_by=["attributes.start_time DESC"],
         max_results=1,
-    ), what="search_runs")
+    )
     return runs[0] if runs else None
 
 
@@ -33,7 +32,7 @@ def download_results(run_id: str, destination: Path | str, *, client: Any) -> Pa
     destination = Path(destination)
     destination.mkdir(parents=True, exist_ok=True)
     try:
-        folder = with_retries(lambda: client.download_artifacts(run_id, ARTIFACT_DIR, str(destination)), what="download_artifacts")
+        folder = client.download_artifacts(run_id, ARTIFACT_DIR, str(destination))
     except Exception as error:  # noqa: BLE001 - missing run or artifacts: one line naming the run
         raise RmMlflowError(f"run {run_id}: cannot download its {ARTIFACT_DIR}/ results ({error}); is it an rm-mlflow evaluation run?") from error
     if not (Path(folder) / RESULTS_FILE).exists():

@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -270,10 +269,8 @@ def _rating_credit(example: PreferenceExample, ratings: list[float]) -> tuple[fl
 
 
 def check_judge_options(settings: ScoringSettings) -> None:
-    """Before anything loads: the backend fits the settings, and an endpoint's key variable (when named) is set."""
-    backend = choose_backend(settings)
-    if backend == "endpoint" and settings.judge.api_key_env and not os.environ.get(settings.judge.api_key_env):
-        raise OptionError(f"the environment variable {settings.judge.api_key_env} (--judge_api_key_env) is not set or empty")
+    """Before anything loads: the backend the settings pick accepts them (an endpoint's key variable is set, say)."""
+    choose_backend(settings)
 
 
 def check_local_judge(model: str, settings: ScoringSettings) -> None:
@@ -281,7 +278,7 @@ def check_local_judge(model: str, settings: ScoringSettings) -> None:
 
     An endpoint judge's model is a name on a server: there is nothing to read here.
     """
-    if choose_backend(settings) == "endpoint":
+    if not choose_backend(settings).local:
         return
     config = load_config(model, settings)
     require_trust(model, config, settings)
@@ -292,7 +289,7 @@ def check_local_judge(model: str, settings: ScoringSettings) -> None:
 
 def load_generative(model: str, settings: ScoringSettings) -> GenerativeJudge:
     """A judge on the backend :func:`~rm_mlflow.judges.backends.choose_backend` picks: the endpoint, vLLM, or local generation."""
-    if choose_backend(settings) != "endpoint":
+    if choose_backend(settings).local:
         if (Path(model) / ENDPOINT_FILE).is_file():
             raise ModelLoadError(f"{model}: a logged endpoint judge has no weights; pass --judge_endpoint URL (and --judge_api_key_env NAME)")
         require_trust(model, load_config(model, settings), settings)

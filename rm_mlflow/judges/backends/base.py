@@ -79,11 +79,17 @@ def no_room_message(max_new_tokens: int, positions: int | None) -> str:
 
 @dataclass(frozen=True)
 class BackendSpec:
-    """One way to run a judge: ``usable`` says whether ``auto`` may pick it for these settings; ``build`` makes it for a model."""
+    """One way to run a judge: ``usable`` says whether ``auto`` may pick it for these settings; ``build`` makes it for a model.
+
+    ``local``: the judge's weights run here, so its config is read and checked before they load (an endpoint's
+    model is a name on a server). ``check`` refuses settings the backend cannot run with, before anything loads.
+    """
 
     name: str
     usable: Callable[[ScoringSettings], bool]
     build: Callable[[str, ScoringSettings], JudgeBackend]
+    local: bool = True
+    check: Callable[[ScoringSettings], None] | None = None
 
 
 JUDGE_BACKENDS: Registry[BackendSpec] = Registry("judge backend")
@@ -94,16 +100,17 @@ def register_backend(spec: BackendSpec) -> BackendSpec:
     return JUDGE_BACKENDS.add(spec.name, spec)
 
 
-def choose_backend(settings: ScoringSettings) -> str:
-    """``judge_backend``, or for ``auto`` the first usable of endpoint (when one is given), vLLM (installed, GPU), transformers."""
-    if settings.judge.backend != "auto":
-        JUDGE_BACKENDS.get(settings.judge.backend)
-        if settings.judge.backend == "endpoint" and not settings.judge.endpoint:
-            raise OptionError("--judge_backend endpoint needs --judge_endpoint URL")
-        return settings.judge.backend
-    return next(name for name, spec in JUDGE_BACKENDS if spec.usable(settings))
+def choose_backend(settings: ScoringSettings) -> BackendSpec:
+    """``judge_backend`` (its own check passed), or for ``auto`` the first usable of endpoint (when given), vLLM (installed, GPU), transformers."""
+    if settings.judge.backend == "auto":
+        spec = next(spec for _, spec in JUDGE_BACKENDS if spec.usable(settings))
+    else:
+        spec = JUDGE_BACKENDS.get(settings.judge.backend)
+    if spec.check is not None:
+        spec.check(settings)
+    return spec
 
 
 def build_backend(model: str, settings: ScoringSettings) -> JudgeBackend:
     """The backend :func:`choose_backend` picks, built for ``model``."""
-    return JUDGE_BACKENDS.get(choose_backend(settings)).build(model, settings)
+    return choose_backend(settings).build(model, settings)

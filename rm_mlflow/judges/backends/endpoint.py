@@ -150,7 +150,16 @@ def endpoint_model_name(model: str) -> str:
     return model
 
 
+def check_endpoint_settings(settings: ScoringSettings) -> None:
+    """An endpoint is given, and its key variable (when named) is set."""
+    if not settings.judge.endpoint:
+        raise OptionError("--judge_backend endpoint needs --judge_endpoint URL")
+    if settings.judge.api_key_env and not os.environ.get(settings.judge.api_key_env):
+        raise OptionError(f"the environment variable {settings.judge.api_key_env} (--judge_api_key_env) is not set or empty")
+
+
 ENDPOINT = register_backend(BackendSpec(
     "endpoint", usable=lambda settings: settings.judge.endpoint is not None,
     build=lambda model, settings: EndpointBackend(endpoint_model_name(model), settings),
+    local=False, check=check_endpoint_settings,
 ))

@@ -455,17 +455,22 @@ def _run_watch(args: argparse.Namespace) -> int:
     if args.once:
         worker = "" if service.workers else "; another rm-mlflow process is the worker for this state folder and evaluates them"
         print(f"queued {added} new version(s){worker}")
+        if not added and service.poller.passed_over:
+            print(f"{service.poller.passed_over} selected version(s) registered before the first poll were left alone: "
+                  "pass --backfill to evaluate them too")
     return 0
 
 
 def _add_webhook(subparsers: argparse._SubParsersAction) -> None:
-    webhook = subparsers.add_parser("webhook", help="MLflow model-registry webhooks for `rm-mlflow serve`")
+    webhook = subparsers.add_parser("webhook", help="MLflow model-registry webhooks for `rm-mlflow serve`: create, list, delete")
     actions = webhook.add_subparsers(dest="webhook_command", required=True, parser_class=_Parser)
     parser = actions.add_parser(
         "create",
         help="register `rm-mlflow serve` as a webhook receiver with the MLflow server",
-        description="Calls MlflowClient.create_webhook. The MLflow server only accepts an http:// or private-address URL when "
-        "it runs with MLFLOW_WEBHOOK_ALLOWED_SCHEMES=http,https and MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS=true (see the README).",
+        description="Calls MlflowClient.create_webhook; a webhook that already delivers to the URL is refused (or replaced with "
+        "--replace). The MLflow server only accepts an http:// or private-address URL when it runs with "
+        "MLFLOW_WEBHOOK_ALLOWED_SCHEMES=http,https and MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS=true, and keeps secrets across restarts "
+        "only with a fixed MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY (docs/service.md).",
         formatter_class=_HelpFormatter,
     )
     _flag(parser, "url", required=True, help="the receiver's address, e.g. https://rm-eval.internal:8765/webhook")
@@ -474,8 +479,16 @@ def _add_webhook(subparsers: argparse._SubParsersAction) -> None:
     _flag(parser, "name", default="rm-mlflow", help="webhook name")
     _flag(parser, "events", default=None, help="comma-separated events (default: model_version.created,model_version_alias.created)")
     _flag(parser, "tracking_uri", default=None, help="MLflow server (default: MLFLOW_TRACKING_URI)")
-    _flag(parser, "test", action="store_true", help="then have MLflow send a test delivery and report the answer")
+    _flag(parser, "replace", action="store_true", help="replace a webhook that already delivers to --url (or has --name)")
+    _flag(parser, "test", action="store_true", help="then have MLflow send a test delivery (acknowledged by the service, no job) and report it")
     parser.set_defaults(handler=_run_webhook_create)
+    listing = actions.add_parser("list", help="the MLflow server's webhooks: id, name, status, URL, events", formatter_class=_HelpFormatter)
+    _flag(listing, "tracking_uri", default=None, help="MLflow server (default: MLFLOW_TRACKING_URI)")
+    listing.set_defaults(handler=_run_webhook_list)
+    deleting = actions.add_parser("delete", help="delete webhooks by id or name", formatter_class=_HelpFormatter)
+    deleting.add_argument("webhooks", nargs="+", help="webhook ids or names (see `rm-mlflow webhook list`)")
+    _flag(deleting, "tracking_uri", default=None, help="MLflow server (default: MLFLOW_TRACKING_URI)")
+    deleting.set_defaults(handler=_run_webhook_delete)
 
 
 def _run_webhook_create(args: argparse.Namespace) -> int:
@@ -483,17 +496,41 @@ def _run_webhook_create(args: argparse.Namespace) -> int:
 
     from rm_mlflow.service import load_secret
     from rm_mlflow.service.app import VERSION_EVENTS
+    from rm_mlflow.service.webhooks import register_webhook
 
     client = MlflowClient(tracking_uri=args.tracking_uri)
     secret = load_secret(env=args.secret_env, file=args.secret_file)
     events = [event.strip() for event in args.events.split(",") if event.strip()] if args.events else list(VERSION_EVENTS)
-    webhook = client.create_webhook(name=args.name, url=args.url, events=events, secret=secret,
-                                    description="rm-mlflow: evaluate new reward-model versions")
+    webhook = register_webhook(client, name=args.name, url=args.url, events=events, secret=secret, replace=args.replace,
+                               description="rm-mlflow: evaluate new reward-model versions")
     print(f"created webhook {webhook.webhook_id} ({args.name}) -> {args.url} for {', '.join(events)}")
     if args.test:
         result = client.test_webhook(webhook.webhook_id)
         print(f"test delivery: {'ok' if result.success else 'FAILED'} (HTTP {result.response_status}) {result.error_message or ''}".rstrip())
         return 0 if result.success else 1
+    return 0
+
+
+def _run_webhook_list(args: argparse.Namespace) -> int:
+    from mlflow import MlflowClient
+
+    from rm_mlflow.service.webhooks import all_webhooks, describe_webhook
+
+    hooks = all_webhooks(MlflowClient(tracking_uri=args.tracking_uri))
+    for hook in hooks:
+        print(describe_webhook(hook))
+    if not hooks:
+        print("no webhooks (create one with `rm-mlflow webhook create --url ...`)")
+    return 0
+
+
+def _run_webhook_delete(args: argparse.Namespace) -> int:
+    from mlflow import MlflowClient
+
+    from rm_mlflow.service.webhooks import delete_webhooks, describe_webhook
+
+    for hook in delete_webhooks(MlflowClient(tracking_uri=args.tracking_uri), args.webhooks):
+        print(f"deleted {describe_webhook(hook)}")
     return 0
 
 

@@ -9,6 +9,8 @@ from typing import Any
 from rm_mlflow.data.types import ChatMessage, PreferenceExample
 from rm_mlflow.errors import DataValidationError
 
+# every first run of RMB meets its empty answers: the refusal names the way past them
+SKIP_INVALID_HINT = "rerun with --skip_invalid (DataOptions(skip_invalid=True)) to skip invalid rows; each is counted and reported"
 _ROLES = ("system", "user", "assistant")
 
 
@@ -112,13 +114,13 @@ class ConversionReport:
 def convert_rows(
     rows: Iterable[Row], convert: RowConverter, *, skip_invalid: bool, report: ConversionReport
 ) -> list[PreferenceExample]:
-    """Convert rows; with ``skip_invalid`` bad rows are counted in ``report`` instead of raising."""
+    """Convert rows; with ``skip_invalid`` bad rows are counted in ``report`` instead of raising (the error says so)."""
     examples = []
     for row in rows:
         try:
             examples.append(convert(row))
         except DataValidationError as error:
             if not skip_invalid:
-                raise
+                raise DataValidationError(error.source, error.row, error.field, f"{error.problem}; {SKIP_INVALID_HINT}") from None
             report.record(error)
     return examples

@@ -98,6 +98,9 @@ def create_app(
             logger.warning("refused a webhook delivery from %s: %s", request.client.host if request.client else "?", error)
             return JSONResponse({"error": f"unauthorized: {error}"}, status_code=401)
         event, target = _parse(body)
+        if target is not None and _is_test_delivery(event, body):
+            logger.info("delivery %s (%s): MLflow's test delivery, acknowledged without a job", delivery.delivery_id, event)
+            return JSONResponse({"status": "test delivery acknowledged", "event": event}, status_code=200)
         admission = await run_in_threadpool(queue.accept_delivery, delivery.delivery_id, event, target)
         if admission.replayed:
             logger.warning("refused replayed webhook delivery %s", delivery.delivery_id)
@@ -131,6 +134,18 @@ def create_app(
         return found.as_dict()
 
     return app
+
+
+def _is_test_delivery(event: str, body: bytes) -> bool:
+    """``MlflowClient.test_webhook`` sends the event's example payload (``example_model``, run ``abcd1234abcd5678``): no model to evaluate."""
+    from mlflow.entities.webhook import WebhookEvent
+    from mlflow.webhooks.types import get_example_payload_for_event
+
+    try:
+        example = get_example_payload_for_event(WebhookEvent.from_str(event))
+    except Exception:  # noqa: BLE001 - an event this MLflow has no example for is not a test delivery
+        return False
+    return json.loads(body).get("data") == dict(example)
 
 
 def _parse(body: bytes) -> tuple[str, tuple[str, str] | None]:

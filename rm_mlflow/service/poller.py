@@ -30,17 +30,21 @@ class RegistryPoller:
         self.queue = queue
         self.selector = selector
         self.client = client or MlflowClient()
-        if queue.get_state(_WATERMARK) is None:
-            # First start: only versions registered from now on, unless asked to evaluate the existing ones too.
-            queue.set_state(_WATERMARK, "0" if backfill else str(int(time.time() * 1000)))
+        self.passed_over = 0  # selected versions older than the watermark seen by the last poll (--backfill queues them)
+        if backfill:
+            queue.set_state(_WATERMARK, "0")  # every existing version; those already queued are not queued twice
+        elif queue.get_state(_WATERMARK) is None:
+            queue.set_state(_WATERMARK, str(int(time.time() * 1000)))  # first start: only versions registered from now on
 
     def poll_once(self) -> int:
         """Queue every new version of every selected model; returns how many jobs were added."""
         started_ms = int(time.time() * 1000)
         since_ms = int(self.queue.get_state(_WATERMARK) or 0)
-        added = 0
+        added, self.passed_over = 0, 0
         for version in selected_versions(self.client, self.selector):
-            if (version.creation_timestamp or 0) >= since_ms:
+            if (version.creation_timestamp or 0) < since_ms:
+                self.passed_over += not self.queue.get(version.name, str(version.version))
+            else:
                 _, created = self.queue.enqueue(version.name, str(version.version), origin="watch")
                 if created:
                     logger.info("watch: queued models:/%s/%s", version.name, version.version)

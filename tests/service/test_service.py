@@ -321,6 +321,36 @@ def test_the_receiver_stops_reading_at_the_limit_and_checks_every_field(service)
     assert service.job("rm-int", "1") is None
 
 
+def test_webhook_commands_refuse_a_duplicate_list_replace_delete_and_the_test_delivery_makes_no_job(webhook_server, service, webhook_for,
+                                                                                                    capsys):
+    from rm_mlflow.cli import main
+
+    hook = webhook_for(service)  # with --test: MLflow's example delivery is acknowledged
+    assert service.job("example_model", "1") is None and service.get("/healthz")["jobs"].get("skipped", 0) == 0
+    url, server = f"{service.url}/webhook", ["--tracking_uri", webhook_server]
+    assert main(["webhook", "create", "--url", url, "--name", "another", *server]) == 2
+    assert f"webhook {hook.webhook_id} ({hook.name}) already delivers to {url}: pass --replace" in capsys.readouterr().err
+    assert main(["webhook", "list", *server]) == 0
+    listed = capsys.readouterr().out
+    assert listed.count(url) == 1 and hook.webhook_id in listed and SECRET not in listed
+    assert main(["webhook", "create", "--url", url, "--name", hook.name, "--replace", *server]) == 0
+    replacement = capsys.readouterr().out.split()[2]
+    assert [found.webhook_id for found in _client(webhook_server).list_webhooks() if found.url == url] == [replacement] != [hook.webhook_id]
+    assert main(["webhook", "delete", replacement, *server]) == 0 and url in capsys.readouterr().out
+    assert main(["webhook", "delete", replacement, *server]) == 2
+    assert f"no webhook has id or name {replacement!r}" in capsys.readouterr().err
+
+
+def test_an_http_receiver_refused_by_a_default_mlflow_server_names_the_server_settings(tracking, monkeypatch, capsys):
+    from rm_mlflow.cli import main
+
+    monkeypatch.setenv("RM_MLFLOW_WEBHOOK_SECRET", SECRET)
+    assert main(["webhook", "create", "--url", "http://127.0.0.1:9/webhook", "--tracking_uri", tracking]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "Invalid webhook URL scheme: 'http'" in error
+    assert "MLFLOW_WEBHOOK_ALLOWED_SCHEMES=http,https" in error and "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY" in error
+
+
 def test_job_views_need_the_status_token_and_health_names_no_model(service):
     for token in (None, "wrong-token"):
         with pytest.raises(urllib.error.HTTPError) as refused:

@@ -46,7 +46,8 @@ def test_watch_evaluates_new_versions_once_and_backfill_adopts_earlier_runs(sqli
     mlflow.register_model(model_uri, "rm-watched")  # registered before the watcher ever ran
 
     state = tmp_path / "state"
-    assert "queued 0 new version(s)" in _watch_once(sqlite_store, state)  # first start: from now on
+    first = _watch_once(sqlite_store, state)  # first start: from now on, and it says how to include v1
+    assert "queued 0 new version(s)\n1 selected version(s) registered before the first poll were left alone: pass --backfill" in first
     mlflow.register_model(model_uri, "rm-watched")
     mlflow.register_model(model_uri, "rm-ignored")
     assert "queued 1 new version(s)" in _watch_once(sqlite_store, state)

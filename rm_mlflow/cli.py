@@ -11,11 +11,12 @@ from typing import NoReturn
 
 from rm_mlflow.card.sync import SYNC_MODES
 from rm_mlflow.data.options import DataOptions
-from rm_mlflow.errors import RmMlflowError, user_error
+from rm_mlflow.errors import OptionError, RmMlflowError, user_error
 from rm_mlflow.scoring.settings import add_scoring_flags, flag_values
 from rm_mlflow.service.signature import DEFAULT_SECRET_ENV, DEFAULT_TOLERANCE_SECONDS
 
 DEFAULT_OUTPUT = "rm-mlflow-results"
+GATE_FAILED_STATUS = 3  # 1: could not write or log, 2: bad input; 3: ran, and the candidate did not pass
 
 
 class _Parser(argparse.ArgumentParser):
@@ -81,6 +82,34 @@ def _add_evaluation_flags(parser: argparse.ArgumentParser) -> None:
     _flag(parser, "seed", type=int, default=0, help="seed of the bootstrap (and of any sampling)")
 
 
+def _add_gate_flags(parser: argparse.ArgumentParser, *, alias: bool = True) -> None:
+    """The promotion gate's rule: shared by ``evaluate``, ``serve``, ``watch`` (against ``--gate_alias``) and ``gate``."""
+    group = parser.add_argument_group("promotion gate", f"a failed gate is printed as FAILED and exits with status {GATE_FAILED_STATUS}")
+    _flag(group, "gate_metric", default=None, help="the metric the gate reads (default: the first benchmark's score, e.g. rmb/score)")
+    _flag(group, "gate_min", type=float, default=None, help="pass only when the metric is at least this")
+    if alias:
+        _flag(group, "gate_alias", default=None,
+              help="compare with the latest evaluation of this alias of the registered model (e.g. champion); it must exist and "
+                   "have been evaluated on the same benchmarks")
+    _flag(group, "gate_margin", type=float, default=None, help="pass only when the metric beats the baseline's by at least this (> 0)")
+    _flag(group, "gate_confidence", type=float, default=None,
+          help="pass only when the candidate is better than the baseline with at least this probability (paired bootstrap), e.g. 0.95")
+    _flag(group, "gate_max_regression", type=float, default=None,
+          help="pass only when the lower end of the difference's interval is above minus this (no clear regression), e.g. 0.01")
+
+
+def gate_config(args: argparse.Namespace, *, baseline_given: bool = False):
+    """The :class:`~rm_mlflow.tracking.gate.GateConfig` of the ``--gate_*`` flags, None when none is set."""
+    from rm_mlflow.data.loading import resolve_benchmark
+    from rm_mlflow.tracking.gate import GateConfig
+
+    metric = args.gate_metric
+    if metric is None and hasattr(args, "dataset"):
+        metric = f"{resolve_benchmark(dataset_names(args)[0]).name}/score"
+    return GateConfig.from_flags(metric=metric or "<first benchmark>/score", minimum=args.gate_min, alias=getattr(args, "gate_alias", None), margin=args.gate_margin,
+                                 confidence=args.gate_confidence, max_regression=args.gate_max_regression, baseline_given=baseline_given)
+
+
 def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "evaluate",
@@ -105,6 +134,7 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
           help="with --mlflow: write the results into the model card (local folder and run artifacts; hub also opens a PR)")
     _flag(parser, "log_traces", type=int, default=0,
           help="with --mlflow: log up to N wrongly ranked examples and N others (seeded) as MLflow traces with feedback")
+    _add_gate_flags(parser)
     parser.set_defaults(handler=_run_evaluate)
 
 
@@ -137,7 +167,7 @@ def evaluation_request(args: argparse.Namespace, **values: object):
     return EvaluationRequest(**{
         "model": getattr(args, "model", None), "datasets": dataset_names(args), "data": data_options(args),
         "settings": scoring_overrides(args), "model_kind": args.model_kind,
-        "intervals": IntervalOptions(resamples=args.bootstrap, level=args.ci_level, seed=args.seed), **values,
+        "intervals": IntervalOptions(resamples=args.bootstrap, level=args.ci_level, seed=args.seed), "gate": gate_config(args), **values,
     })
 
 
@@ -184,8 +214,58 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     for sync in outcome.card_sync:
         print(f"Model card {sync['target']}: {sync['status']}" + (f": {sync['error']}" if sync.get("error") else ""))
     if outcome.gate is not None:
-        print(f"Promotion gate: {'passed' if outcome.gate.passed else 'FAILED'}: {outcome.gate.message}")
+        return _report_gate(outcome.gate)
     return 0
+
+
+def _report_gate(gate) -> int:
+    """Print the gate's outcome last, as one line; a failed gate exits with :data:`GATE_FAILED_STATUS`."""
+    against = f" (against {gate.baseline})" if gate.baseline else ""
+    print(f"Promotion gate{against}: {'passed' if gate.passed else 'FAILED'}: {gate.message}")
+    return 0 if gate.passed else GATE_FAILED_STATUS
+
+
+def _add_gate(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "gate",
+        help="check the promotion gate of one finished evaluation against another",
+        description="Each side is a results folder, an MLflow run id, or models:/NAME/VERSION or models:/NAME@ALIAS (that version's "
+        f"latest finished evaluation). Exits 0 when the candidate passes and {GATE_FAILED_STATUS} when it does not.",
+        formatter_class=_HelpFormatter,
+    )
+    parser.add_argument("candidate", help="the evaluation under test (e.g. models:/my-rm/7)")
+    _flag(parser, "baseline", required=True, help="the evaluation to compare with (e.g. models:/my-rm@champion)")
+    _flag(parser, "tracking_uri", default=None, help="MLflow tracking URI for run ids and models:/ references (default: MLFLOW_TRACKING_URI)")
+    _add_gate_flags(parser, alias=False)
+    parser.set_defaults(handler=_run_gate)
+
+
+def _run_gate(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from rm_mlflow.results import Results
+    from rm_mlflow.tracking.earlier_runs import results_folder
+    from rm_mlflow.tracking.gate import gate_between
+    from rm_mlflow.tracking.run import TrackingTarget
+
+    if gate_config(args, baseline_given=True) is None:  # the rule is checked before anything is downloaded
+        raise OptionError("give the gate's rule: --gate_min, --gate_margin, --gate_confidence and/or --gate_max_regression")
+    tracking = TrackingTarget(tracking_uri=args.tracking_uri)
+
+    def client():
+        from mlflow import MlflowClient
+
+        tracking.apply()
+        return MlflowClient()
+
+    with tempfile.TemporaryDirectory(prefix="rm-mlflow-gate-") as tmp:
+        candidate_dir, _ = results_folder(args.candidate, client_factory=client, workdir=Path(tmp) / "candidate")
+        baseline_dir, baseline_label = results_folder(args.baseline, client_factory=client, workdir=Path(tmp) / "baseline")
+        candidate, baseline = Results.read(candidate_dir), Results.read(baseline_dir)
+        if args.gate_metric is None:
+            args.gate_metric = f"{next(iter(candidate.document.benchmarks))}/score"
+        outcome = gate_between(candidate, baseline, gate_config(args, baseline_given=True), baseline_label=baseline_label)
+    return _report_gate(outcome)
 
 
 def _add_log(subparsers: argparse._SubParsersAction) -> None:
@@ -377,6 +457,7 @@ def _add_service_flags(parser: argparse.ArgumentParser) -> None:
     _flag(parser, "backfill", action="store_true", help="when polling for the first time, also queue versions registered earlier")
     _flag(parser, "sync_model_card", choices=SYNC_MODES, default="off", help="write each run's results into the model card")
     _add_evaluation_flags(parser)
+    _add_gate_flags(parser)
 
 
 def _add_serve(subparsers: argparse._SubParsersAction) -> None:
@@ -542,6 +623,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate(subparsers)
     _add_log(subparsers)
     _add_compare(subparsers)
+    _add_gate(subparsers)
     _add_benchmarks(subparsers)
     _add_demo(subparsers)
     _add_card(subparsers)

@@ -10,7 +10,7 @@ from rm_mlflow.data.types import ChatMessage, PreferenceExample
 from rm_mlflow.errors import DataValidationError
 
 # every first run of RMB meets its empty answers: the refusal names the way past them
-SKIP_INVALID_HINT = "rerun with --skip_invalid (DataOptions(skip_invalid=True)) to skip invalid rows; each is counted and reported"
+SKIP_INVALID_HINT = "rerun with --skip_invalid (skip_invalid=True) to skip such rows; each is counted and reported"
 _ROLES = ("system", "user", "assistant")
 
 

@@ -8,8 +8,10 @@ for the difference must not reach below ``-max_regression`` (non-inferiority).
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -52,7 +54,32 @@ class GateConfig:
         config.validate()
         return config
 
-    def validate(self) -> None:
+    @classmethod
+    def from_flags(
+        cls, *, metric: str, minimum: float | None = None, alias: str | None = None, margin: float | None = None,
+        confidence: float | None = None, max_regression: float | None = None, baseline_given: bool = False,
+    ) -> GateConfig | None:
+        """The gate the ``--gate_*`` flags describe (None when none is set).
+
+        ``--gate_min``: ``metric`` at least this; ``--gate_margin``: above the baseline's by at least this; ``--gate_confidence``:
+        better than the baseline with at least this probability (paired bootstrap); ``--gate_max_regression``: the lower end
+        of the difference's interval above minus this. The last three need a baseline: ``--gate_alias`` (or ``baseline_given``).
+        """
+        if minimum is None and margin is None and confidence is None and max_regression is None:
+            if alias:
+                raise OptionError("--gate_alias needs a rule: --gate_min, --gate_margin, --gate_confidence or --gate_max_regression")
+            return None
+        if not (alias or baseline_given) and (margin is not None or confidence is not None or max_regression is not None):
+            raise OptionError("--gate_margin, --gate_confidence and --gate_max_regression compare with the champion: add --gate_alias "
+                              "(e.g. --gate_alias champion)")
+        threshold = {key: value for key, value in (("threshold", minimum), ("min_absolute_change", margin)) if value is not None}
+        rule = {key: value for key, value in (("min_probability", confidence), ("max_regression", max_regression)) if value is not None}
+        config = cls(thresholds={metric: threshold} if threshold else {}, baseline_alias=alias,
+                     confidence={"metric": metric, **rule} if rule else None)
+        config.validate(baseline_given=baseline_given)
+        return config
+
+    def validate(self, *, baseline_given: bool = False) -> None:
         """Raise :class:`OptionError` for a threshold MLflow's ``MetricThreshold`` would refuse, or a malformed confidence rule."""
         metric_thresholds(self.thresholds)
         if self.confidence is None:
@@ -60,7 +87,7 @@ class GateConfig:
         unknown = sorted(set(self.confidence) - set(_CONFIDENCE_FIELDS))
         if unknown or "metric" not in self.confidence:
             raise OptionError(f"gate confidence: needs 'metric' and takes {', '.join(_CONFIDENCE_FIELDS)}; got {sorted(self.confidence)}")
-        if not self.baseline_alias:
+        if not (self.baseline_alias or baseline_given):
             raise OptionError("gate confidence: compares with a baseline; set baseline_alias (e.g. 'champion')")
         probability, regression = self.confidence.get("min_probability"), self.confidence.get("max_regression")
         if probability is None and regression is None:
@@ -120,46 +147,86 @@ def check_gate(
     client: Any = None,
     candidate: Results | None = None,
 ) -> GateOutcome:
-    """Validate ``metrics`` with ``mlflow.validate_evaluation_results`` and the confidence rule; a failed check is an outcome.
+    """Gate an evaluation in progress against the latest evaluation of ``config.baseline_alias`` (the champion).
 
     ``candidate`` holds the candidate's results (in memory, before they are written), which the confidence
-    rule compares example by example with the baseline run's.
+    rule compares example by example with the champion's. A missing or unevaluated champion is a failed
+    outcome whose message says what to do.
+    """
+    if not config.baseline_alias:
+        return decide_gate(metrics, config)
+    from mlflow import MlflowClient
+
+    client = client or MlflowClient()
+    baseline, run, problem = _baseline(config.baseline_alias, reference, experiment_id, client)
+    if run is None:
+        return GateOutcome(False, str(problem), baseline)
+    return decide_gate(metrics, config, baseline=baseline, baseline_run=run.info.run_id, baseline_metrics=dict(run.data.metrics),
+                       candidate=candidate, baseline_results=lambda: _downloaded(run.info.run_id, client))
+
+
+def gate_between(candidate: Results, baseline: Results, config: GateConfig, *, baseline_label: str) -> GateOutcome:
+    """Gate one finished evaluation against another (``rm-mlflow gate``): the same thresholds and confidence rule."""
+    metrics = {key: value for key, value in candidate.document.metrics.items() if value is not None}
+    baseline_metrics = {key: value for key, value in baseline.document.metrics.items() if value is not None}
+    return decide_gate(metrics, config, baseline=baseline_label, baseline_metrics=baseline_metrics, candidate=candidate,
+                       baseline_results=lambda: contextlib.nullcontext(baseline))
+
+
+def decide_gate(
+    metrics: Mapping[str, float],
+    config: GateConfig,
+    *,
+    baseline: str | None = None,
+    baseline_run: str | None = None,
+    baseline_metrics: Mapping[str, float] | None = None,
+    candidate: Results | None = None,
+    baseline_results: Any = None,
+) -> GateOutcome:
+    """``mlflow.validate_evaluation_results`` on the thresholds, then the confidence rule; a failed check is an outcome.
+
+    MLflow's own "Model validation passed!" line is held back: only the gate's whole outcome is reported.
     """
     import mlflow
     from mlflow.models.evaluation import EvaluationResult
     from mlflow.models.evaluation.validation import ModelValidationFailedException
 
-    baseline_metrics, baseline, baseline_run = None, None, None
-    if config.baseline_alias:
-        baseline, baseline_run, baseline_metrics = _baseline(config.baseline_alias, reference, experiment_id, client)
+    validation_log = logging.getLogger("mlflow.models.evaluation.validation")
+    level = validation_log.level
+    validation_log.setLevel(logging.WARNING)
     try:
         mlflow.validate_evaluation_results(
             metric_thresholds(config.thresholds),
             EvaluationResult(dict(metrics), {}, run_id="candidate"),
-            EvaluationResult(baseline_metrics, {}, run_id=baseline_run) if baseline_metrics is not None else None,
+            EvaluationResult(dict(baseline_metrics), {}, run_id=baseline_run or "baseline") if baseline_metrics is not None else None,
         )
     except ModelValidationFailedException as error:
-        return GateOutcome(False, str(error.message).strip(), baseline, baseline_run)
+        return GateOutcome(False, " ".join(str(error.message).split()), baseline, baseline_run)
+    finally:
+        validation_log.setLevel(level)
     if config.confidence is None:
         return GateOutcome(True, "all thresholds met", baseline, baseline_run)
-    if baseline_run is None or candidate is None:
-        return GateOutcome(False, f"no finished evaluation of {baseline} to compare with, so the confidence rule cannot pass", baseline, baseline_run)
-    passed, message, figures = _confidence(config.confidence, candidate, baseline_run, client)
+    if candidate is None or baseline_results is None:
+        return GateOutcome(False, "the confidence rule needs both evaluations' per-example results", baseline, baseline_run)
+    with baseline_results() as base:
+        passed, message, figures = _confidence(config.confidence, candidate, base)
     return GateOutcome(passed, message, baseline, baseline_run, figures)
 
 
-def _confidence(rule: Mapping[str, Any], candidate: Results, baseline_run: str, client: Any) -> tuple[bool, str, dict[str, float] | None]:
-    """Compare the candidate's examples with the baseline run's by paired bootstrap and apply the rule."""
-    import tempfile
+@contextlib.contextmanager
+def _downloaded(run_id: str, client: Any) -> Iterator[Results]:
+    """A finished run's results, downloaded into a temporary folder for the duration of the block."""
+    with tempfile.TemporaryDirectory(prefix="rm-mlflow-gate-") as tmp:
+        yield Results.read(download_results(run_id, tmp, client=client))
 
+
+def _confidence(rule: Mapping[str, Any], candidate: Results, baseline: Results) -> tuple[bool, str, dict[str, float] | None]:
+    """Compare the candidate's examples with the baseline's by paired bootstrap and apply the rule."""
     from rm_mlflow.comparison import compare_folders, probability_better
 
     metric = rule["metric"]
     level = float(rule.get("level", 0.95))
-    with tempfile.TemporaryDirectory(prefix="rm-mlflow-gate-") as tmp:
-        baseline_dir = download_results(baseline_run, tmp, client=client)
-        comparison = compare_folders(baseline_dir, candidate, resamples=int(rule.get("resamples", 1000)), level=level,
-                                     seed=int(rule.get("seed", 0)))
+    comparison = compare_folders(baseline, candidate, resamples=int(rule.get("resamples", 1000)), level=level, seed=int(rule.get("seed", 0)))
     figures = probability_better(comparison, metric)
     if figures is None:
         return False, f"confidence rule: {metric} was not evaluated by both the candidate and the baseline", None
@@ -177,8 +244,8 @@ def _confidence(rule: Mapping[str, Any], candidate: Results, baseline_run: str, 
     return not failed, ("confidence rule met: " if not failed else "confidence rule not met: ") + detail, figures
 
 
-def _baseline(alias: str, reference: ModelReference | None, experiment_id: str | None, client: Any) -> tuple[str, str | None, dict | None]:
-    """The metrics of the latest finished evaluation run of ``name@alias``; none when the alias or its run is missing."""
+def _baseline(alias: str, reference: ModelReference | None, experiment_id: str | None, client: Any) -> tuple[str, Any, str | None]:
+    """(label, the latest finished evaluation run of ``name@alias``, None), or (label, None, what to do) when there is none."""
     from mlflow import MlflowClient
 
     if reference is None or not reference.registered_name:
@@ -188,11 +255,12 @@ def _baseline(alias: str, reference: ModelReference | None, experiment_id: str |
     try:
         version = client.get_model_version_by_alias(name, alias)
     except Exception:  # noqa: BLE001 - a missing alias means there is no baseline yet
-        logger.warning("gate: %s has no alias %r; thresholds that compare with a baseline will fail", name, alias)
-        return f"{name}@{alias} (missing)", None, {}
+        return (f"{name}@{alias} (missing)", None,
+                f"{name} has no alias {alias!r} to compare with: point it at the current champion "
+                f"(MlflowClient().set_registered_model_alias({name!r}, {alias!r}, VERSION)) and evaluate it, or gate without --gate_alias")
     label = f"{name}@{alias} (v{version.version})"
     run = latest_evaluation_run(name, str(version.version), client=client, experiment_id=experiment_id)
     if run is None:
-        logger.warning("gate: no finished evaluation of %s found; thresholds that compare with a baseline will fail", label)
-        return label, None, {}
-    return label, run.info.run_id, dict(run.data.metrics)
+        return (label, None, f"{label} has no finished rm-mlflow evaluation to compare with: evaluate it first "
+                             f"(rm-mlflow evaluate --model models:/{name}@{alias} --mlflow, same benchmarks and experiment)")
+    return label, run, None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 
@@ -33,7 +34,7 @@ def _register(name: str, scores: dict[str, float]) -> str:
     return str(info.registered_model_version)
 
 
-def test_compare_versions_and_gate_with_confidence(tracking, tiny_llama, tmp_path):
+def test_compare_versions_and_gate_with_confidence(tracking, tiny_llama, tmp_path, capsys, caplog):
     mlflow.set_experiment("compare")
     examples = load_benchmark("rewardbench", SAMPLE).examples
     model = load_reward_model(str(tiny_llama))
@@ -56,6 +57,19 @@ def test_compare_versions_and_gate_with_confidence(tracking, tiny_llama, tmp_pat
     assert runs["better"].data.tags["rm_mlflow.gate"] == "passed" and runs["same"].data.tags["rm_mlflow.gate"] == "failed"
     assert runs["better"].data.metrics["gate/p_better"] >= 0.95 and runs["same"].data.metrics["gate/passed"] == 0.0
     print(f"\ngate, clearly better v2: {better.gate.message}\ngate, identical v3: {same.gate.message}")
+
+    # the same rule from the command line, on the finished evaluations: MLflow's threshold check passes, the confidence rule does not
+    from rm_mlflow.cli import main
+
+    caplog.set_level(logging.INFO)
+    capsys.readouterr()  # what the evaluations above printed
+    rule = ["--baseline", "models:/gate-rm@champion", "--gate_min", "0", "--gate_confidence", "0.95", "--tracking_uri", tracking]
+    assert main(["gate", "models:/gate-rm/3", *rule]) == 3
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("Promotion gate (against models:/gate-rm@champion (v1, run ") and "): FAILED: confidence rule not met: " in line
+    assert "Model validation passed" not in caplog.text
+    assert main(["gate", "models:/gate-rm/2", *rule]) == 0 and ": passed: confidence rule met" in capsys.readouterr().out
+    print(f"rm-mlflow gate, identical v3: exit 3, {line}")
 
     result = subprocess.run(
         [sys.executable, "-m", "rm_mlflow.cli", "compare", "models:/gate-rm@champion", "models:/gate-rm/2", "--tracking_uri", tracking,

@@ -38,3 +38,16 @@ def test_gate_without_a_baseline_checks_absolute_thresholds(tracking, registered
     impossible = GateConfig({"rewardbench/score": 1.01})
     result = evaluate_to_run(f"models:/{registered_rm}/1", ["rewardbench"], data=DATA, gate=impossible, progress=False)
     assert not result.gate.passed and "1.01" in result.gate.message
+
+
+def test_gate_flags_against_a_missing_champion_fail_in_one_line_that_says_what_to_do(tracking, registered_rm, tmp_path, capsys):
+    from rm_mlflow.cli import main
+
+    code = main(["evaluate", "--model", f"models:/{registered_rm}/1", "--data-dir", str(SAMPLE_DATA), "--mlflow", "--experiment", "gate",
+                 "--gate_alias", "no-such-alias", "--gate_min", "0", "--output", str(tmp_path / "out"), "--quiet", "--bootstrap", "0"])
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert code == 3
+    assert last == (f"Promotion gate (against {registered_rm}@no-such-alias (missing)): FAILED: {registered_rm} has no alias 'no-such-alias' "
+                    f"to compare with: point it at the current champion (MlflowClient().set_registered_model_alias('{registered_rm}', "
+                    "'no-such-alias', VERSION)) and evaluate it, or gate without --gate_alias")
+    assert json.loads((tmp_path / "out" / "results.json").read_text())["gate"]["passed"] is False

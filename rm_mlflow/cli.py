@@ -103,11 +103,12 @@ def gate_config(args: argparse.Namespace, *, baseline_given: bool = False):
     from rm_mlflow.data.loading import resolve_benchmark
     from rm_mlflow.tracking.gate import GateConfig
 
+    rule = {"minimum": args.gate_min, "alias": getattr(args, "gate_alias", None), "margin": args.gate_margin,
+            "confidence": args.gate_confidence, "max_regression": args.gate_max_regression}
     metric = args.gate_metric
-    if metric is None and hasattr(args, "dataset"):
+    if metric is None and hasattr(args, "dataset") and any(value is not None for value in rule.values()):
         metric = f"{resolve_benchmark(dataset_names(args)[0]).name}/score"
-    return GateConfig.from_flags(metric=metric or "<first benchmark>/score", minimum=args.gate_min, alias=getattr(args, "gate_alias", None), margin=args.gate_margin,
-                                 confidence=args.gate_confidence, max_regression=args.gate_max_regression, baseline_given=baseline_given)
+    return GateConfig.from_flags(metric=metric or "<first benchmark>/score", baseline_given=baseline_given, **rule)
 
 
 def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
@@ -311,6 +312,7 @@ def _add_compare(subparsers: argparse._SubParsersAction) -> None:
     _flag(parser, "ci_level", type=float, default=0.95, help="coverage of the intervals")
     _flag(parser, "seed", type=int, default=0, help="seed of the bootstrap")
     _flag(parser, "flips", type=int, default=10, help="flipped examples to list per benchmark and direction")
+    _flag(parser, "all_subsets", action="store_true", help="list every subset (by default only those where an example flipped)")
     _flag(parser, "output", default=None, help="also write comparison.json and plots here")
     _flag(parser, "mlflow", action="store_true", help="log the comparison (metrics, tables, plots) to a new MLflow run")
     _flag(parser, "experiment", default=None, help="MLflow experiment for that run")
@@ -339,7 +341,7 @@ def _run_compare(args: argparse.Namespace) -> int:
         candidate, candidate_label = results_folder(args.candidate, client_factory=client, workdir=Path(tmp) / "candidate")
         comparison = compare_folders(baseline, candidate, resamples=intervals.resamples, level=intervals.level, seed=intervals.seed,
                                      labels=(baseline_label, candidate_label))
-    print(format_comparison(comparison, flips=args.flips))
+    print(format_comparison(comparison, flips=args.flips, all_subsets=args.all_subsets))
     if args.output or args.mlflow:
         from rm_mlflow.tracking.recording import log_comparison, write_comparison
 

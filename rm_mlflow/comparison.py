@@ -116,23 +116,55 @@ def _label(side: Path | str | Results) -> str:
     return f"model {side.document.model.get('name')}" if isinstance(side, Results) else str(side)
 
 
-def format_comparison(comparison: Comparison, *, flips: int = 10) -> str:
-    """Deltas with intervals per benchmark and figure, and the first flipped examples."""
+def format_comparison(comparison: Comparison, *, flips: int = 10, all_subsets: bool = False) -> str:
+    """The headline first and last; per benchmark its score and sections, the subsets where examples flipped, the first flips.
+
+    ``all_subsets`` lists every subset. A difference that is exactly zero in every resample reads ``tie``.
+    """
     pct = round(100 * comparison.level)
-    lines = [f"Candidate {comparison.candidate} vs baseline {comparison.baseline} ({comparison.resamples} paired resamples, {pct}% intervals)"]
+    headline = _headline(comparison)
+    lines = [f"Candidate {comparison.candidate} vs baseline {comparison.baseline} ({comparison.resamples} paired resamples, {pct}% intervals)",
+             *headline]
     for name, benchmark in comparison.benchmarks.items():
+        flipped_subsets = set(benchmark.flipped["subset"].astype(str)) if len(benchmark.flipped) else set()
+        shown = {figure: d for figure, d in benchmark.differences.items()
+                 if not figure.startswith("subset/") or all_subsets or figure.removeprefix("subset/") in flipped_subsets}
+        hidden = len(benchmark.differences) - len(shown)
         lines += ["", f"== {name} ({benchmark.shared_examples} examples in both)"]
-        width = max((len(figure) for figure in benchmark.differences), default=10)
+        width = max((len(figure) for figure in shown), default=10)
         lines.append(f"  {'figure':<{width}}  {'delta':>8}  {'interval':>19}  {'P(better)':>9}")
-        for figure, d in benchmark.differences.items():
-            lines.append(f"  {figure:<{width}}  {d.delta:>+8.4f}  [{d.low:>+8.4f}, {d.high:>+8.4f}]  {d.probability_better:>9.3f}")
+        lines += [f"  {figure:<{width}}  {_difference_cells(d)}" for figure, d in shown.items()]
+        if hidden:
+            lines.append(f"  ({hidden} subset(s) without a flipped example not shown; --all_subsets shows them)")
         better = benchmark.flipped[benchmark.flipped["candidate_correct"] > benchmark.flipped["baseline_correct"]]
         worse = benchmark.flipped[benchmark.flipped["candidate_correct"] < benchmark.flipped["baseline_correct"]]
         lines.append(f"  flipped: {len(better)} now correct, {len(worse)} now wrong")
         for label, part in (("now correct", better), ("now wrong", worse)):
             for row in part.head(flips).itertuples():
                 lines.append(f"    {label:<11} {row.subset} id {row.id}: margin {row.baseline_margin:+.4f} -> {row.candidate_margin:+.4f}")
-    return "\n".join(lines)
+    return "\n".join([*lines, "", *headline])
+
+
+def _headline(comparison: Comparison) -> list[str]:
+    """One line per benchmark: its score's difference (or, without a score, that there is none to compare)."""
+    lines = []
+    for name, benchmark in comparison.benchmarks.items():
+        score = benchmark.differences.get("score")
+        flipped = benchmark.flipped
+        now_correct = int((flipped["candidate_correct"] > flipped["baseline_correct"]).sum())
+        now_wrong = int((flipped["candidate_correct"] < flipped["baseline_correct"]).sum())
+        summary = f"{name}/score {_difference_cells(score, compact=True)}" if score is not None else f"{name}: no headline score"
+        lines.append(f"HEADLINE {summary}; {now_correct} now correct, {now_wrong} now wrong")
+    return lines
+
+
+def _difference_cells(d: Difference, *, compact: bool = False) -> str:
+    """``delta [low, high] P(better)``, or ``tie`` where the two evaluations agree in every resample."""
+    if d.delta == 0 and d.low == 0 and d.high == 0:
+        return "tie (identical on every resample)" if compact else f"{0:>+8.4f}  {'[+0.0000, +0.0000]':>19}  {'tie':>9}"
+    if compact:
+        return f"{d.delta:+.4f} [{d.low:+.4f}, {d.high:+.4f}], P(better) {d.probability_better:.3f}"
+    return f"{d.delta:>+8.4f}  [{d.low:>+8.4f}, {d.high:>+8.4f}]  {d.probability_better:>9.3f}"
 
 
 def comparison_document(comparison: Comparison) -> dict[str, Any]:

@@ -71,6 +71,11 @@ def test_compare_versions_and_gate_with_confidence(tracking, tiny_llama, tmp_pat
     assert main(["gate", "models:/gate-rm/2", *rule]) == 0 and ": passed: confidence rule met" in capsys.readouterr().out
     print(f"rm-mlflow gate, identical v3: exit 3, {line}")
 
+    assert main(["compare", "models:/gate-rm@champion", "models:/gate-rm/3", "--tracking_uri", tracking]) == 0
+    identical = capsys.readouterr().out
+    assert "HEADLINE rewardbench/score tie (identical on every resample); 0 now correct, 0 now wrong" in identical
+    assert " 0.000\n" not in identical and "subset/" not in identical and "subset(s) without a flipped example not shown" in identical
+
     result = subprocess.run(
         [sys.executable, "-m", "rm_mlflow.cli", "compare", "models:/gate-rm@champion", "models:/gate-rm/2", "--tracking_uri", tracking,
          "--mlflow", "--experiment", "comparisons", "--flips", "3", "--output", str(tmp_path / "cmp")],
@@ -79,6 +84,9 @@ def test_compare_versions_and_gate_with_confidence(tracking, tiny_llama, tmp_pat
     assert result.returncode == 0, result.stderr
     print(result.stdout)
     assert "== rewardbench (25 examples in both)" in result.stdout and "now correct" in result.stdout
+    headline = [line for line in result.stdout.splitlines() if line.startswith("HEADLINE ")]
+    assert len(headline) == 2 and headline[0] == headline[1] and headline[0].startswith("HEADLINE rewardbench/score +")
+    assert result.stdout.splitlines()[1] == headline[0]  # first, right under the title, and again at the end
     document = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
     flipped = pd.DataFrame(document["benchmarks"]["rewardbench"]["flipped"])
     champion_wrong = sum(1 for e in examples if real[e.chosen[0]] <= real[e.rejected[0]])

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from mlflow.models.evaluation import EvaluationResult, ModelEvaluator
@@ -62,10 +63,21 @@ class RewardModelEvaluator(ModelEvaluator):
         """Run the pipeline on MLflow's loaded model and data, logging to MLflow's run ``run_id``."""
         if model is None:
             raise OptionError("the reward_model evaluator scores a model: pass model=... (a models:/ URI, run URI or local path)")
-        options = EvaluatorConfig.from_mapping(evaluator_config)
-        datasets = benchmarks_from_data(dataset.features_data, dataset_name=options.dataset_name)
-        reference = resolve_model_reference(options.model_uri) if options.model_uri else reference_from_pyfunc(model)
-        request = options.request(lambda: reward_model_from_pyfunc(model, options.settings, kind=options.model_kind), datasets, reference=reference)
-        outcome = run_evaluation(request, TrackingTarget(run_id=run_id))
+        # Importing torch under mlflow.models.evaluate imports mlflow.pytorch, whose logging.basicConfig(level=ERROR) would
+        # hide our warnings (rows skipped, conversations truncated): ours stay at WARNING unless the caller set a level.
+        ours = logging.getLogger("rm_mlflow")
+        unset = ours.level == logging.NOTSET
+        if unset:
+            ours.setLevel(logging.WARNING)
+        try:
+            options = EvaluatorConfig.from_mapping(evaluator_config)
+            datasets = benchmarks_from_data(dataset.features_data, dataset_name=options.dataset_name)
+            reference = resolve_model_reference(options.model_uri) if options.model_uri else reference_from_pyfunc(model)
+            request = options.request(lambda: reward_model_from_pyfunc(model, options.settings, kind=options.model_kind), datasets,
+                                      reference=reference)
+            outcome = run_evaluation(request, TrackingTarget(run_id=run_id))
+        finally:
+            if unset:
+                ours.setLevel(logging.NOTSET)
         artifacts = {name: _Artifact(uri=uri) for name, uri in outcome.artifacts.items()}
         return EvaluationResult(metrics=outcome.metrics, artifacts=artifacts, run_id=run_id)

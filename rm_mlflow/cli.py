@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -211,7 +212,12 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     if outcome.run_id is None:
         print(f"\nWrote {Path(args.output) / 'results.json'} and per-example scores to {args.output}/")
         return 0
-    print(f"\nWrote results to {args.output}/ and logged them to MLflow run {outcome.run_id}")
+    import mlflow
+
+    print(f"\nWrote results to {args.output}/ and logged them to MLflow run {outcome.run_id} on {mlflow.get_tracking_uri()}")
+    if not (args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")):
+        print("(no --tracking_uri and no MLFLOW_TRACKING_URI: MLflow's default store in this folder)")
+    print(f"See the run: {outcome.run_page}")
     for sync in outcome.card_sync:
         print(f"Model card {sync['target']}: {sync['status']}" + (f": {sync['error']}" if sync.get("error") else ""))
     if outcome.gate is not None:

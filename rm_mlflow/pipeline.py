@@ -29,6 +29,7 @@ from rm_mlflow.data.benchmark import Benchmark, LoadedBenchmark
 from rm_mlflow.data.loading import load_benchmarks
 from rm_mlflow.data.options import DataOptions
 from rm_mlflow.errors import OptionError, TrackingError, first_line
+from rm_mlflow.progress import disable_library_progress_bars
 from rm_mlflow.results import prepare_output_folder, write_results
 from rm_mlflow.scoring.base import Scorer
 from rm_mlflow.scoring.cache import ScoreCache
@@ -96,6 +97,7 @@ class EvaluationOutcome:
     results_dir: Path
     metrics: dict[str, float]
     run_id: str | None = None
+    run_page: str | None = None  # where to see the run: its page on the server, or the `mlflow ui` command for a local store
     artifacts: dict[str, str] = field(default_factory=dict)
     reference: ModelReference | None = None
     gate: GateOutcome | None = None
@@ -146,7 +148,12 @@ class EvaluationPipeline:
         metrics = report.metrics() | gate_metrics(gate.as_dict() if gate else None)
         outcome = EvaluationOutcome(report=report, results_dir=self.output, metrics=metrics, reference=resolved.reference, gate=gate)
         if run is not None:
+            import mlflow
+
+            from rm_mlflow.tracking.run import where_to_view
+
             outcome.run_id = run.run_id
+            outcome.run_page = where_to_view(run.run_id, run.experiment_id, mlflow.get_tracking_uri())
             outcome.artifacts = self.log(run)
             self.trace(report, resolved, run)
             outcome.card_sync = self.sync_card(run, resolved)
@@ -160,6 +167,8 @@ class EvaluationPipeline:
         (with a logged model's own settings under them), and the device is resolved here, once.
         """
         request = self.request
+        if not request.progress:
+            disable_library_progress_bars()  # weight loading, downloads and artifact uploads too, not only our bars
         explicit = ScoringSettings.from_mapping(request.settings, source="scoring settings")
         device = explicit.resolved_device  # a GPU that is not there fails now, not after the data is read
         self.group = current_process_group(device)

@@ -47,12 +47,18 @@ class TrackedRun:
 
     @classmethod
     def open(cls, target: TrackingTarget, *, default_name: str | None = None) -> TrackedRun:
-        """The target's run, or a new run in its experiment."""
+        """The target's run, or a new run in its experiment; a given run still under MLflow's made-up name gets ``default_name``.
+
+        ``mlflow.models.evaluate`` starts its run as ``vaunted-hound-421``: it is named as the CLI names its runs
+        (``my-rm-v3``), unless the caller chose a name.
+        """
         from mlflow import MlflowClient
 
         target.apply()
         client = MlflowClient()
         if target.run_id:
+            if default_name and is_generated_name(client.get_run(target.run_id).info.run_name):
+                client.set_tag(target.run_id, "mlflow.runName", default_name)
             return cls(target.run_id, client)
         return cls(create_run(client, experiment=target.experiment, run_name=target.run_name or default_name), client)
 
@@ -83,6 +89,22 @@ class TrackedRun:
             self.client.set_terminated(self.run_id, status)
         except Exception as error:  # noqa: BLE001
             logger.error("could not mark run %s as %s: %s", self.run_id, status, first_line(error))
+
+
+def is_generated_name(name: str | None) -> bool:
+    """Whether ``name`` is one MLflow made up for an unnamed run (``predicate-noun-number`` from its own word lists)."""
+    from mlflow.utils.name_utils import _GENERATOR_NOUNS, _GENERATOR_PREDICATES
+
+    parts = (name or "").split("-")
+    return len(parts) == 3 and parts[0] in _GENERATOR_PREDICATES and parts[1] in _GENERATOR_NOUNS and parts[2].isdigit()
+
+
+def where_to_view(run_id: str, experiment_id: str, tracking_uri: str) -> str:
+    """The run's page on a tracking server, or the ``mlflow ui`` command that serves a local store and the page it opens."""
+    page = f"#/experiments/{experiment_id}/runs/{run_id}"
+    if tracking_uri.startswith(("http://", "https://")):
+        return f"{tracking_uri.rstrip('/')}/{page}"
+    return f"mlflow ui --backend-store-uri {tracking_uri}, then open http://127.0.0.1:5000/{page}"
 
 
 def create_run(client: Any, *, experiment: str | None = None, run_name: str | None = None) -> str:

@@ -2,13 +2,16 @@
 
 import json
 import logging
+import os
+import subprocess
+import sys
 
 import mlflow
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from tests.helpers import SAMPLE_DATA, sample_metrics
+from tests.helpers import REPO_ROOT, SAMPLE_DATA, sample_metrics
 
 CONFIG = {"data_dir": str(SAMPLE_DATA), "progress": False}
 
@@ -74,8 +77,29 @@ def test_evaluate_by_alias_names_the_resolved_version(tracking, registered_rm, t
     mlflow.set_experiment("evaluator")
     result = _evaluate(f"models:/{registered_rm}@champion", model_uri=f"models:/{registered_rm}@champion")
     _same_scores(result.metrics, sample_metrics(tiny_llama))
-    tags = MlflowClient().get_run(result.run_id).data.tags
+    run = MlflowClient().get_run(result.run_id)
+    tags = run.data.tags
     assert (tags["rm_mlflow.model_alias"], tags["rm_mlflow.model_version"]) == ("champion", "1")
+    assert run.info.run_name == f"{registered_rm}-v1"  # not MLflow's made-up name: the CLI's
+
+
+def test_the_library_path_shows_our_warnings_and_no_bar_when_progress_is_off(tracking, registered_rm):
+    # a fresh interpreter: under pytest the root logger already has handlers, so mlflow.pytorch's basicConfig(level=ERROR) is a no-op
+    script = f"""
+import mlflow
+mlflow.set_experiment("evaluator")
+with mlflow.start_run(run_name="my-own-name") as run:
+    mlflow.models.evaluate(model="models:/{registered_rm}/1", data=["rewardbench"], model_type="reward_model", evaluators="reward_model",
+                           evaluator_config={CONFIG | {"max_length": 64, "truncation": "left", "bootstrap_resamples": 0}!r})
+print("RUN", run.info.run_id)
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO_ROOT, timeout=600,
+                            env={**os.environ, "MLFLOW_TRACKING_URI": tracking})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "conversations were longer than max_length=64 and were truncated (left side)" in result.stderr
+    assert "Loading weights" not in result.stderr
+    run_id = result.stdout.split("RUN ")[-1].strip()
+    assert MlflowClient().get_run(run_id).info.run_name == "my-own-name"  # a name the caller chose is kept
 
 
 def test_transformers_pipeline_model_is_unwrapped_and_scores_the_same(tracking, tiny_llama):

@@ -51,6 +51,7 @@ class BenchmarkReport:
     length_bias: LengthBias | None = None
     warnings: list[str] = field(default_factory=list)  # e.g. a judge that gave no verdict too often
     notes: list[str] = field(default_factory=list)  # the model kind's own summary lines (a judge's verdict counts)
+    partial: str | None = None  # why these are not the whole benchmark's figures (--limit, --subsets, missing sections)
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ class EvaluationReport:
                     "length_bias": _length_document(r.length_bias),
                     "warnings": r.warnings,
                     "notes": r.notes,
+                    "partial": r.partial,
                 }
                 for name, r in self.benchmarks.items()
             },
@@ -314,6 +316,7 @@ def _benchmark_report(
         length_bias=bias,
         warnings=review.warnings,
         notes=review.lines,
+        partial=item.partial,
     )
 
 

@@ -54,6 +54,7 @@ class BenchmarkResults:
     length_bias: dict[str, Any] | None
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    partial: str | None = None  # not the whole benchmark: why (its score is not the benchmark's score)
 
 
 @dataclass(frozen=True)
@@ -324,6 +325,8 @@ def format_summary(report: EvaluationReport) -> str:
         scores = benchmark.scores
         lines.append("")
         lines.append(f"== {benchmark.title} [{name}]  ({len(benchmark.examples)} examples from {benchmark.source})")
+        if benchmark.partial:
+            lines.append(f"   PARTIAL: {benchmark.partial}; these figures are not the benchmark's score")
         if benchmark.skipped:
             lines.append(f"   skipped {benchmark.skipped} invalid row(s); first: {benchmark.skipped_reasons[0]}")
         width = max((len(s) for s in scores.subsets), default=10)
@@ -332,7 +335,8 @@ def format_summary(report: EvaluationReport) -> str:
         for section, value in scores.sections.items():
             lines.append(f"  section {section:<{max(width - 8, 1)}}  {value:7.4f}{_interval(scores, f'section/{section}')}")
         if scores.score is not None:
-            lines.append(f"  SCORE {name}: {scores.score:.4f}{_interval(scores, 'score')}")
+            partial = f"  (PARTIAL: {benchmark.partial})" if benchmark.partial else ""
+            lines.append(f"  SCORE {name}: {scores.score:.4f}{_interval(scores, 'score')}{partial}")
         if scores.intervals:
             level = next(iter(scores.intervals.values())).level
             lines.append(f"  [intervals: {100 * level:.0f}% percentile bootstrap, resampling examples within subsets]")
@@ -396,7 +400,8 @@ def format_markdown_summary(report: EvaluationReport) -> str:
         scores = benchmark.scores
         sections = ", ".join(f"{section} {100 * value:.1f}" for section, value in scores.sections.items()) or "-"
         headline = f"{100 * scores.score:.1f}{_interval(scores, 'score', 100, 1)}" if scores.score is not None else "-"
-        lines.append(f"| {benchmark.title} (`{name}`) | {len(benchmark.examples)} | {headline} | {sections} |")
+        partial = f" **partial**: {benchmark.partial}" if benchmark.partial else ""
+        lines.append(f"| {benchmark.title} (`{name}`){partial} | {len(benchmark.examples)} | {headline} | {sections} |")
     for key, value in report.combined.items():
         lines.append(f"| `{key}` | | {100 * value:.1f} | |")
     for benchmark in report.benchmarks.values():

@@ -10,7 +10,10 @@ import pytest
 from rm_mlflow import DataOptions, ScoringSettings
 from rm_mlflow.benchmarking import score_reward_model
 from rm_mlflow.data.benchmarks.rewardbench import EXAMPLE_COUNTS, SUBSET_MAPPING
-from rm_mlflow.results import write_results
+from rm_mlflow.card.model_index import build_eval_results
+from rm_mlflow.results import format_summary, read_results, write_results
+from rm_mlflow.tracking.recording import run_tags
+from rm_mlflow.tracking.version_tags import succeeded_tags
 from tests.helpers import REPO_ROOT, SAMPLE_DATA, reference_scores, write_jsonl
 
 RMB_SUBSETS = ["Pairwise_set/Harmlessness/S1", "BoN_set/Helpfulness/Code/Documentation"]
@@ -55,7 +58,19 @@ def test_rmb_real_rows_pairwise_and_best_of_n(tiny_llama, shared_data, tmp_path)
     paths = write_results(report, tmp_path)
     saved = json.loads(paths["results"].read_text())
     assert saved["benchmarks"]["rmb"]["score"] == pytest.approx(rmb.scores.score)
-    assert len(pd.read_parquet(paths["rmb_scores"])) == 45
+    written = pd.read_parquet(paths["rmb_scores"])
+    assert len(written) == 45 and set(written["section"]) == {"bon/helpfulness", "pairwise/harmlessness"}  # RMB's section, filled in
+
+    # two scenarios of RMB, cut to 30 rows each: partial, said everywhere its score could be read as RMB's
+    partial = f"only --subsets {','.join(RMB_SUBSETS)}; --limit 30: 45 of "
+    assert rmb.partial.startswith(partial) and rmb.partial.endswith("; no data for bon/harmlessness, pairwise/helpfulness")
+    assert saved["benchmarks"]["rmb"]["partial"] == rmb.partial
+    assert f"SCORE rmb: {rmb.scores.score:.4f}" in format_summary(report) and f"(PARTIAL: {rmb.partial})" in format_summary(report)
+    document = read_results(paths["results"])
+    assert run_tags(document)["rm_mlflow.partial"] == f"rmb: {rmb.partial}"
+    assert build_eval_results(document) == []  # the model card never shows it as RMB's score
+    tags, _ = succeeded_tags(report.metrics(), "run-1", ["rmb"], partial=run_tags(document)["rm_mlflow.partial"])
+    assert tags["rm_eval.partial"] == f"rmb: {rmb.partial}" and tags["rm_eval.score"] == f"{rmb.scores.score:.6f}"
 
 
 def test_prior_sets_and_core_give_the_original_leaderboard_score(tiny_llama, tmp_path):

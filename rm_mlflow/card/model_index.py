@@ -7,12 +7,14 @@ headline score, the section scores and, optionally, one metric per subset.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 from rm_mlflow.metrics.outcomes import metric_slug
 from rm_mlflow.results import BenchmarkResults, ResultsDocument
 
+logger = logging.getLogger(__name__)
 TASK_TYPE = "preference_evaluation"  # rewardbench's task type
 TASK_NAME = "Reward Model Evaluation (rm-mlflow)"  # marks our entries, so a later sync replaces exactly these
 SOURCE_NAME = "rm-mlflow"
@@ -25,6 +27,9 @@ def build_eval_results(results: ResultsDocument, *, source_url: str | None = Non
     entries = []
     args = _model_type_args(results.model)
     for name, benchmark in results.benchmarks.items():
+        if benchmark.partial:
+            logger.warning("%s is left out of the model card: its figures come from part of the benchmark (%s)", name, benchmark.partial)
+            continue
         common = {
             "task_type": TASK_TYPE,
             "task_name": TASK_NAME,

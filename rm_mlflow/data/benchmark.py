@@ -54,6 +54,8 @@ class Benchmark:
         hub_id: the dataset's Hugging Face Hub id, when it lives there.
         default_split: the split used when none is asked for.
         sections: section name -> its subsets (fills the per-example ``section`` column).
+        section_rule: for benchmarks whose subsets are discovered (RMB's scenarios): subset -> section, with
+            ``section_names`` the sections a complete copy has.
         local_dirnames: folder names a local copy may have under ``--data-dir``.
         download_hint: what to download, and where, when no copy is reachable.
     """
@@ -68,6 +70,8 @@ class Benchmark:
     hub_id: str | None = None
     default_split: str = "train"
     sections: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    section_rule: Callable[[str], str] | None = None
+    section_names: tuple[str, ...] = ()
     local_dirnames: tuple[str, ...] = ()
     download_hint: str = ""
 
@@ -80,7 +84,13 @@ class Benchmark:
 
     def section_of(self, subset: str) -> str | None:
         """The section a subset belongs to, if the benchmark has sections."""
+        if self.section_rule is not None:
+            return self.section_rule(subset)
         return next((section for section, members in self.sections.items() if subset in members), None)
+
+    def all_sections(self) -> tuple[str, ...]:
+        """Every section a complete copy of the benchmark has (none when it has no sections)."""
+        return tuple(self.sections) or self.section_names
 
 
 @dataclass
@@ -94,6 +104,7 @@ class LoadedBenchmark:
     revision: str | None
     skipped: int = 0
     skipped_reasons: list[str] = field(default_factory=list)
+    partial: str | None = None  # why these examples are not the whole benchmark (--limit, --subsets, missing sections)
 
     def subsets(self) -> list[str]:
         """The subsets present, sorted."""

@@ -59,6 +59,7 @@ def load_benchmark(spec: str | Benchmark, options: DataOptions | None = None) ->
     rows = benchmark.load(benchmark, options, report)
     present = rows.available_subsets if rows.available_subsets is not None else {example.subset for example in rows.examples}
     examples = _select(rows.examples, options, present=present, benchmark=benchmark.name)
+    partial = _partial(benchmark, rows.examples, examples, options)
     return LoadedBenchmark(
         benchmark=benchmark,
         examples=examples,
@@ -67,7 +68,21 @@ def load_benchmark(spec: str | Benchmark, options: DataOptions | None = None) ->
         revision=rows.revision,
         skipped=report.skipped,
         skipped_reasons=report.reasons,
+        partial=partial,
     )
+
+
+def _partial(benchmark: Benchmark, read: list[PreferenceExample], kept: list[PreferenceExample], options: DataOptions) -> str | None:
+    """Why ``kept`` is not the whole benchmark, or None: the options left examples out, or whole sections have no data."""
+    reasons = [f"only --subsets {','.join(options.subsets)}"] if options.subsets else []
+    available = sum(1 for example in read if not options.subsets or example.subset in options.subsets)
+    if len(kept) < available:
+        reasons.append(f"--limit {options.limit}: {len(kept):,} of {available:,} examples")
+    present = {benchmark.section_of(example.subset) for example in kept}
+    missing = [section for section in benchmark.all_sections() if section not in present]
+    if missing and kept:
+        reasons.append(f"no data for {', '.join(missing)}")
+    return "; ".join(reasons) or None
 
 
 def load_benchmarks(specs: Sequence[str | Benchmark], options: DataOptions | None = None) -> list[LoadedBenchmark]:

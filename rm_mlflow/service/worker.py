@@ -23,6 +23,7 @@ from rm_mlflow.pipeline import EvaluationRequest, run_evaluation
 from rm_mlflow.retry import is_transient
 from rm_mlflow.service.queue import Job, JobQueue, QueueFileLost
 from rm_mlflow.service.selection import ModelSelector
+from rm_mlflow.tracking.recording import PARTIAL_TAG
 from rm_mlflow.tracking.run import TrackingTarget, create_run
 from rm_mlflow.tracking.version_tags import ERROR_TAG, RUN_ID_TAG, STATUS_TAG, succeeded_tags
 
@@ -155,7 +156,8 @@ class Worker:
         except Exception as error:  # noqa: BLE001 - every failure is recorded in the queue and the registry
             return self._record_failure(client, job, error, run_id=run_id)
 
-        tags, headline = succeeded_tags(metrics, run_id, self.plan.benchmark_names())
+        partial = client.get_run(run_id).data.tags.get(PARTIAL_TAG)
+        tags, headline = succeeded_tags(metrics, run_id, self.plan.benchmark_names(), partial=partial)
         finished = self.queue.succeed(job.id, run_id=run_id, score=headline)
         if ERROR_TAG in (version.tags or {}):  # left by a failed earlier attempt
             self._delete_tag(client, job, ERROR_TAG)

@@ -58,7 +58,19 @@ def run_tags(results: ResultsDocument) -> dict[str, str]:
         tags |= ModelReference(**results.reference).tags()
     if results.gate:
         tags["rm_mlflow.gate"] = "passed" if results.gate["passed"] else "failed"
+    partial = partial_note(results)
+    if partial:
+        tags[PARTIAL_TAG] = partial
     return tags
+
+
+PARTIAL_TAG = "rm_mlflow.partial"
+
+
+def partial_note(results: ResultsDocument) -> str | None:
+    """``rmb: --limit 2: 190 of 18,322 examples`` for each benchmark that is not whole, or None."""
+    notes = [f"{name}: {benchmark.partial}" for name, benchmark in results.benchmarks.items() if benchmark.partial]
+    return "; ".join(notes)[:5000] or None
 
 
 def run_metrics(results: ResultsDocument) -> dict[str, float]:

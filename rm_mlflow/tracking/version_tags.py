@@ -8,13 +8,21 @@ STATUS_TAG = "rm_eval.status"  # queued, running, succeeded, failed (written las
 RUN_ID_TAG = "rm_eval.run_id"
 SCORE_TAG = "rm_eval.score"  # the first benchmark's score; rm_eval.score.<benchmark> for each when there are several
 ERROR_TAG = "rm_eval.error"
+PARTIAL_TAG = "rm_eval.partial"  # set when the scores come from part of a benchmark (--limit, --subsets, missing sections)
 
 
-def succeeded_tags(metrics: Mapping[str, float], run_id: str, benchmarks: Sequence[str]) -> tuple[dict[str, str], float | None]:
-    """The tags of a finished evaluation, and its headline score (the first benchmark's), from the run's metrics."""
+def succeeded_tags(
+    metrics: Mapping[str, float], run_id: str, benchmarks: Sequence[str], *, partial: str | None = None
+) -> tuple[dict[str, str], float | None]:
+    """The tags of a finished evaluation, and its headline score (the first benchmark's), from the run's metrics.
+
+    ``partial`` (the run's ``rm_mlflow.partial`` tag) is written as ``rm_eval.partial``: those scores are not the benchmarks'.
+    """
     scores = {name: metrics[f"{name}/score"] for name in benchmarks if f"{name}/score" in metrics}
     headline = next(iter(scores.values()), None)
     tags = {STATUS_TAG: "succeeded", RUN_ID_TAG: run_id}
+    if partial:
+        tags[PARTIAL_TAG] = partial
     if headline is not None:
         tags[SCORE_TAG] = f"{headline:.6f}"
     if len(scores) > 1:

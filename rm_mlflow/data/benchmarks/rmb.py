@@ -127,5 +127,7 @@ RMB = register_benchmark(
         aggregate=aggregate,
         default_split="all",
         download_hint=DOWNLOAD_HINT,
+        section_rule=section,
+        section_names=tuple(f"{kind}/{goal.lower()}" for kind in ("bon", "pairwise") for goal in GOALS),
     )
 )

@@ -244,7 +244,7 @@ def score_benchmarks(
     data_settings = {"limit": data.limit, "subsets": list(data.subsets), "split": data.split, "revision": data.revision}
     return EvaluationReport(
         model=model_info,
-        settings=settings.as_dict() | data_settings,
+        settings=settings.as_dict(groups=reward_model.setting_groups) | data_settings,
         benchmarks=reports,
         combined=combined,
         throughput=throughput,

@@ -464,6 +464,7 @@ def _add_service_flags(parser: argparse.ArgumentParser) -> None:
     _flag(parser, "retry_delay", type=float, default=30.0, help="seconds before the first retry; doubles each time")
     _flag(parser, "backfill", action="store_true", help="when polling for the first time, also queue versions registered earlier")
     _flag(parser, "sync_model_card", choices=SYNC_MODES, default="off", help="write each run's results into the model card")
+    _flag(parser, "quiet", action="store_true", help="no progress bars (weight loading, downloads); the service's jobs never draw their own")
     _add_evaluation_flags(parser)
     _add_gate_flags(parser)
 

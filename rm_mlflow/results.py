@@ -152,6 +152,7 @@ def write_results(
     ``also_write(folder)`` writes the caller's own files (plots) and returns them; they are sealed in the manifest too.
     """
     output_dir = Path(output_dir)
+    earlier = _earlier_files(output_dir)
     with writing(output_dir):
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / MANIFEST_FILE).unlink(missing_ok=True)  # incomplete until the manifest is written again, last
@@ -166,7 +167,19 @@ def write_results(
             paths[f"{name}_scores"] = path
         added = list(also_write(output_dir)) if also_write is not None else []
         seal(output_dir, [*paths.values(), *added], fresh=True)
+        for name in earlier - {path.name for path in [*paths.values(), *added]}:
+            (output_dir / name).unlink(missing_ok=True)  # an earlier evaluation's table or plot must not pass for this one's
     return paths
+
+
+def _earlier_files(output_dir: Path) -> set[str]:
+    """Result files an earlier evaluation left in the folder: those its manifest lists, and per-example tables."""
+    names = {path.name for path in output_dir.glob(f"*{SCORES_SUFFIX}")} if output_dir.is_dir() else set()
+    try:
+        names |= set(_manifest(output_dir))
+    except IncompleteResultsError:
+        pass
+    return {name for name in names if (output_dir / name).is_file() and "/" not in name}
 
 
 def prepare_output_folder(output_dir: Path | str) -> Path:
@@ -382,9 +395,12 @@ def throughput_line(t: Mapping[str, float]) -> str:
     """Work done by this run and its rate; scores an interrupted earlier run left in the cache are counted apart."""
     computed = t.get("computed_tokens", t["scored_tokens"])
     shared = f", {computed:.0f} computed" if computed < t["scored_tokens"] else ""
+    # conversations that differ as text but not as tokens (a response shared by several pairs) are run once
+    same_tokens = t["distinct_conversations"] - t["scored_conversations"] - t["cached_conversations"]
+    reused = f", {same_tokens:.0f} token-identical to another" if same_tokens > 0 else ""
     line = (
         f"{t['examples']:.0f} examples, {t['distinct_conversations']:.0f} distinct conversations; "
-        f"{t['scored_conversations']:.0f} scored now ({t['scored_tokens']:.0f} tokens{shared}) in {t['seconds']:.1f}s: "
+        f"{t['scored_conversations']:.0f} scored now ({t['scored_tokens']:.0f} tokens{shared}{reused}) in {t['seconds']:.1f}s: "
         f"{t['conversations_per_second']:.2f} conversations/s, {t['tokens_per_second']:.0f} tokens/s"
     )
     if t["cached_conversations"]:

@@ -1,5 +1,6 @@
 """End to end: benchmarks -> engine -> metrics, checked against scores computed independently, as rewardbench does."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -9,9 +10,9 @@ import pytest
 
 from rm_mlflow import DataOptions, ScoringSettings
 from rm_mlflow.benchmarking import score_reward_model
-from rm_mlflow.data.benchmarks.rewardbench import EXAMPLE_COUNTS, SUBSET_MAPPING
 from rm_mlflow.card.model_index import build_eval_results
-from rm_mlflow.results import format_summary, read_results, write_results
+from rm_mlflow.data.benchmarks.rewardbench import EXAMPLE_COUNTS, SUBSET_MAPPING
+from rm_mlflow.results import format_summary, read_results, throughput_line, write_results
 from rm_mlflow.tracking.recording import run_tags
 from rm_mlflow.tracking.version_tags import succeeded_tags
 from tests.helpers import REPO_ROOT, SAMPLE_DATA, reference_scores, write_jsonl
@@ -155,3 +156,20 @@ def test_a_resumed_run_reports_the_work_it_did_and_the_cached_share_apart(tiny_l
     # the key is there in every run (a resumed run's metric set equals a fresh one's); its value does not apply here
     assert t["examples_per_second"] is None and results["metrics"]["throughput/examples_per_second"] is None
     assert "4 scored now" in resumed.stdout and "resumed (46 from cache)" in resumed.stdout
+
+
+def test_a_results_folder_keeps_no_file_of_an_earlier_evaluation(tiny_llama, tmp_path):
+    prefs = write_jsonl(tmp_path / "prefs.jsonl", [{"prompt": "2+2?", "chosen": "4", "rejected": "5"}])
+    report = score_reward_model(str(tiny_llama), ["rewardbench", str(prefs)], data=DataOptions(data_dir=SAMPLE_DATA), progress=False)
+    out = tmp_path / "out"
+    write_results(report, out)
+    assert (out / "prefs_scores.parquet").is_file()
+    write_results(dataclasses.replace(report, benchmarks={"rewardbench": report.benchmarks["rewardbench"]}), out)
+    assert not (out / "prefs_scores.parquet").exists() and (out / "rewardbench_scores.parquet").is_file()
+    assert list(read_results(out / "results.json").benchmarks) == ["rewardbench"]
+
+
+def test_the_throughput_line_says_why_fewer_were_scored_than_were_distinct():
+    figures = {"examples": 184, "distinct_conversations": 367, "scored_conversations": 366, "cached_conversations": 0, "scored_tokens": 9000,
+               "seconds": 2.0, "conversations_per_second": 183.0, "tokens_per_second": 4500.0, "examples_per_second": 92.0, "cached_share": 0.0}
+    assert "366 scored now (9000 tokens, 1 token-identical to another) in 2.0s" in throughput_line(figures)

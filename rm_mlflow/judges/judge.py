@@ -61,6 +61,8 @@ def chat_key(chat: Conversation) -> str:
 class GenerativeJudge(Judge):
     """An LLM judge behind a :class:`JudgeBackend`: rewardbench-gen's prompts, each distinct chat answered once and kept on disk."""
 
+    setting_groups = ("judge",)
+
     def __init__(self, backend: JudgeBackend, settings: ScoringSettings, *, name: str) -> None:
         self.backend = backend
         self.settings = settings
@@ -130,7 +132,7 @@ class GenerativeJudge(Judge):
             if cache is not None:
                 cache.put_record(mine[index], asdict(generation))
 
-        with tqdm(total=len(mine), desc="judging", unit="judgment", disable=not progress or not mine, dynamic_ncols=True) as bar:
+        with tqdm(total=len(mine), desc="judging", unit="judgment", disable=None if progress and mine else True, dynamic_ncols=True) as bar:
             try:
                 self.backend.generate([chats[first[key]] for key in mine], keep, progress=bar.update)
             except TooLongAt as error:

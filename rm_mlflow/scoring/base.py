@@ -133,6 +133,7 @@ class Scorer(ABC):
     name: str
     device: str
     settings: ScoringSettings
+    setting_groups: tuple[str, ...] = ()  # the groups of ScoringSettings this kind reads (dpo, custom, judge), recorded with results
 
     def describe(self) -> dict[str, Any]:
         """Settings worth recording with results (template, dtype, device, ...)."""

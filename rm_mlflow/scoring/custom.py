@@ -29,6 +29,8 @@ DEFAULT_ATTRIBUTES = ("score", "scores", "rewards", "end_scores", "logits")  # t
 class CustomHeadRewardModel(SequenceClassifierRewardModel):
     """A classifier-shaped model whose reward is read from a named output attribute or method."""
 
+    setting_groups = ("custom",)
+
     def __init__(self, model: Any, tokenizer: Any, settings: ScoringSettings, *, name: str) -> None:
         self._reward_token = getattr(model, "reward_token_id", None)
         super().__init__(model, tokenizer, settings, name=name, check_head=False)

@@ -63,6 +63,8 @@ def cache_dir() -> Path:
 class DPORewardModel(RewardModel):
     """A causal-LM policy (and optional reference) scored by implicit reward."""
 
+    setting_groups = ("dpo",)
+
     def __init__(self, policy: Any, tokenizer: Any, settings: ScoringSettings, *, name: str, reference: Any = None,
                  reference_id: str | None = None) -> None:
         import torch

@@ -119,7 +119,7 @@ def score_conversations(
     pending = sorted((i for i, s in enumerate(distinct_scores) if s is None and same_as[i] == i), key=lambda i: -len(tokenized[i]))
     budget = settings.max_tokens_per_batch or default_token_budget(model.device)
     mine = _share_of(group, pending, distinct, tokenized) if group.distributed else pending
-    with tqdm(total=len(mine), desc="scoring", unit="seq", disable=not progress, dynamic_ncols=True) as bar:
+    with tqdm(total=len(mine), desc="scoring", unit="seq", disable=None if progress else True, dynamic_ncols=True) as bar:  # None: on a terminal only
         if model.shares_prefixes():
             computed = _score_shared_prefixes(model, mine, distinct, tokenized, budget, settings.batch_size, distinct_scores, cache, bar)
         else:

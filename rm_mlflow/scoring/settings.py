@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -233,10 +233,16 @@ class ScoringSettings:
             limits[int(device) if device.isdigit() else device] = size
         return limits
 
-    def as_dict(self) -> dict[str, Any]:
-        """Every setting under its flat key, as recorded with results and in run params (and as :meth:`from_mapping` reads it)."""
+    def as_dict(self, groups: Sequence[str] | None = None) -> dict[str, Any]:
+        """Every setting under its flat key (as :meth:`from_mapping` reads it); with ``groups``, the core ones and only those groups'.
+
+        Results and run params record a model's settings with the groups its kind reads (a classifier's run has no
+        ``judge_*`` params).
+        """
         values: dict[str, Any] = {}
         for spec in scoring_options():
+            if groups is not None and spec.group is not None and spec.group not in groups:
+                continue
             value = spec.get(self)
             values[spec.key] = list(value) if isinstance(value, tuple) else value
         return values

@@ -55,6 +55,7 @@ def test_evaluate_by_version_logs_metrics_params_tags_and_artifacts(tracking, re
     assert run.data.metrics["throughput/examples"] == 25
     assert run.data.tags["rm_mlflow.model_name"] == "tiny-rm" and run.data.tags["rm_mlflow.model_version"] == "1"
     assert run.data.params["scoring.max_length"] == "1024"  # the setting logged with the model
+    assert not [key for key in run.data.params if key.startswith(("scoring.judge_", "scoring.ref_", "scoring.score_attribute"))]  # a classifier's
     assert run.data.params["dataset.rewardbench.split"] == "filtered"
 
     artifacts = {a.path for a in client.list_artifacts(result.run_id, "rm_eval")}

@@ -30,6 +30,7 @@ RESULTS_FILE = "results.json"
 SUMMARY_FILE = "summary.md"
 SCORES_SUFFIX = "_scores.parquet"
 MANIFEST_FILE = "manifest.json"
+MAX_SUBSET_LINES = 30  # RMB has 88 scenarios: past this, the printed summary keeps sections and scores
 _KEPT = "the scores computed so far are kept in the folder's score cache; free the space and rerun the same command to resume"
 
 
@@ -343,7 +344,9 @@ def format_summary(report: EvaluationReport) -> str:
         if benchmark.skipped:
             lines.append(f"   skipped {benchmark.skipped} invalid row(s); first: {benchmark.skipped_reasons[0]}")
         width = max((len(s) for s in scores.subsets), default=10)
-        for subset, accuracy in scores.subsets.items():
+        if len(scores.subsets) > MAX_SUBSET_LINES:
+            lines.append(f"  {len(scores.subsets)} subsets: each one's accuracy is in summary.md and the run's metrics")
+        for subset, accuracy in scores.subsets.items() if len(scores.subsets) <= MAX_SUBSET_LINES else ():
             lines.append(f"  {subset:<{width}}  {accuracy:7.4f}{_interval(scores, f'subset/{subset}')}  (n={scores.subset_counts.get(subset, 0)})")
         for section, value in scores.sections.items():
             lines.append(f"  section {section:<{max(width - 8, 1)}}  {value:7.4f}{_interval(scores, f'section/{section}')}")
@@ -369,6 +372,11 @@ def format_summary(report: EvaluationReport) -> str:
     if t["truncated_conversations"]:
         side, limit = report.settings["truncation"], report.settings["max_length"]
         lines.append(f"Truncated: {t['truncated_conversations']:.0f} conversations ({side} side, max_length {limit})")
+    headline = [(name, benchmark) for name, benchmark in report.benchmarks.items() if benchmark.scores.score is not None]
+    if headline:  # the scores again, last, where a long report ends
+        lines.append("")
+        lines += [f"SCORE {name}: {b.scores.score:.4f}{_interval(b.scores, 'score')}" + (f"  (PARTIAL: {b.partial})" if b.partial else "")
+                  for name, b in headline]
     return "\n".join(lines)
 
 

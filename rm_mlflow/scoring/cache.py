@@ -2,9 +2,10 @@
 
 Every line checks itself: it carries the salt of the model and settings that produced it (see
 :meth:`ScoreCache.salt_of`) and a digest of its own content. A line that does not parse, is not UTF-8,
-has the wrong shape, holds a non-finite score, belongs to other settings or fails its digest (a value
-edited by hand, a bit flipped on disk) is dropped and its conversation scored again; one warning names
-the file and how many lines were dropped. Reading never raises on content.
+has the wrong shape, holds a non-finite score or fails its digest (a value edited by hand, a bit flipped
+on disk) is dropped and its conversation scored again; one warning names the file and how many lines were
+dropped. Lines of another model or other settings (an earlier evaluation in the same folder) are left
+unused, with an info line, not a warning. Reading never raises on content.
 """
 
 from __future__ import annotations
@@ -83,23 +84,24 @@ class ScoreCache:
         except OSError as error:
             logger.warning("score cache %s: cannot be read (%s); every score in it is computed again", source, error.strerror or error)
             return
-        dropped = 0
+        dropped = other = 0
         for line in content.split(b"\n"):
             if not line.strip():
                 continue
             entry = self._parse(line)
             if entry is None:
                 dropped += 1
+            elif entry[0] == "other":
+                other += 1
             elif entry[0] == "record":
                 self._records[entry[1]] = entry[2]
             else:
                 self._scores[entry[1]] = entry[2]
+        if other:  # an earlier evaluation of another model or other settings in the same folder: expected, not damage
+            logger.info("score cache %s: %d line(s) of another model or other settings are not used by this evaluation", source, other)
         if dropped:
             self.dropped[source] = dropped
-            logger.warning(
-                "score cache %s: dropped %d line(s) that were damaged or belong to other settings; their conversations are scored again",
-                source, dropped,
-            )
+            logger.warning("score cache %s: dropped %d damaged line(s); their conversations are scored again", source, dropped)
 
     def _parse(self, line: bytes) -> tuple[str, str, Any] | None:
         """``("score"|"record", key, value)`` for a line this cache wrote and can trust, else None."""
@@ -107,8 +109,10 @@ class ScoreCache:
             entry = json.loads(line)
         except ValueError:  # not UTF-8, not JSON (a line a kill cut short, garbage, NUL bytes)
             return None
-        if not isinstance(entry, dict) or entry.get("salt") != self._salt:
+        if not isinstance(entry, dict):
             return None
+        if entry.get("salt") != self._salt:
+            return ("other", "", None) if isinstance(entry.get("salt"), str) else None
         key, check = entry.get("key"), entry.get("check")
         if not isinstance(key, str) or len(key) > 4 * _KEY_LENGTH or not isinstance(check, str):
             return None

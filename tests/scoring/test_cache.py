@@ -97,15 +97,16 @@ def test_a_damaged_cache_line_is_dropped_counted_and_scored_again(kind, model, c
     throughput = resumed.report.throughput
     assert throughput["cached_conversations"] == 50 - lost and throughput["scored_conversations"] == lost
     warnings = [record.getMessage() for record in caplog.records if "score cache" in record.getMessage()]
-    assert warnings == [f"score cache {out / ScoreCache.FILE_NAME}: dropped 1 line(s) that were damaged or belong to other settings; "
-                        "their conversations are scored again"]
+    assert warnings == [f"score cache {out / ScoreCache.FILE_NAME}: dropped 1 damaged line(s); their conversations are scored again"]
 
 
-def test_lines_of_other_settings_are_foreign(tmp_path):
+def test_lines_of_other_settings_are_foreign_not_damaged(tmp_path, caplog):
     path = tmp_path / ScoreCache.FILE_NAME
     ScoreCache(path, {"model": "a"}).put_many([((1, 2, 3), 0.25)])
-    other = ScoreCache(path, {"model": "b"})
-    assert other.get((1, 2, 3)) is None and other.dropped == {path: 1}
+    with caplog.at_level(logging.INFO, logger="rm_mlflow.scoring.cache"):
+        other = ScoreCache(path, {"model": "b"})
+    assert other.get((1, 2, 3)) is None and other.dropped == {}
+    assert [record.levelname for record in caplog.records] == ["INFO"] and "1 line(s) of another model" in caplog.text
     assert ScoreCache(path, {"model": "a"}).get((1, 2, 3)) == 0.25
 
 

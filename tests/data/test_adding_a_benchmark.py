@@ -57,4 +57,5 @@ def test_the_documented_benchmark_file_is_all_a_new_benchmark_needs(tmp_path, ti
     )
     assert failed.returncode == 2
     assert failed.stderr.strip() == (f"rm-mlflow: error: {broken}/harmless-base.test.jsonl.gz, row 1, field 'rejected': "
-                                     "expected a transcript of Human/Assistant turns ending with the Assistant")
+                                     "expected a transcript of Human/Assistant turns ending with the Assistant; "
+                                     "rerun with --skip_invalid (skip_invalid=True) to skip such rows; each is counted and reported")

@@ -217,7 +217,8 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     print(f"\nWrote results to {args.output}/ and logged them to MLflow run {outcome.run_id} on {mlflow.get_tracking_uri()}")
     if not (args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")):
         print("(no --tracking_uri and no MLFLOW_TRACKING_URI: MLflow's default store in this folder)")
-    print(f"See the run: {outcome.run_page}")
+    if outcome.run_page:
+        print(f"See the run: {outcome.run_page}")
     for sync in outcome.card_sync:
         print(f"Model card {sync['target']}: {sync['status']}" + (f": {sync['error']}" if sync.get("error") else ""))
     if outcome.gate is not None:

@@ -148,13 +148,9 @@ class EvaluationPipeline:
         metrics = report.metrics() | gate_metrics(gate.as_dict() if gate else None)
         outcome = EvaluationOutcome(report=report, results_dir=self.output, metrics=metrics, reference=resolved.reference, gate=gate)
         if run is not None:
-            import mlflow
-
-            from rm_mlflow.tracking.run import where_to_view
-
             outcome.run_id = run.run_id
-            outcome.run_page = where_to_view(run.run_id, run.experiment_id, mlflow.get_tracking_uri())
             outcome.artifacts = self.log(run)
+            outcome.run_page = _run_page(run)
             self.trace(report, resolved, run)
             outcome.card_sync = self.sync_card(run, resolved)
             run.end("FINISHED")
@@ -307,6 +303,19 @@ class EvaluationPipeline:
 def run_evaluation(request: EvaluationRequest, tracking: TrackingTarget | None = None) -> EvaluationOutcome:
     """Run the pipeline for ``request``; logged to MLflow when ``tracking`` is given."""
     return EvaluationPipeline(request, tracking).run()
+
+
+def _run_page(run: TrackedRun) -> str | None:
+    """Where to see the run; None when the server cannot say (the results are logged already: only the link is lost)."""
+    import mlflow
+
+    from rm_mlflow.tracking.run import where_to_view
+
+    try:
+        return where_to_view(run.run_id, run.experiment_id, mlflow.get_tracking_uri())
+    except Exception as error:  # noqa: BLE001
+        logger.warning("could not read run %s back for its link: %s", run.run_id, first_line(error))
+        return None
 
 
 def _card_for(card: CardTarget, reference: ModelReference | None) -> CardTarget:

@@ -20,7 +20,8 @@ def test_cli_logs_metrics_params_and_artifacts_to_mlflow(tiny_llama, mlflow_serv
         capture_output=True, text=True, cwd=REPO_ROOT, timeout=300,
     )
     assert result.returncode == 0, result.stderr
-    run_id = result.stdout.strip().splitlines()[-1].split()[-1]
+    run_id = re.search(r"logged them to MLflow run ([0-9a-f]{32}) on ", result.stdout).group(1)
+    assert f"See the run: {mlflow_server}/#/experiments/" in result.stdout and result.stdout.rstrip().endswith(f"/runs/{run_id}")
     client = MlflowClient(tracking_uri=mlflow_server)
     run = client.get_run(run_id)
     saved = json.loads((out / "results.json").read_text())
@@ -43,7 +44,7 @@ def test_tracking_uri_flag_is_where_models_uris_are_resolved(mlflow_server, regi
     )
     assert result.returncode == 0, result.stderr
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "mlruns").exists()
-    run = MlflowClient(tracking_uri=mlflow_server).get_run(result.stdout.strip().splitlines()[-1].split()[-1])
+    run = MlflowClient(tracking_uri=mlflow_server).get_run(re.search(r"MLflow run ([0-9a-f]{32})", result.stdout).group(1))
     assert run.data.tags["rm_mlflow.model_name"] == registered_rm and run.info.status == "FINISHED"
 
 
@@ -56,7 +57,8 @@ def test_bad_data_fails_before_the_model_loads_and_before_a_run_exists(mlflow_se
     )
     # the whole of stderr is our one line: no weight loading, no run, nothing before it
     assert result.returncode == 2 and result.stderr.strip().splitlines() == [
-        f"rm-mlflow: error: {bad}, row 2, field 'chosen': empty string"
+        f"rm-mlflow: error: {bad}, row 2, field 'chosen': empty string; rerun with --skip_invalid (skip_invalid=True) to skip such rows; "
+        "each is counted and reported"
     ], result.stderr
     experiment = MlflowClient(tracking_uri=mlflow_server).get_experiment_by_name("validate-first")
     assert experiment is None or not MlflowClient(tracking_uri=mlflow_server).search_runs([experiment.experiment_id])

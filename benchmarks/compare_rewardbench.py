@@ -40,6 +40,7 @@ PEER_PACKAGES = ["rewardbench==0.1.4", "torch==2.13.0", "transformers==4.51.0"]
 # rewardbench imports pkg_resources, gone from the setuptools torch 2.13 brings; pip warns about the
 # downgrade (torch's own requirement) but the peer runs. Installed in a second step for that reason.
 PEER_SETUPTOOLS = "setuptools<70"
+PEER_JUDGE_CLIENTS = ["anthropic", "google-generativeai", "together", "openai"]
 RMB_SCENARIOS = [
     "Pairwise_set/Harmlessness/S1",
     "Pairwise_set/Harmlessness/S6",
@@ -68,6 +69,9 @@ def ensure_peer_venv(venv: Path) -> Path:
             [str(python), "-m", "pip", "install", "-q", "-c", str(REPO / ".ci" / "constraints.txt"), *PEER_PACKAGES], check=True
         )
         subprocess.run([str(python), "-m", "pip", "install", "-q", PEER_SETUPTOOLS], check=True)
+    if subprocess.run([str(python), "-c", "import rewardbench.generative"], capture_output=True).returncode != 0:
+        # rewardbench.generative imports every hosted judge's client at import time, though only local judging runs here
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *PEER_JUDGE_CLIENTS], check=True)
     return python
 
 

@@ -656,7 +656,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # one INFO line per HTTP request, one WARNING per urllib3 retry of a tracking server that is down, otherwise
     for noisy, level in (("httpx", logging.WARNING), ("httpx2", logging.WARNING), ("urllib3.connectionpool", logging.ERROR)):
         logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose else level)
-    if getattr(args, "quiet", False):
+    if getattr(args, "quiet", False) or not sys.stderr.isatty():  # bars only on a terminal: in a log each is one endless line
         from rm_mlflow.progress import disable_library_progress_bars
 
         disable_library_progress_bars()

@@ -74,6 +74,13 @@ def test_quiet_shows_no_progress_bars_and_help_shows_each_default_once(tiny_llam
     assert result.returncode == 0, result.stderr
     lines = result.stderr.strip().splitlines()
     assert all(re.match(r"^(DEBUG|INFO|WARNING|ERROR) [\w.]+: ", line) for line in lines), result.stderr
+    piped = subprocess.run(  # without --quiet, into a pipe (a CI log, say): no bar either, ours or the libraries'
+        [sys.executable, "-m", "rm_mlflow.cli", "evaluate", "--model", str(tiny_llama), "--dataset", "rewardbench", "--data-dir", str(SAMPLE_DATA),
+         "--output", str(tmp_path / "piped")],
+        capture_output=True, text=True, cwd=REPO_ROOT, timeout=300,
+    )
+    assert piped.returncode == 0 and all(re.match(r"^(DEBUG|INFO|WARNING|ERROR) [\w.]+: ", line) for line in piped.stderr.strip().splitlines()), \
+        piped.stderr
     usage = subprocess.run([sys.executable, "-m", "rm_mlflow.cli", "evaluate", "--help"], capture_output=True, text=True, timeout=60).stdout
     assert "(default: None)" not in usage and "(default: False)" not in usage
     assert all(entry.count("default") <= 1 for entry in usage.split("\n  -")), usage

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from rm_mlflow.data.benchmark import Benchmark, LoadedBenchmark
+from rm_mlflow.data.benchmark import Benchmark, LoadedBenchmark, all_examples
 from rm_mlflow.data.loading import load_benchmarks
 from rm_mlflow.data.options import DataOptions
 from rm_mlflow.data.types import PreferenceExample
@@ -209,8 +209,7 @@ def score_benchmarks(
     settings = reward_model.settings
     model_info = reward_model.describe()
 
-    examples = [example for item in loaded for example in item.examples]
-    names = [name for item in loaded for name in item.example_names()]
+    examples, names = all_examples(loaded)
     scored = score_examples(reward_model, examples, names, cache=cache, progress=progress, group=group)
     reports, start = {}, 0
     for item in loaded:

@@ -260,15 +260,9 @@ def _run_gate(args: argparse.Namespace) -> int:
         raise OptionError("give the gate's rule: --gate_min, --gate_margin, --gate_confidence and/or --gate_max_regression")
     tracking = TrackingTarget(tracking_uri=args.tracking_uri)
 
-    def client():
-        from mlflow import MlflowClient
-
-        tracking.apply()
-        return MlflowClient()
-
     with tempfile.TemporaryDirectory(prefix="rm-mlflow-gate-") as tmp:
-        candidate_dir, _ = results_folder(args.candidate, client_factory=client, workdir=Path(tmp) / "candidate")
-        baseline_dir, baseline_label = results_folder(args.baseline, client_factory=client, workdir=Path(tmp) / "baseline")
+        candidate_dir, _ = results_folder(args.candidate, client_factory=tracking.client, workdir=Path(tmp) / "candidate")
+        baseline_dir, baseline_label = results_folder(args.baseline, client_factory=tracking.client, workdir=Path(tmp) / "baseline")
         candidate, baseline = Results.read(candidate_dir), Results.read(baseline_dir)
         if args.gate_metric is None:
             args.gate_metric = f"{next(iter(candidate.document.benchmarks))}/score"
@@ -337,15 +331,9 @@ def _run_compare(args: argparse.Namespace) -> int:
     intervals = IntervalOptions(resamples=args.bootstrap, level=args.ci_level, seed=args.seed)  # validates the level
     tracking = TrackingTarget(tracking_uri=args.tracking_uri, experiment=args.experiment)
 
-    def client():
-        from mlflow import MlflowClient
-
-        tracking.apply()
-        return MlflowClient()
-
     with tempfile.TemporaryDirectory(prefix="rm-mlflow-compare-") as tmp:
-        baseline, baseline_label = results_folder(args.baseline, client_factory=client, workdir=Path(tmp) / "baseline")
-        candidate, candidate_label = results_folder(args.candidate, client_factory=client, workdir=Path(tmp) / "candidate")
+        baseline, baseline_label = results_folder(args.baseline, client_factory=tracking.client, workdir=Path(tmp) / "baseline")
+        candidate, candidate_label = results_folder(args.candidate, client_factory=tracking.client, workdir=Path(tmp) / "candidate")
         comparison = compare_folders(baseline, candidate, resamples=intervals.resamples, level=intervals.level, seed=intervals.seed,
                                      labels=(baseline_label, candidate_label))
     print(format_comparison(comparison, flips=args.flips, all_subsets=args.all_subsets))

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from rm_mlflow.benchmarking import EvaluationReport, IntervalOptions, score_benchmarks
 from rm_mlflow.card.sync import CardTarget
-from rm_mlflow.data.benchmark import Benchmark, LoadedBenchmark
+from rm_mlflow.data.benchmark import Benchmark, LoadedBenchmark, all_examples
 from rm_mlflow.data.loading import load_benchmarks
 from rm_mlflow.data.options import DataOptions
 from rm_mlflow.errors import OptionError, TrackingError, first_line
@@ -208,8 +208,7 @@ class EvaluationPipeline:
 
         preview = preview_model(plan)
         if preview is not None and preview.settings.truncation == "none":
-            examples = [example for item in benchmarks for example in item.examples]
-            check_lengths(preview, examples, [name for item in benchmarks for name in item.example_names()])
+            check_lengths(preview, *all_examples(benchmarks))
 
     def load(self, resolved: _Resolved) -> Scorer:
         """The model's weights, with the settings and on the device :meth:`resolve` settled."""

@@ -25,6 +25,20 @@ class ProcessDidNotStart(RuntimeError):
     """A server process exited, or did not answer its health check in time; the message holds its log's tail."""
 
 
+def stop_process_group(process: subprocess.Popen, *, timeout: float = 20) -> None:
+    """SIGTERM to the process's group (started with ``start_new_session``: its workers and background children too), SIGKILL after ``timeout``."""
+    for sent in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sent)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=timeout)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
 def free_port() -> int:
     """A TCP port nothing listens on right now."""
     with socket.socket() as sock:
@@ -78,14 +92,8 @@ class MlflowServer:
 
     def stop(self) -> None:
         """Stop the server and its worker processes."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)  # the server's worker processes too
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=20)
+        if self.process is not None:
+            stop_process_group(self.process)
 
 
 @contextlib.contextmanager
@@ -211,9 +219,5 @@ class JudgeServer:
 
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL after 20s)."""
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
+        if self.process is not None:
+            stop_process_group(self.process)

@@ -29,6 +29,7 @@ import pytest
 
 from rm_mlflow.cli import GATE_FAILED_STATUS
 from rm_mlflow.data.sample import SAMPLE_DATA_DIR
+from rm_mlflow.testing import stop_process_group
 from tests.helpers import SHARED_DATA, free_port
 from tests.test_docs import FENCE, PAGES
 
@@ -163,7 +164,7 @@ def test_each_documented_shell_block_runs(page, index, block, sandbox, tiny_judg
         status = block_process.wait(timeout=900)
         outcome = _evaluated_version(ports["5000"]) if status == 0 and "rm-mlflow serve" in script else None
     finally:
-        _stop_group(block_process)
+        stop_process_group(block_process)
     output = log.read_text()
     print(f"\n{page} block {index}: {len(commands)} command(s), exit {status}; left out: {sorted(set(left_out))}\n{output[-3000:]}")
     assert status == 0, f"{page} block {index} failed:\n{script}\n--- output ---\n{output[-6000:]}"
@@ -181,19 +182,3 @@ def _evaluated_version(port: str) -> dict[str, str]:
     client = MlflowClient(f"http://127.0.0.1:{port}")
     return wait_for(lambda: (tags := dict(client.get_model_version("my-rm", "1").tags)).get("rm_eval.status") in ("succeeded", "failed") and tags,
                     timeout=600, what="the service to evaluate my-rm v1")
-
-
-def _stop_group(process: subprocess.Popen) -> None:
-    """The block and its background servers (``&``) stop together."""
-    import signal
-
-    for sent in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(process.pid, sent)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=20)
-            return
-        except subprocess.TimeoutExpired:
-            continue

@@ -115,6 +115,11 @@ class LoadedBenchmark:
         return [f"{self.benchmark.name} id {example.id}" for example in self.examples]
 
 
+def all_examples(loaded: Sequence[LoadedBenchmark]) -> tuple[list[PreferenceExample], list[str]]:
+    """Every example of the loaded benchmarks, in order, and the name each goes by in errors."""
+    return ([example for item in loaded for example in item.examples], [name for item in loaded for name in item.example_names()])
+
+
 def _discover_benchmarks() -> None:
     import importlib
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,13 @@ class TrackingTarget:
 
             mlflow.set_tracking_uri(self.tracking_uri)  # the registry follows it unless MLFLOW_REGISTRY_URI says otherwise
 
+    def client(self) -> Any:
+        """An ``MlflowClient`` for this target (:meth:`apply` first, so ``models:/`` references resolve there too)."""
+        from mlflow import MlflowClient
+
+        self.apply()
+        return MlflowClient()
+
 
 class TrackedRun:
     """One MLflow run and the client that talks to it."""
@@ -52,19 +60,16 @@ class TrackedRun:
         ``mlflow.models.evaluate`` starts its run as ``vaunted-hound-421``: it is named as the CLI names its runs
         (``my-rm-v3``), unless the caller chose a name.
         """
-        from mlflow import MlflowClient
-
-        target.apply()
-        client = MlflowClient()
+        client = target.client()
         if target.run_id:
             if default_name and is_generated_name(client.get_run(target.run_id).info.run_name):
                 client.set_tag(target.run_id, "mlflow.runName", default_name)
             return cls(target.run_id, client)
         return cls(create_run(client, experiment=target.experiment, run_name=target.run_name or default_name), client)
 
-    @property
+    @cached_property
     def experiment_id(self) -> str:
-        """The run's experiment."""
+        """The run's experiment (asked once: the gate and the run's link both need it)."""
         return self.client.get_run(self.run_id).info.experiment_id
 
     def log(self, results_dir: Path) -> dict[str, str]:

@@ -24,7 +24,7 @@ from rm_mlflow.errors import OptionError
 from rm_mlflow.judges.base import Judge, judge_examples
 from rm_mlflow.metrics.intervals import DEFAULT_LEVEL, DEFAULT_RESAMPLES, bootstrap_intervals
 from rm_mlflow.metrics.length_bias import LengthBias, length_bias
-from rm_mlflow.metrics.outcomes import BenchmarkScores, ExampleOutcome
+from rm_mlflow.metrics.outcomes import BenchmarkScores
 from rm_mlflow.scoring.base import ExampleScores, RewardModel, ScoredExamples, Scorer
 from rm_mlflow.scoring.cache import ScoreCache
 from rm_mlflow.scoring.distributed import SINGLE_PROCESS, ProcessGroup
@@ -262,9 +262,9 @@ def _benchmark_report(
     benchmark = item.benchmark
     outcomes, rows, extras, lengths = [], [], [], []
     for example, example_scores, example_tokens in zip(item.examples, scores, tokens, strict=True):
-        chosen, rejected = example_scores.chosen, example_scores.rejected
-        correct = example_scores.credit if example_scores.credit is not None else benchmark.correctness(chosen, rejected) if rejected else None
-        outcomes.append(ExampleOutcome(example.id, example.subset, chosen, rejected, correct))
+        outcome = benchmark.outcome(example, example_scores)
+        outcomes.append(outcome)
+        chosen, rejected, correct = outcome.chosen_scores, outcome.rejected_scores, outcome.correct
         n = len(example.chosen)
         lengths.append(([len(text) for text in example.chosen], [len(text) for text in example.rejected]))
         rows.append(
@@ -281,6 +281,7 @@ def _benchmark_report(
                 "chosen_chars": lengths[-1][0],
                 "rejected_chars": lengths[-1][1],
                 "num_turns": len(example.prompt),
+                **({"votes": list(outcome.votes)} if outcome.votes else {}),
                 **example_scores.extras,
                 **example_scores.details,
             }

@@ -70,6 +70,10 @@ def _add_evaluation_flags(parser: argparse.ArgumentParser) -> None:
     _flag(parser, "subsets", default=None, help="comma-separated subsets to keep")
     _flag(parser, "limit", type=_positive_int, default=None, help="keep the first N examples of each subset (quick runs)")
     _flag(parser, "skip_invalid", action="store_true", help="skip malformed rows (counted and reported) instead of stopping")
+    _flag(parser, "skip_missing", action="store_true",
+          help="leave out (and name) a benchmark whose data is not found, instead of stopping (useful with suite:NAME)")
+    _flag(parser, "single_game", action="store_true", help="JudgeBench: judge each pair once, in its published order (upstream's --single_game)")
+    _flag(parser, "pref_sets", action="store_true", help="rewardbench spelling of --dataset rewardbench-prior")
     add_scoring_flags(parser, positive_int=_positive_int)  # one flag per option of ScoringSettings and its kinds' groups
     _flag(parser, "model_kind", default="auto",
           help="sequence-classifier, dpo, custom, pairwise, generative or a plug-in kind "
@@ -101,14 +105,14 @@ def _add_gate_flags(parser: argparse.ArgumentParser, *, alias: bool = True) -> N
 
 def gate_config(args: argparse.Namespace, *, baseline_given: bool = False):
     """The :class:`~rm_mlflow.tracking.gate.GateConfig` of the ``--gate_*`` flags, None when none is set."""
-    from rm_mlflow.data.loading import resolve_benchmark
+    from rm_mlflow.data.loading import resolve_benchmarks
     from rm_mlflow.tracking.gate import GateConfig
 
     rule = {"minimum": args.gate_min, "alias": getattr(args, "gate_alias", None), "margin": args.gate_margin,
             "confidence": args.gate_confidence, "max_regression": args.gate_max_regression}
     metric = args.gate_metric
     if metric is None and hasattr(args, "dataset") and any(value is not None for value in rule.values()):
-        metric = f"{resolve_benchmark(dataset_names(args)[0]).name}/score"
+        metric = f"{resolve_benchmarks(dataset_names(args))[0].name}/score"
     return GateConfig.from_flags(metric=metric or "<first benchmark>/score", baseline_given=baseline_given, **rule)
 
 
@@ -149,15 +153,18 @@ def scoring_overrides(args: argparse.Namespace) -> dict[str, object]:
 
 
 def dataset_names(args: argparse.Namespace) -> list[str]:
-    """``--dataset`` values, repeated or comma-separated (default: rewardbench)."""
-    return [name.strip() for value in (args.dataset or ["rewardbench"]) for name in value.split(",") if name.strip()]
+    """``--dataset`` values, repeated or comma-separated (default: rewardbench; ``--pref_sets`` adds rewardbench-prior, as in rewardbench)."""
+    names = [name.strip() for value in (args.dataset or []) for name in value.split(",") if name.strip()]
+    if getattr(args, "pref_sets", False):
+        return [*names, "rewardbench-prior"] if "rewardbench-prior" not in names else names
+    return names or ["rewardbench"]
 
 
 def data_options(args: argparse.Namespace) -> DataOptions:
     """The data flags as the one :class:`DataOptions` every loader reads."""
     return DataOptions(
         data_dir=args.data_dir, split=args.split, revision=args.revision, subsets=args.subsets or (), limit=args.limit,
-        skip_invalid=args.skip_invalid,
+        skip_invalid=args.skip_invalid, skip_missing=args.skip_missing, single_game=args.single_game,
     )
 
 
@@ -381,10 +388,14 @@ def _add_benchmarks(subparsers: argparse._SubParsersAction) -> None:
 
 def _run_benchmarks(args: argparse.Namespace) -> int:
     from rm_mlflow.data import BENCHMARKS
+    from rm_mlflow.data.suites import PREFIX, SUITES
 
     for name, benchmark in BENCHMARKS:
         home = benchmark.hub_id or "local files (see --data-dir)"
         print(f"{name:<20} {benchmark.title}  [{home}, split {benchmark.default_split or 'all'}]")
+    print("\nsuites (--dataset suite:NAME; --skip_missing leaves out a benchmark without data):")
+    for name, suite in SUITES:
+        print(f"{PREFIX + name:<20} {', '.join(suite.benchmarks)}: {suite.description}")
     return 0
 
 

@@ -74,11 +74,13 @@ def benchmark_for(name: str) -> Benchmark | None:
 
 def outcomes_from_table(table: pd.DataFrame) -> list[ExampleOutcome]:
     """The scored examples of a per-example table, as the aggregation takes them."""
+    has_votes = "votes" in table.columns
     return [
         ExampleOutcome(
             id=str(row.id), subset=str(row.subset), chosen_scores=tuple(np.asarray(row.chosen_scores, dtype=float).tolist()),
             rejected_scores=tuple(np.asarray(row.rejected_scores, dtype=float).tolist()),
             correct=None if row.correct is None or (isinstance(row.correct, float) and math.isnan(row.correct)) else float(row.correct),
+            votes=tuple(int(vote) for vote in row.votes) if has_votes else (),
         )
         for row in table.itertuples()
     ]

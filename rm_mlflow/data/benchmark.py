@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from rm_mlflow._registry import Registry
 from rm_mlflow.data.options import DataOptions
@@ -16,6 +17,9 @@ from rm_mlflow.data.validation import ConversionReport
 from rm_mlflow.metrics.accuracy import CorrectnessRule, strict_win
 from rm_mlflow.metrics.intervals import ClusterOf, by_example
 from rm_mlflow.metrics.outcomes import BenchmarkScores, ExampleOutcome, score_statistics, subset_counts
+
+if TYPE_CHECKING:
+    from rm_mlflow.scoring.base import ExampleScores
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,8 @@ LoadFunction = Callable[["Benchmark", DataOptions, ConversionReport], LoadedRows
 Aggregator = Callable[[Sequence[ExampleOutcome]], BenchmarkScores]
 # Figures that need several benchmarks' scores (e.g. RewardBench's original score with the prior sets).
 Combiner = Callable[[Mapping[str, BenchmarkScores]], dict[str, float]]
+# Each game's decision against the label (+1 right, -1 wrong, 0 none), from an example's scores or a judge's votes.
+GameRule = Callable[[PreferenceExample, "ExampleScores"], tuple[int, ...]]
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,8 @@ class Benchmark:
         aggregate: turns scored examples into subset, section and headline scores.
         correctness: ``(chosen scores, rejected scores) -> credit in [0, 1]``.
         combine: cross-benchmark figures, given every benchmark's scores of the same evaluation.
+        games: for benchmarks scored by games (JudgeBench): each game's decision; an example is then correct when
+            its net vote is positive, and ``correctness`` is not used.
         cluster_of: which examples a bootstrap resamples together (each example alone by default).
         hub_id: the dataset's Hugging Face Hub id, when it lives there.
         default_split: the split used when none is asked for.
@@ -66,6 +74,7 @@ class Benchmark:
     aggregate: Aggregator
     correctness: CorrectnessRule = strict_win
     combine: Combiner | None = None
+    games: GameRule | None = None
     cluster_of: ClusterOf = by_example
     hub_id: str | None = None
     default_split: str = "train"
@@ -74,6 +83,18 @@ class Benchmark:
     section_names: tuple[str, ...] = ()
     local_dirnames: tuple[str, ...] = ()
     download_hint: str = ""
+
+    def outcome(self, example: PreferenceExample, scores: ExampleScores) -> ExampleOutcome:
+        """One scored example under this benchmark's rule: its games' net vote, the kind's own credit, or :attr:`correctness`."""
+        chosen, rejected = scores.chosen, scores.rejected
+        votes = self.games(example, scores) if self.games is not None else ()
+        if votes:
+            correct: float | None = 1.0 if sum(votes) > 0 else 0.0
+        elif scores.credit is not None:
+            correct = scores.credit
+        else:
+            correct = self.correctness(chosen, rejected) if rejected else None
+        return ExampleOutcome(example.id, example.subset, chosen, rejected, correct, votes)
 
     def score(self, outcomes: Sequence[ExampleOutcome]) -> BenchmarkScores:
         """:attr:`aggregate` plus what every benchmark reports: examples per subset and score statistics."""

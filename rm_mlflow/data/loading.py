@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,9 +11,12 @@ from rm_mlflow._registry import unknown_name_message
 from rm_mlflow.data import local
 from rm_mlflow.data.benchmark import BENCHMARKS, Benchmark, LoadedBenchmark
 from rm_mlflow.data.options import DataOptions
+from rm_mlflow.data.suites import SUITES, suite_name
 from rm_mlflow.data.types import PreferenceExample
 from rm_mlflow.data.validation import ConversionReport
-from rm_mlflow.errors import OptionError, UnknownNameError
+from rm_mlflow.errors import DatasetNotAvailableError, OptionError, UnknownNameError
+
+logger = logging.getLogger(__name__)
 
 
 def resolve_benchmark(spec: str) -> Benchmark:
@@ -30,9 +34,19 @@ def resolve_benchmark(spec: str) -> Benchmark:
     )
 
 
+def expand_suites(specs: Sequence[str | Benchmark]) -> list[str | Benchmark]:
+    """``suite:NAME`` replaced by its benchmarks' names, in the suite's order; a benchmark also named on its own is kept once."""
+    expanded: list[str | Benchmark] = []
+    for spec in specs:
+        name = suite_name(spec) if isinstance(spec, str) else None
+        members = SUITES.get(name).benchmarks if name is not None else (spec,)
+        expanded += [member for member in members if member not in expanded]
+    return expanded
+
+
 def resolve_benchmarks(specs: Sequence[str | Benchmark]) -> list[Benchmark]:
-    """Resolve every spec; a benchmark named twice is an :class:`OptionError` (its metrics would collide)."""
-    benchmarks = [resolve_benchmark(spec) if isinstance(spec, str) else spec for spec in specs]
+    """Resolve every spec (suites expanded); a benchmark named twice is an :class:`OptionError` (its metrics would collide)."""
+    benchmarks = [resolve_benchmark(spec) if isinstance(spec, str) else spec for spec in expand_suites(specs)]
     names = [benchmark.name for benchmark in benchmarks]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
@@ -86,8 +100,24 @@ def _partial(benchmark: Benchmark, read: list[PreferenceExample], kept: list[Pre
 
 
 def load_benchmarks(specs: Sequence[str | Benchmark], options: DataOptions | None = None) -> list[LoadedBenchmark]:
-    """Resolve every spec first (so a typo fails before any file is read), then load each one."""
-    return [load_benchmark(benchmark, options) for benchmark in resolve_benchmarks(specs)]
+    """Resolve every spec first (so a typo fails before any file is read), then load each one.
+
+    A benchmark whose data cannot be found fails the whole load with one line naming it and where to put it, or
+    with ``options.skip_missing`` is left out with a warning naming it (at least one benchmark must remain).
+    """
+    options = options or DataOptions()
+    loaded, missing = [], []
+    for benchmark in resolve_benchmarks(specs):
+        try:
+            loaded.append(load_benchmark(benchmark, options))
+        except DatasetNotAvailableError as error:
+            if not options.skip_missing:
+                raise DatasetNotAvailableError(f"{error} (or pass --skip_missing to evaluate the other benchmarks without it)") from None
+            missing.append(benchmark.name)
+            logger.warning("%s: skipped, its data was not found (--skip_missing): %s", benchmark.name, error)
+    if not loaded:
+        raise DatasetNotAvailableError(f"no benchmark's data was found ({', '.join(missing)} skipped with --skip_missing)")
+    return loaded
 
 
 def _select(

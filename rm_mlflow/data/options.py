@@ -21,6 +21,8 @@ class DataOptions:
         subsets: keep only these subsets (empty: all).
         limit: keep the first N examples of each subset.
         skip_invalid: skip malformed rows (counted and reported) instead of stopping at the first.
+        skip_missing: a benchmark whose data cannot be found is skipped (and named) instead of failing the run.
+        single_game: JudgeBench plays only the published A/B order (upstream's ``--single_game``), not both.
     """
 
     data_dir: str | None = None
@@ -29,6 +31,8 @@ class DataOptions:
     subsets: tuple[str, ...] = ()
     limit: int | None = None
     skip_invalid: bool = False
+    skip_missing: bool = False
+    single_game: bool = False
 
     def __post_init__(self) -> None:
         if self.data_dir is not None:

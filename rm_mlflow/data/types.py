@@ -9,6 +9,9 @@ ExampleKind = Literal["pairwise", "best_of_n", "multi_chosen", "instruction"]
 # metadata key: the benchmark's protocol has generative judges rate each answer of this row, with the named rating prompt
 # (RewardBench 2's Ties subset: "ties"), instead of comparing the answers
 RATE_EACH_ANSWER = "judge_rates_each_answer"
+# metadata key: the orders the benchmark's protocol shows a pair in, each a tuple of indices into responses() for answers A, B
+# (JudgeBench: the published order, then the swapped one); a judge asks exactly these, one game each, instead of drawing an order
+GAME_ORDERS = "game_orders"
 
 
 class ChatMessage(TypedDict):

@@ -8,6 +8,8 @@ What a judge is asked, per example:
   a drawn position; right 1, wrong 0, no verdict 0.25;
 * other best-of-N rows: chosen against each rejected answer as pairs; the example counts as won only
   when every pair is won (its credit is the smallest pair credit);
+* rows whose benchmark fixes the games (JudgeBench: the published A/B order, then the swapped one): exactly
+  those pair calls, whatever ``judge_orders`` says;
 * ``judge_mode="ratings"`` (rewardbench's ``--score_w_ratings``), rows a benchmark marks for rating
   (RewardBench 2's Ties, with its own prompt) and rows without a rejected answer: each answer rated 1-10.
   A pair with equal ratings or a missing rating is a tie (0.5); best-of-N credit is 1/k when the chosen
@@ -31,7 +33,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from rm_mlflow.data.types import RATE_EACH_ANSWER, PreferenceExample
+from rm_mlflow.data.types import GAME_ORDERS, RATE_EACH_ANSWER, PreferenceExample
 from rm_mlflow.errors import ModelLoadError, OptionError, SequenceTooLongError
 from rm_mlflow.judges.backends import Generation, JudgeBackend, build_backend, choose_backend
 from rm_mlflow.judges.backends.base import no_room_message
@@ -76,6 +78,8 @@ class GenerativeJudge(Judge):
         variant = example.metadata.get(RATE_EACH_ANSWER)
         if variant or self.settings.judge.mode == "ratings" or not example.rejected:
             return [self._call(rating_prompt(example.prompt, text, variant or "standard"), "rating", (i,)) for i, text in enumerate(responses)]
+        if games := example.metadata.get(GAME_ORDERS):  # the benchmark's own games (JudgeBench), not a drawn order
+            return [self._call(pair_prompt(example.prompt, responses[a], responses[b]), "pair", (a, b)) for a, b in games]
         both = self.settings.judge.orders == "both"
         if len(example.chosen) == 1 and len(example.rejected) == 3:
             calls = []
@@ -190,7 +194,9 @@ class GenerativeJudge(Judge):
         if self.settings.judge.orders == "both":
             consistent = [all(winners[i] is not None and winners[i] == winners[members[0]] for i in members) for members in groups.values()]
             extras["position_consistency"] = sum(consistent) / len(consistent)
-        return ExampleScores(chosen=(credit,), rejected=(1.0 - credit,) * len(example.rejected), extras=extras, details=details, credit=credit)
+        votes = tuple(0 if w is None else 1 if w < n else -1 for w in winners)
+        return ExampleScores(chosen=(credit,), rejected=(1.0 - credit,) * len(example.rejected), extras=extras, details=details, credit=credit,
+                             votes=votes)
 
     def review(self, examples: Any) -> Review:
         """Judgments, unparsed verdicts and rating ties per subset (figures and summary lines), with a warning where too many went unparsed."""

@@ -15,13 +15,18 @@ from rm_mlflow.metrics.accuracy import subset_accuracies
 
 @dataclass(frozen=True)
 class ExampleOutcome:
-    """One scored example: its scores and its correctness under the benchmark's rule (None: not a comparison)."""
+    """One scored example: its scores and its correctness under the benchmark's rule (None: not a comparison).
+
+    ``votes``: for benchmarks that play games (JudgeBench), each game's decision against the label: +1 right,
+    -1 wrong, 0 no decision; empty elsewhere.
+    """
 
     id: str
     subset: str
     chosen_scores: tuple[float, ...]
     rejected_scores: tuple[float, ...]
     correct: float | None
+    votes: tuple[int, ...] = ()
 
 
 @dataclass

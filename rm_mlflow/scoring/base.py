@@ -70,6 +70,8 @@ class ExampleScores:
     ``extras`` are per-example figures averaged over the benchmark (position consistency); ``details``
     are per-example table columns only (a judge's raw answers). ``credit`` replaces the benchmark's
     correctness rule where the kind scores an example itself (a judge's verdict: 1, 0, or 0.5 for no verdict).
+    ``votes`` are a judge's pair verdicts in the order asked: +1 it picked the chosen answer, -1 a rejected one, 0 no
+    verdict (read by benchmarks that count games, see :attr:`~rm_mlflow.data.benchmark.Benchmark.games`).
     """
 
     chosen: tuple[float, ...]
@@ -77,6 +79,7 @@ class ExampleScores:
     extras: dict[str, float] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
     credit: float | None = None
+    votes: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from rm_mlflow.data.loading import resolve_benchmark
+from rm_mlflow.data.loading import resolve_benchmarks
 from rm_mlflow.errors import RmMlflowError
 from rm_mlflow.pipeline import EvaluationRequest, run_evaluation
 from rm_mlflow.retry import is_transient
@@ -43,7 +43,7 @@ class JobTemplate:
 
     def benchmark_names(self) -> list[str]:
         """The metric prefixes of the plan's benchmarks, in order."""
-        return [resolve_benchmark(spec).name if isinstance(spec, str) else spec.name for spec in self.request.datasets]
+        return [benchmark.name for benchmark in resolve_benchmarks(self.request.datasets)]
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,8 @@ def runs(tiny_llama, shared_data, tmp_path_factory) -> dict[str, tuple[dict, Pat
     data = DataOptions(data_dir=str(shared_data))
     return {
         "all": _evaluate(tiny_llama, ["judgebench", "rm-bench", "rewardmath"], tmp_path_factory.mktemp("upstream-all"), data),
-        "claude": _evaluate(tiny_llama, ["judgebench"], tmp_path_factory.mktemp("upstream-claude"), DataOptions(data_dir=str(shared_data), split="claude")),
+        "claude": _evaluate(tiny_llama, ["judgebench"], tmp_path_factory.mktemp("upstream-claude"),
+                            DataOptions(data_dir=str(shared_data), split="claude")),
     }
 
 
@@ -57,7 +58,8 @@ def _upstream_reward_model_pairs(source: Path, table: pd.DataFrame) -> list[dict
 
 
 def _assert_judgebench_matches(pairs: list[dict], figures) -> None:
-    prefixes = [p for p in ("mmlu-pro", "livebench-reasoning", "livebench-math", "livecodebench") if any(pair["source"].startswith(p) for pair in pairs)]
+    prefixes = [prefix for prefix in ("mmlu-pro", "livebench-reasoning", "livebench-math", "livecodebench")
+                if any(pair["source"].startswith(prefix) for pair in pairs)]
     assert sorted(prefixes) == sorted(figures.sections)
     for prefix in prefixes:
         upstream = judgebench_metrics.compute_final_metrics(pairs, True, include_fn=lambda pair, p=prefix: pair["source"].startswith(p))
@@ -84,7 +86,8 @@ def test_judgebench_tie_nets_to_a_tie_and_single_game_follows_the_published_orde
     from rm_mlflow.scoring.base import ExampleScores
 
     for label in ("A>B", "B>A"):
-        row = Row("pairs.jsonl", 1, {"pair_id": "p", "source": "livecodebench", "question": "q", "response_A": "a", "response_B": "b", "label": label})
+        fields = {"pair_id": "p", "source": "livecodebench", "question": "q", "response_A": "a", "response_B": "b", "label": label}
+        row = Row("pairs.jsonl", 1, fields)
         tie = ExampleScores(chosen=(0.5,), rejected=(0.5,))
         pair = {"label": label, "source": "livecodebench", "judgments": [{"decision": "B>A"}, {"decision": "B>A"}]}  # upstream on a tie
         assert sum(game_votes(convert_pair(row, single_game=False), tie)) == 0

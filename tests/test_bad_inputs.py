@@ -53,6 +53,12 @@ def placeholders(tmp_path_factory, tiny_llama, shared_data, tiny_causal_lms, tin
     write_jsonl(root / "medium.jsonl", [{"prompt": "Summarize.", "chosen": "word " * 3_000, "rejected": "No."}])
     write_jsonl(root / "surrogate.jsonl", [{"prompt": "Check \ud800 this.", "chosen": "Yes.", "rejected": "No."}])
     (root / "a-file").write_text("not a folder")
+    (root / "judgebench-tie" / "judgebench").mkdir(parents=True)
+    write_jsonl(root / "judgebench-tie" / "judgebench" / "dataset=judgebench,response_model=gpt-4o-2024-05-13.jsonl",
+                [{"pair_id": "p1", "source": "livecodebench", "question": "Q", "response_A": "A", "response_B": "B", "label": "A=B"}])
+    (root / "rm-bench-short" / "rm-bench").mkdir(parents=True)
+    (root / "rm-bench-short" / "rm-bench" / "chat_filtered.json").write_text(
+        '[{"id": 1, "prompt": "Q", "subset": "alpacaeval", "chosen": ["a", "b"], "rejected": ["c", "d", "e"]}]')
     os.mkfifo(root / "pipe.jsonl")
     (root / "loop.jsonl").symlink_to(root / "loop.jsonl")
     return {

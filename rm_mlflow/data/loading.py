@@ -111,10 +111,11 @@ def load_benchmarks(specs: Sequence[str | Benchmark], options: DataOptions | Non
         try:
             loaded.append(load_benchmark(benchmark, options))
         except DatasetNotAvailableError as error:
+            named = str(error) if str(error).startswith(benchmark.name) else f"{benchmark.name}: {error}"
             if not options.skip_missing:
-                raise DatasetNotAvailableError(f"{error} (or pass --skip_missing to evaluate the other benchmarks without it)") from None
+                raise DatasetNotAvailableError(f"{named} (or pass --skip_missing to evaluate the other benchmarks without it)") from None
             missing.append(benchmark.name)
-            logger.warning("%s: skipped, its data was not found (--skip_missing): %s", benchmark.name, error)
+            logger.warning("skipped (--skip_missing), its data was not found: %s", named)
     if not loaded:
         raise DatasetNotAvailableError(f"no benchmark's data was found ({', '.join(missing)} skipped with --skip_missing)")
     return loaded

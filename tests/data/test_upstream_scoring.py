@@ -174,3 +174,15 @@ def test_rewardmath_figures_are_upstreams_evaluation(runs, shared_data):
     assert len(upstream["reward Acc"]) == 2
     assert figures.score == sum(upstream["reward Acc"]) / len(upstream["reward Acc"])
     assert figures.extra["mrr"] == sum(upstream["reward MRR"]) / len(upstream["reward MRR"])
+
+
+def test_compare_reads_the_new_benchmarks_back_from_their_tables(runs):
+    """``rm-mlflow compare`` (and so the gate) re-aggregates each benchmark from its per-example table: votes and matrices included."""
+    from rm_mlflow.comparison import compare_folders
+
+    benchmarks, folder = runs["all"]
+    comparison = compare_folders(folder, folder, resamples=50)
+    assert set(comparison.benchmarks) == {"judgebench", "rm-bench", "rewardmath"}
+    for name, compared in comparison.benchmarks.items():
+        assert compared.differences["score"].delta == 0.0, name
+    assert {"section/chat", "section/code", "section/safety"} <= set(comparison.benchmarks["rm-bench"].differences)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -128,13 +129,13 @@ class EvaluationPipeline:
         """
         resolved = self.resolve()
         if not self.group.is_main:
-            model = self.load(resolved)
-            report = self.score(resolved, model)
+            model, load_seconds = self.load_timed(resolved)
+            report = self.score(resolved, model, load_seconds)
             return EvaluationOutcome(report=report, results_dir=self.output, metrics=report.metrics(), reference=resolved.reference)
         run = TrackedRun.open(self.tracking, default_name=_run_name(resolved.reference)) if self.tracking else None
         try:
-            model = self.load(resolved)
-            report = self.score(resolved, model)
+            model, load_seconds = self.load_timed(resolved)
+            report = self.score(resolved, model, load_seconds)
             try:
                 gate = self.gate(report, resolved, run)
             except BaseException:
@@ -225,13 +226,23 @@ class EvaluationPipeline:
             loaded.name = resolved.reference.display_name
         return loaded
 
-    def score(self, resolved: _Resolved, model: Scorer) -> EvaluationReport:
+    def load_timed(self, resolved: _Resolved) -> tuple[Scorer, float]:
+        """:meth:`load`, and the seconds it took: the model is loaded once, however many benchmarks (a suite) it scores."""
+        started = time.perf_counter()
+        model = self.load(resolved)
+        seconds = time.perf_counter() - started
+        logger.info("loaded %s in %.1f s, once for %d benchmark(s)", model.name, seconds, len(resolved.benchmarks))
+        return model, seconds
+
+    def score(self, resolved: _Resolved, model: Scorer, load_seconds: float) -> EvaluationReport:
         """Score every benchmark, reusing (when resuming) and extending the results folder's score cache."""
         cache = ScoreCache.for_model(self.output, model, resume=self.request.resume, rank=self.group.rank)
-        return score_benchmarks(
+        report = score_benchmarks(
             model, resolved.benchmarks, data=self.request.data, cache=cache, progress=self.request.progress and self.group.is_main,
             intervals=self.request.intervals, group=self.group,
         )
+        report.throughput["model_load_seconds"] = load_seconds
+        return report
 
     def write(self, report: EvaluationReport, resolved: _Resolved, gate: GateOutcome | None) -> None:
         """``results.json`` (with the model reference and the gate's outcome), ``summary.md``, per-example tables and, with MLflow, the plots."""

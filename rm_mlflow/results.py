@@ -412,8 +412,10 @@ def throughput_line(t: Mapping[str, float]) -> str:
         f"{t['conversations_per_second']:.2f} conversations/s, {t['tokens_per_second']:.0f} tokens/s"
     )
     if t["cached_conversations"]:
-        return line + f"; resumed ({t['cached_conversations']:.0f} from cache), {100 * t['cached_share']:.0f}% of the distinct conversations"
-    return line + f", {t['examples_per_second']:.2f} examples/s"
+        line += f"; resumed ({t['cached_conversations']:.0f} from cache), {100 * t['cached_share']:.0f}% of the distinct conversations"
+    else:
+        line += f", {t['examples_per_second']:.2f} examples/s"
+    return line + (f"; model loaded once, in {t['model_load_seconds']:.1f}s" if "model_load_seconds" in t else "")
 
 
 def format_markdown_summary(report: EvaluationReport) -> str:

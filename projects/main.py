@@ -14,7 +14,7 @@ from projects._params import add_flag, optional
 # generated from rm_mlflow.scoring.settings; tests/test_mlproject.py keeps both MLproject files equal to this list.
 OWN_PARAMETERS: dict[str, str | None] = {
     "model": None, "datasets": "rewardbench,rewardbench-prior", "data_dir": "", "split": "", "limit": "", "skip_invalid": "false",
-    "sync_card": "off", "model_kind": "auto",
+    "skip_missing": "false", "single_game": "false", "sync_card": "off", "model_kind": "auto",
 }
 _HELP = {
     "model": "models:/NAME/VERSION, models:/NAME@ALIAS, runs:/..., a local folder or a Hub id",
@@ -22,6 +22,8 @@ _HELP = {
     "data_dir": "folder with local benchmark copies (default: RM_MLFLOW_DATA_DIR, else the Hub)",
     "limit": "first N examples per subset",
     "skip_invalid": "true: skip malformed rows instead of stopping",
+    "skip_missing": "true: leave out (and name) a benchmark whose data is not found, instead of stopping",
+    "single_game": "true: JudgeBench judges each pair once, in its published order",
     "sync_card": "off, local (the model folder's README.md and the run's model_card/README.md) or hub (also a pull request)",
     "model_kind": "sequence-classifier, dpo, custom, pairwise, generative (default: from the model)",
 }
@@ -62,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
             "split": optional(args.split),
             "limit": optional(args.limit, int, name="limit"),
             "skip_invalid": args.skip_invalid.lower() in ("1", "true", "yes"),
+            "skip_missing": args.skip_missing.lower() in ("1", "true", "yes"),
+            "single_game": args.single_game.lower() in ("1", "true", "yes"),
             "sync_model_card": optional(args.sync_card),
             "model_kind": optional(args.model_kind),
         } | {spec.key: parse_mlproject_value(spec.key, getattr(args, spec.key)) for spec in scoring_options()}

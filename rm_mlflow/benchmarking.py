@@ -22,9 +22,10 @@ from rm_mlflow.data.options import DataOptions
 from rm_mlflow.data.types import PreferenceExample
 from rm_mlflow.errors import OptionError
 from rm_mlflow.judges.base import Judge, judge_examples
+from rm_mlflow.metrics.calibration import Calibration, calibration
 from rm_mlflow.metrics.intervals import DEFAULT_LEVEL, DEFAULT_RESAMPLES, bootstrap_intervals
 from rm_mlflow.metrics.length_bias import LengthBias, length_bias
-from rm_mlflow.metrics.outcomes import BenchmarkScores
+from rm_mlflow.metrics.outcomes import BenchmarkScores, ExampleOutcome
 from rm_mlflow.scoring.base import ExampleScores, RewardModel, ScoredExamples, Scorer
 from rm_mlflow.scoring.cache import ScoreCache
 from rm_mlflow.scoring.distributed import SINGLE_PROCESS, ProcessGroup
@@ -49,6 +50,7 @@ class BenchmarkReport:
     scores: BenchmarkScores
     examples: pd.DataFrame = field(repr=False)
     length_bias: LengthBias | None = None
+    calibration: Calibration | None = None  # sigmoid(margin) as P(chosen preferred), for kinds whose scores are logits
     warnings: list[str] = field(default_factory=list)  # e.g. a judge that gave no verdict too often
     notes: list[str] = field(default_factory=list)  # the model kind's own summary lines (a judge's verdict counts)
     partial: str | None = None  # why these are not the whole benchmark's figures (--limit, --subsets, missing sections)
@@ -89,6 +91,8 @@ class EvaluationReport:
             metrics |= report.scores.as_metrics(name)
             if report.length_bias is not None:
                 metrics |= report.length_bias.as_metrics(name)
+            if report.calibration is not None:
+                metrics |= report.calibration.as_metrics(name)
             if report.skipped:
                 metrics[f"{name}/num_skipped_invalid"] = float(report.skipped)
         metrics |= self.combined
@@ -118,6 +122,7 @@ class EvaluationReport:
                     "intervals": {key: [i.low, i.high] for key, i in r.scores.intervals.items()},
                     "interval_level": next(iter(r.scores.intervals.values())).level if r.scores.intervals else None,
                     "length_bias": _length_document(r.length_bias),
+                    "calibration": r.calibration.to_dict() if r.calibration is not None else None,
                     "warnings": r.warnings,
                     "notes": r.notes,
                     "partial": r.partial,
@@ -298,6 +303,7 @@ def _benchmark_report(
             cluster_of=benchmark.cluster_of,
         )
     bias = length_bias(outcomes, lengths, benchmark.correctness, benchmark.aggregate) if compared else None
+    calibrated, notes = _calibration(outcomes, reward_model, intervals) if compared else (None, [])
     table = pd.DataFrame(rows)
     review = reward_model.review(table)
     scores_out.extra |= review.figures
@@ -314,10 +320,22 @@ def _benchmark_report(
         scores=scores_out,
         examples=table,
         length_bias=bias,
+        calibration=calibrated,
         warnings=review.warnings,
-        notes=review.lines,
+        notes=review.lines + notes,
         partial=item.partial,
     )
+
+
+def _calibration(outcomes: Sequence[ExampleOutcome], scorer: Scorer, intervals: IntervalOptions) -> tuple[Calibration | None, list[str]]:
+    """The calibration of the pairs when the kind's scores are logits (or a judge's ratings), else the line that says why not."""
+    reading = scorer.margin_reading()
+    if reading.of is None:
+        return None, [f"calibration: not reported: {reading.why_not}"]
+    if reading.least is not None:
+        outcomes = [o for o in outcomes if min(o.chosen_scores + o.rejected_scores, default=reading.least) >= reading.least]
+    figures = calibration(outcomes, resamples=intervals.resamples, level=intervals.level, seed=intervals.seed)
+    return figures, [f"calibration: sigmoid of {reading.of} as P(chosen preferred)"] if figures is not None else []
 
 
 def _length_document(bias: LengthBias | None) -> dict[str, Any] | None:

@@ -25,6 +25,7 @@ import pandas as pd
 
 from rm_mlflow.benchmarking import EvaluationReport
 from rm_mlflow.errors import IncompleteResultsError, OptionError, OutputError, RmMlflowError
+from rm_mlflow.metrics.calibration import Calibration
 
 RESULTS_FILE = "results.json"
 SUMMARY_FILE = "summary.md"
@@ -53,6 +54,7 @@ class BenchmarkResults:
     intervals: dict[str, list[float]]
     interval_level: float | None
     length_bias: dict[str, Any] | None
+    calibration: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     partial: str | None = None  # not the whole benchmark: why (its score is not the benchmark's score)
@@ -360,6 +362,8 @@ def format_summary(report: EvaluationReport) -> str:
         lines.extend(f"  WARNING: {warning}" for warning in benchmark.warnings)
         if benchmark.length_bias is not None:
             lines.append(f"  length: {length_line(benchmark.length_bias)}")
+        if benchmark.calibration is not None:
+            lines.append(f"  calibration: {calibration_line(benchmark.calibration)}")
         else:
             stats = scores.extra
             mean, std = stats.get("chosen_score_mean", float("nan")), stats.get("chosen_score_std", float("nan"))
@@ -397,6 +401,15 @@ def length_line(bias: Any) -> str:
         f"(n={overall.examples_chosen_longer}), shorter {overall.accuracy_chosen_shorter:.4f} (n={overall.examples_chosen_shorter}); "
         f"score-length Spearman {correlation}"
     )
+
+
+def calibration_line(figures: Calibration) -> str:
+    """Brier score, log loss and ECE over the pairs, each with its interval when there is one."""
+    parts = []
+    for name, label in (("brier", "Brier"), ("log_loss", "log loss"), ("ece", "ECE")):
+        interval = figures.intervals.get(name)
+        parts.append(f"{label} {getattr(figures, name):.4f}" + (f" [{interval.low:.4f}, {interval.high:.4f}]" if interval else ""))
+    return f"{', '.join(parts)} over {figures.pairs} pairs (lower is better)"
 
 
 def throughput_line(t: Mapping[str, float]) -> str:
@@ -442,6 +455,8 @@ def format_markdown_summary(report: EvaluationReport) -> str:
             lines.append(f"| **{section}** | | {100 * value:.1f} | {_interval(scores, f'section/{section}', 100, 1).strip()} |")
         if benchmark.length_bias is not None:
             lines += ["", f"Length: {length_line(benchmark.length_bias)}."]
+        if benchmark.calibration is not None:
+            lines += ["", f"Calibration: {calibration_line(benchmark.calibration)}."]
         lines += [f"{note[0].upper()}{note[1:]}." for note in benchmark.notes] + [f"**Warning:** {warning}" for warning in benchmark.warnings]
     settings = report.settings
     t = report.throughput

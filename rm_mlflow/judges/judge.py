@@ -41,7 +41,7 @@ from rm_mlflow.judges.backends.endpoint import ENDPOINT_FILE
 from rm_mlflow.judges.base import Judge, JudgeCall, Judgments, Verdict
 from rm_mlflow.judges.prompts import LETTERS, four_prompt, judge_messages, pair_prompt, parse_choice, parse_rating, rating_prompt
 from rm_mlflow.metrics.outcomes import metric_slug
-from rm_mlflow.scoring.base import Conversation, ExampleScores, Review, Work
+from rm_mlflow.scoring.base import Conversation, ExampleScores, MarginReading, Review, Work
 from rm_mlflow.scoring.distributed import SINGLE_PROCESS, ProcessGroup
 from rm_mlflow.scoring.hf import load_config, require_trust
 from rm_mlflow.scoring.lengths import TooLongAt, position_limit
@@ -64,6 +64,12 @@ class GenerativeJudge(Judge):
     """An LLM judge behind a :class:`JudgeBackend`: rewardbench-gen's prompts, each distinct chat answered once and kept on disk."""
 
     setting_groups = ("judge",)
+
+    def margin_reading(self) -> MarginReading:
+        """With ratings, calibration reads sigmoid of the rating gap; a judge's verdicts are not on any logit scale."""
+        if self.settings.judge.mode == "ratings":
+            return MarginReading("the rating gap", least=1.0)  # an unparsed rating is recorded as -1
+        return MarginReading(None, "a judge's verdicts are not on a logit scale")
 
     def __init__(self, backend: JudgeBackend, settings: ScoringSettings, *, name: str) -> None:
         self.backend = backend

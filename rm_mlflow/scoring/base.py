@@ -127,6 +127,15 @@ class Review:
     lines: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class MarginReading:
+    """What calibration takes sigmoid of (``of``), or None and ``why_not``; scores below ``least`` mean "no score" (a judge's unparsed rating)."""
+
+    of: str | None
+    why_not: str = ""
+    least: float | None = None
+
+
 class Scorer(ABC):
     """What the pipeline needs of anything that scores examples (a :class:`RewardModel` or a generative judge).
 
@@ -137,6 +146,10 @@ class Scorer(ABC):
     device: str
     settings: ScoringSettings
     setting_groups: tuple[str, ...] = ()  # the groups of ScoringSettings this kind reads (dpo, custom, judge), recorded with results
+
+    def margin_reading(self) -> MarginReading:
+        """How calibration reads a pair's score difference (a reward head's scores are Bradley-Terry logits; other kinds say why not)."""
+        return MarginReading(None, f"{self.describe().get('kind', 'this kind')}'s scores are not on a logit scale")
 
     def describe(self) -> dict[str, Any]:
         """Settings worth recording with results (template, dtype, device, ...)."""
@@ -168,6 +181,10 @@ class RewardModel(Scorer):
     The engine calls :meth:`tokenize` once for every distinct unit, then :meth:`score_batch` on
     length-sorted batches. Implementations hold the model and tokenizer.
     """
+
+    def margin_reading(self) -> MarginReading:
+        """A reward head's scores are Bradley-Terry logits: calibration reads sigmoid of the reward margin."""
+        return MarginReading("the reward margin")
 
     @abstractmethod
     def tokenize(self, conversations: Sequence[Conversation]) -> list[TokenizedConversation]:

@@ -33,7 +33,7 @@ from typing import Any
 
 from rm_mlflow.data.types import ChatMessage, PreferenceExample
 from rm_mlflow.errors import ModelLoadError, OptionError
-from rm_mlflow.scoring.base import Conversation, RewardModel, TokenizedConversation, padded
+from rm_mlflow.scoring.base import Conversation, MarginReading, RewardModel, TokenizedConversation, padded
 from rm_mlflow.scoring.cache import ScoreCache
 from rm_mlflow.scoring.hf import (
     checkpoint_fingerprint,
@@ -64,6 +64,10 @@ class DPORewardModel(RewardModel):
     """A causal-LM policy (and optional reference) scored by implicit reward."""
 
     setting_groups = ("dpo",)
+
+    def margin_reading(self) -> MarginReading:
+        """DPO's implicit rewards are beta times a log-ratio, and beta is not known here: no probability can be read off them."""
+        return MarginReading(None, "implicit (DPO) rewards are log-ratios whose scale, DPO's beta, is unknown")
 
     def __init__(self, policy: Any, tokenizer: Any, settings: ScoringSettings, *, name: str, reference: Any = None,
                  reference_id: str | None = None) -> None:

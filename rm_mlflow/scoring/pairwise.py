@@ -21,7 +21,7 @@ from typing import Any
 
 from rm_mlflow.data.types import ChatMessage, PreferenceExample
 from rm_mlflow.errors import ModelLoadError, OptionError
-from rm_mlflow.scoring.base import Conversation, ExampleScores, RewardModel, TokenizedConversation, padded
+from rm_mlflow.scoring.base import Conversation, ExampleScores, MarginReading, RewardModel, TokenizedConversation, padded
 from rm_mlflow.scoring.hf import config_and_tokenizer, input_device, load_weights
 from rm_mlflow.scoring.lengths import length_limit, position_limit, tokenize_with_limit
 from rm_mlflow.scoring.loaders import ModelLoader, register_loader, weightless
@@ -37,6 +37,10 @@ FIRST, SECOND = "response_a", "response_b"  # the roles of the two answers in a 
 
 class PairwiseRewardModel(RewardModel):
     """A causal LM judging ordered pairs; each unit is (prompt, response A, response B) and scores P(A is better)."""
+
+    def margin_reading(self) -> MarginReading:
+        """A pairwise model's outputs compare two answers in one pass: they are not per-answer Bradley-Terry rewards."""
+        return MarginReading(None, "a pairwise model's scores compare two answers; they are not per-answer rewards")
 
     def __init__(self, model: Any, tokenizer: Any, settings: ScoringSettings, *, name: str) -> None:
         import torch

@@ -1,4 +1,4 @@
-"""PNG plots of an evaluation: per-subset accuracy, chosen-minus-rejected margins by section, response length vs score."""
+"""PNG plots of an evaluation: per-subset accuracy, margins by section, response length vs score, and calibration."""
 
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ def write_plots(report: EvaluationReport, output_dir: Path | str) -> list[Path]:
         if benchmark.examples["margin"].notna().any():
             written.append(_margins(benchmark, output_dir / f"{name}_margins.png"))
         written.append(_length_vs_score(benchmark, output_dir / f"{name}_length_vs_score.png"))
+        if benchmark.calibration is not None:
+            written.append(_reliability(benchmark, output_dir / f"{name}_calibration.png"))
     return written + write_length_plots(report, output_dir)
 
 
@@ -78,6 +80,37 @@ def _length_vs_score(benchmark: BenchmarkReport, path: Path) -> Path:
     axes.set_ylabel("reward")
     axes.set_title(f"{benchmark.title}: length vs score")
     axes.legend(fontsize="small")
+    return _save(figure, path)
+
+
+def _reliability(benchmark: BenchmarkReport, path: Path) -> Path:
+    """The reliability diagram (observed share preferred against sigmoid(margin), per bin) and the margins of right and wrong pairs."""
+    import matplotlib.pyplot as plt
+
+    figures = benchmark.calibration
+    assert figures is not None
+    figure, (diagram, margins) = plt.subplots(1, 2, figsize=(10, 4))
+    bins = figures.reliability
+    diagram.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=0.8, label="perfectly calibrated")
+    diagram.bar([(b["low"] + b["high"]) / 2 for b in bins], [b["observed"] for b in bins], width=0.09, color="#4c72b0", alpha=0.7,
+                label="observed")
+    diagram.plot([b["predicted"] for b in bins], [b["observed"] for b in bins], "o", color="#c44e52", label="mean prediction")
+    diagram.set_xlim(0, 1)
+    diagram.set_ylim(0, 1)
+    diagram.set_xlabel("sigmoid(margin)")
+    diagram.set_ylabel("share preferred")
+    diagram.set_title(f"reliability: ECE {figures.ece:.4f}, Brier {figures.brier:.4f}", fontsize="small")
+    diagram.legend(fontsize="small")
+    pairs = benchmark.examples[(benchmark.examples["chosen_scores"].map(len) == 1) & (benchmark.examples["rejected_scores"].map(len) == 1)]
+    pairs = pairs.dropna(subset=["margin", "correct"])
+    for label, part, color in (("ranked right", pairs[pairs["correct"] > 0], "#55a868"), ("ranked wrong", pairs[pairs["correct"] <= 0], "#c44e52")):
+        if len(part):
+            margins.hist(part["margin"].astype(float), bins=30, alpha=0.5, color=color, label=f"{label} (n={len(part)})")
+    margins.axvline(0.0, color="black", linewidth=0.8)
+    margins.set_xlabel("chosen score - rejected score")
+    margins.set_ylabel("pairs")
+    margins.legend(fontsize="small")
+    figure.suptitle(f"{benchmark.title}: calibration over {figures.pairs} pairs")
     return _save(figure, path)
 
 

@@ -54,6 +54,7 @@ class BenchmarkReport:
     warnings: list[str] = field(default_factory=list)  # e.g. a judge that gave no verdict too often
     notes: list[str] = field(default_factory=list)  # the model kind's own summary lines (a judge's verdict counts)
     partial: str | None = None  # why these are not the whole benchmark's figures (--limit, --subsets, missing sections)
+    digest: str | None = None  # the scored examples' content digest (see rm_mlflow.data.benchmark.examples_digest)
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,7 @@ class EvaluationReport:
                     "warnings": r.warnings,
                     "notes": r.notes,
                     "partial": r.partial,
+                    "digest": r.digest,
                 }
                 for name, r in self.benchmarks.items()
             },
@@ -324,6 +326,7 @@ def _benchmark_report(
         warnings=review.warnings,
         notes=review.lines + notes,
         partial=item.partial,
+        digest=item.digest,
     )
 
 

@@ -8,6 +8,7 @@ evaluations scored.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,7 +23,10 @@ from rm_mlflow.data.local import aggregate as preference_aggregate
 from rm_mlflow.errors import RmMlflowError
 from rm_mlflow.metrics.intervals import DEFAULT_LEVEL, DEFAULT_RESAMPLES, Difference, paired_difference
 from rm_mlflow.metrics.outcomes import ExampleOutcome, metric_slug
-from rm_mlflow.results import Results
+from rm_mlflow.results import Results, ResultsDocument
+from rm_mlflow.scoring.settings import number_changing_keys
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -96,6 +100,7 @@ def compare_folders(
     if not shared:
         raise RmMlflowError(f"{_label(baseline)} and {_label(candidate)} evaluated no benchmark in common "
                             f"({', '.join(base.document.benchmarks)} vs {', '.join(cand.document.benchmarks)})")
+    check_comparable(base.document, cand.document, shared)
     names = labels or (str(base.document.model.get("name")), str(cand.document.model.get("name")))
     comparison = Comparison(baseline=names[0], candidate=names[1], level=level, resamples=resamples)
     for name in shared:
@@ -112,6 +117,26 @@ def compare_folders(
         flipped = joined[joined["baseline_correct"].notna() & (joined["baseline_correct"] != joined["candidate_correct"])]
         comparison.benchmarks[name] = BenchmarkComparison(name, len(joined), differences, flipped.reset_index(drop=True))
     return comparison
+
+
+def check_comparable(baseline: ResultsDocument, candidate: ResultsDocument, benchmarks: list[str]) -> None:
+    """Refuse, in one line, evaluations of different data; warn when they prompted or read the models differently.
+
+    Data is compared by the content digest of the scored examples (one changed row changes it); documents written
+    before digests were recorded are compared as they are.
+    """
+    for name in benchmarks:
+        before, after = baseline.benchmarks[name].digest, candidate.benchmarks[name].digest
+        if before and after and before != after:
+            raise RmMlflowError(
+                f"{name}: the two evaluations scored different data (content digest {before} vs {after}: another file, revision, "
+                "--limit or --subsets); evaluate both on the same rows to compare them"
+            )
+    keys = number_changing_keys()
+    differing = sorted(key for key in keys & set(baseline.settings) & set(candidate.settings) if baseline.settings[key] != candidate.settings[key])
+    if differing:
+        logger.warning("the two evaluations differ in settings that change scores: %s",
+                       "; ".join(f"{key} {baseline.settings[key]!r} vs {candidate.settings[key]!r}" for key in differing))
 
 
 def _label(side: Path | str | Results) -> str:

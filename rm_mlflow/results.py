@@ -58,6 +58,7 @@ class BenchmarkResults:
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     partial: str | None = None  # not the whole benchmark: why (its score is not the benchmark's score)
+    digest: str | None = None  # the scored examples' content digest; evaluations of different data are not compared
 
 
 @dataclass(frozen=True)

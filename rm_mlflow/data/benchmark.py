@@ -6,6 +6,8 @@ to :data:`BENCHMARKS`; adding a benchmark touches that one file.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -127,6 +129,11 @@ class LoadedBenchmark:
     skipped_reasons: list[str] = field(default_factory=list)
     partial: str | None = None  # why these examples are not the whole benchmark (--limit, --subsets, missing sections)
 
+    @property
+    def digest(self) -> str:
+        """What was scored, as content: :func:`examples_digest` of the examples (also the MLflow dataset input's digest)."""
+        return examples_digest(self.examples)
+
     def subsets(self) -> list[str]:
         """The subsets present, sorted."""
         return sorted({example.subset for example in self.examples})
@@ -134,6 +141,15 @@ class LoadedBenchmark:
     def example_names(self) -> list[str]:
         """Each example as errors name it: ``rewardbench id 12``."""
         return [f"{self.benchmark.name} id {example.id}" for example in self.examples]
+
+
+def examples_digest(examples: Sequence[PreferenceExample]) -> str:
+    """A digest of every example's id, subset, prompt and responses, in order: one changed character changes it."""
+    digest = hashlib.sha256()
+    for example in examples:
+        digest.update(json.dumps([example.id, example.subset, example.prompt, example.chosen, example.rejected], ensure_ascii=False).encode())
+        digest.update(b"\n")
+    return digest.hexdigest()[:16]
 
 
 def all_examples(loaded: Sequence[LoadedBenchmark]) -> tuple[list[PreferenceExample], list[str]]:

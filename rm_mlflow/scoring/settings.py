@@ -301,6 +301,15 @@ def scoring_options() -> tuple[OptionSpec, ...]:
 
 
 _OPTIONS: list[OptionSpec] = []
+
+
+def number_changing_keys() -> frozenset[str]:
+    """The settings two evaluations must share for their scores to be comparable: how the model is prompted and read.
+
+    Those a logged model keeps, and the tokenizer, weight revision and quantization; not batching, devices or
+    where a key is read from.
+    """
+    return frozenset({spec.key for spec in scoring_options() if spec.model} | {"tokenizer", "revision", "quantization"}) - {"judge_api_key_env"}
 _VALUE_TYPES = {"str": str, "int": int, "float": float, "bool": bool, "tuple": str}  # objective weights arrive as "a,b,c"
 
 

@@ -151,7 +151,7 @@ def log_dataset_inputs(results: ResultsDocument, tables: Mapping[str, pd.DataFra
         frame = tables[name][["id", "subset"]].astype(str)
         with warnings.catch_warnings():  # MLflow registers the local-file source twice ("" and "file:") and warns about it
             warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted in multiple ways")
-            dataset = mlflow.data.from_pandas(frame, source=_dataset_source(benchmark), name=name)
+            dataset = mlflow.data.from_pandas(frame, source=_dataset_source(benchmark), name=name, digest=benchmark.digest)
         inputs.append(DatasetInput(dataset=dataset._to_mlflow_entity(), tags=[InputTag(MLFLOW_DATASET_CONTEXT, "evaluation")]))
     if inputs:
         client.log_inputs(run_id, inputs)

@@ -84,6 +84,7 @@ class EvaluationReport:
     combined: dict[str, float]
     throughput: dict[str, float]
     environment: dict[str, str]
+    fingerprint: dict[str, Any] = field(default_factory=dict)  # what the numbers depend on, as digests (rm_mlflow.fingerprint)
 
     def metrics(self) -> dict[str, float]:
         """All metrics under stable hierarchical names (``rewardbench/section/chat_hard``, ...)."""
@@ -134,6 +135,7 @@ class EvaluationReport:
             "combined": self.combined,
             "throughput": self.throughput,
             "environment": self.environment,
+            "fingerprint": self.fingerprint,
             "metrics": self.metrics(),
         }
 

@@ -30,6 +30,7 @@ from rm_mlflow.data.benchmark import Benchmark, LoadedBenchmark, all_examples
 from rm_mlflow.data.loading import load_benchmarks
 from rm_mlflow.data.options import DataOptions
 from rm_mlflow.errors import OptionError, TrackingError, first_line
+from rm_mlflow.fingerprint import evaluation_fingerprint
 from rm_mlflow.progress import disable_library_progress_bars
 from rm_mlflow.results import prepare_output_folder, write_results
 from rm_mlflow.scoring.base import Scorer
@@ -242,7 +243,19 @@ class EvaluationPipeline:
             intervals=self.request.intervals, group=self.group,
         )
         report.throughput["model_load_seconds"] = load_seconds
+        report.fingerprint = evaluation_fingerprint(
+            model=report.model, settings=report.settings, digests={name: r.digest for name, r in report.benchmarks.items()},
+            environment=report.environment, model_folder=self._model_folder(resolved),
+            reference=resolved.reference.as_dict() if resolved.reference else None,
+        )
         return report
+
+    def _model_folder(self, resolved: _Resolved) -> Path | None:
+        """The local folder the weights came from, when the model was named by one."""
+        reference = resolved.reference
+        if reference is not None and reference.source == "huggingface" and Path(reference.uri).expanduser().is_dir():
+            return Path(reference.uri).expanduser()
+        return None
 
     def write(self, report: EvaluationReport, resolved: _Resolved, gate: GateOutcome | None) -> None:
         """``results.json`` (with the model reference and the gate's outcome), ``summary.md``, per-example tables and, with MLflow, the plots."""

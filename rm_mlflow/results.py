@@ -76,6 +76,7 @@ class ResultsDocument:
     throughput: dict[str, float | None]
     environment: dict[str, str]
     metrics: dict[str, float | None]
+    fingerprint: dict[str, Any] = field(default_factory=dict)
     reference: dict[str, Any] | None = None
     gate: dict[str, Any] | None = None
 
@@ -338,6 +339,9 @@ def _json_default(value: object) -> object:
 def format_summary(report: EvaluationReport) -> str:
     """A human-readable summary: per-subset accuracies, section scores, final scores and throughput."""
     lines = [f"Model: {report.model.get('name')}  ({report.model.get('device')}, {report.model.get('dtype', '?')})"]
+    if report.fingerprint:
+        data = ", ".join(f"{name} {digest}" for name, digest in report.fingerprint["datasets"].items())
+        lines.append(f"Fingerprint: {report.fingerprint['id']} (weights {report.fingerprint['weights']}, data {data})")
     for name, benchmark in report.benchmarks.items():
         scores = benchmark.scores
         lines.append("")

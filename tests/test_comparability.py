@@ -1,4 +1,7 @@
-"""Evaluations of different data are never compared: one changed row is refused in one line; differing settings are warned about."""
+"""Evaluations of different data are never compared: one changed row is refused in one line; differing settings are warned about.
+
+Each evaluation's fingerprint names what its numbers depend on: weights, tokenizer, template, data, settings.
+"""
 
 from __future__ import annotations
 
@@ -31,8 +34,13 @@ def test_one_changed_row_is_refused_and_differing_settings_are_warned_about(tiny
     changed = [dict(row) for row in ROWS]
     changed[7]["rejected"] = "It is fifteen."
     second = _evaluate(tiny_llama, tmp_path / "second", changed)
-    digests = [read_results(folder / "results.json").benchmarks["prefs"].digest for folder in (first, second)]
+    documents = [read_results(folder / "results.json") for folder in (first, second)]
+    digests = [document.benchmarks["prefs"].digest for document in documents]
     assert digests[0] != digests[1] and all(len(digest) == 16 for digest in digests)
+    prints = [document.fingerprint for document in documents]  # the same model and settings, other data
+    assert prints[0]["datasets"] == {"prefs": digests[0]} and prints[1]["datasets"] == {"prefs": digests[1]}
+    assert prints[0]["id"] != prints[1]["id"]
+    assert all(prints[0][part] == prints[1][part] is not None for part in ("weights", "tokenizer", "chat_template", "settings", "kind", "device"))
 
     with pytest.raises(RmMlflowError, match=rf"^prefs: the two evaluations scored different data \(content digest {digests[0]} vs {digests[1]}"):
         compare_folders(first, second)
@@ -42,6 +50,8 @@ def test_one_changed_row_is_refused_and_differing_settings_are_warned_about(tiny
     assert cli.stderr.strip().splitlines()[-1].startswith("rm-mlflow: error: prefs: the two evaluations scored different data")
 
     same_rows_shorter = _evaluate(tiny_llama, tmp_path / "third", ROWS, max_length=64, truncation="left")
+    third = read_results(same_rows_shorter / "results.json").fingerprint
+    assert third["datasets"] == prints[0]["datasets"] and third["settings"] != prints[0]["settings"] and third["weights"] == prints[0]["weights"]
     with caplog.at_level(logging.WARNING):
         comparison = compare_folders(first, same_rows_shorter)
     assert comparison.benchmarks["prefs"].shared_examples == len(ROWS)

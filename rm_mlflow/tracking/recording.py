@@ -39,6 +39,9 @@ def run_params(results: ResultsDocument) -> dict[str, str]:
         params[f"dataset.{name}.source"] = benchmark.source
         params[f"dataset.{name}.split"] = benchmark.split
         params[f"dataset.{name}.revision"] = benchmark.revision
+        params[f"dataset.{name}.digest"] = benchmark.digest
+    for part in ("weights", "tokenizer", "chat_template", "settings"):
+        params[f"fingerprint.{part}"] = results.fingerprint.get(part)
     if results.reference:
         params |= ModelReference(**results.reference).params()
     return {key: str(value)[:_PARAM_LIMIT] for key, value in params.items() if value is not None}
@@ -58,6 +61,8 @@ def run_tags(results: ResultsDocument) -> dict[str, str]:
         tags |= ModelReference(**results.reference).tags()
     if results.gate:
         tags["rm_mlflow.gate"] = "passed" if results.gate["passed"] else "failed"
+    if results.fingerprint.get("id"):
+        tags["rm_mlflow.fingerprint"] = results.fingerprint["id"]
     partial = partial_note(results)
     if partial:
         tags[PARTIAL_TAG] = partial

@@ -85,6 +85,7 @@ class EvaluationReport:
     throughput: dict[str, float]
     environment: dict[str, str]
     fingerprint: dict[str, Any] = field(default_factory=dict)  # what the numbers depend on, as digests (rm_mlflow.fingerprint)
+    checks: list[dict[str, str]] = field(default_factory=list)  # the doctor's every-run findings: check, verdict, detail
 
     def metrics(self) -> dict[str, float]:
         """All metrics under stable hierarchical names (``rewardbench/section/chat_hard``, ...)."""
@@ -136,6 +137,7 @@ class EvaluationReport:
             "throughput": self.throughput,
             "environment": self.environment,
             "fingerprint": self.fingerprint,
+            "checks": self.checks,
             "metrics": self.metrics(),
         }
 

@@ -381,6 +381,39 @@ def _run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_doctor(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "doctor",
+        help="pre-flight check of a reward model: template, BOS, padding, lengths, batch invariance, dtype and attention",
+        description="Check a reward model and its setup on a small sample before trusting its numbers. Each line is OK, WARNING or "
+        "DEFECT; the exit status is 1 when a line is a defect. Without --dataset the shipped RewardBench sample is used.",
+        formatter_class=_HelpFormatter,
+    )
+    _flag(parser, "model", required=True, help="a local model folder or a Hub id")
+    _add_evaluation_flags(parser)
+    _flag(parser, "quick", action="store_true", help="only the checks that need no weights (template, BOS, padding, lengths)")
+    parser.set_defaults(handler=_run_doctor)
+
+
+def _run_doctor(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from rm_mlflow.data.loading import load_benchmarks
+    from rm_mlflow.data.sample import SAMPLE_DATA_DIR
+    from rm_mlflow.doctor import Patient, examine, format_findings, sample_of
+    from rm_mlflow.scoring.settings import ScoringSettings
+
+    settings = ScoringSettings.from_mapping(scoring_overrides(args), source="scoring settings")
+    data = data_options(args)
+    if args.dataset is None and not args.pref_sets:
+        data = replace(data, data_dir=str(SAMPLE_DATA_DIR))
+    benchmarks = load_benchmarks(dataset_names(args), data)
+    patient = Patient(model=args.model, settings=settings, kind=args.model_kind, benchmarks=benchmarks, sample=sample_of(benchmarks))
+    findings = examine(patient, cheap_only=args.quick)
+    print(format_findings(findings))
+    return 1 if any(finding.verdict == "defect" for finding in findings) else 0
+
+
 def _add_benchmarks(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("benchmarks", help="list the registered benchmarks")
     parser.set_defaults(handler=_run_benchmarks)
@@ -634,6 +667,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_compare(subparsers)
     _add_gate(subparsers)
     _add_benchmarks(subparsers)
+    _add_doctor(subparsers)
     _add_demo(subparsers)
     _add_card(subparsers)
     _add_serve(subparsers)

@@ -29,6 +29,7 @@ from rm_mlflow.card.sync import CardTarget
 from rm_mlflow.data.benchmark import Benchmark, LoadedBenchmark, all_examples
 from rm_mlflow.data.loading import load_benchmarks
 from rm_mlflow.data.options import DataOptions
+from rm_mlflow.doctor import Finding
 from rm_mlflow.errors import OptionError, TrackingError, first_line
 from rm_mlflow.fingerprint import evaluation_fingerprint
 from rm_mlflow.progress import disable_library_progress_bars
@@ -111,6 +112,7 @@ class _Resolved:
     benchmarks: list[LoadedBenchmark]
     reference: ModelReference | None
     plan: ModelPlan | None = None  # a referenced model's validated settings and kind; None for a model given loaded
+    findings: list[Finding] = field(default_factory=list)  # the doctor's every-run checks (template, BOS, padding)
 
 
 class EvaluationPipeline:
@@ -195,22 +197,33 @@ class EvaluationPipeline:
         plan = replace(plan, settings=replace(plan.settings, device=self.group.device(device)))
         if plan.kind != request.model_kind:
             check_model_kind(plan.kind, plan.settings)  # the kind a logged model records
-        self._check_model_without_weights(benchmarks, plan)
-        return _Resolved(benchmarks=benchmarks, reference=reference, plan=plan)
+        findings = self._check_model_without_weights(benchmarks, plan)
+        return _Resolved(benchmarks=benchmarks, reference=reference, plan=plan, findings=findings)
 
-    def _check_model_without_weights(self, benchmarks: list[LoadedBenchmark], plan: ModelPlan) -> None:
+    def _check_model_without_weights(self, benchmarks: list[LoadedBenchmark], plan: ModelPlan) -> list[Finding]:
         """Everything about the model its config and tokenizer can tell, before any weights load or run exists.
 
         The kind's own checks (remote code, head, tokenizer, a DPO reference's vocabulary) run on a weightless copy
         of the model, and under ``truncation none`` every conversation is tokenized with it, so one over the limit
-        fails now, naming its row.
+        fails now, naming its row. The doctor's every-run checks (template, BOS, padding) read the same copy; what
+        they flag is one warning line, and each verdict becomes a run tag.
         """
+        from rm_mlflow.doctor import EVERY_RUN, Patient, examine, sample_of
         from rm_mlflow.scoring.engine import check_lengths
         from rm_mlflow.tracking.adapters import preview_model
 
         preview = preview_model(plan)
-        if preview is not None and preview.settings.truncation == "none":
+        if preview is None:
+            return []
+        if preview.settings.truncation == "none":
             check_lengths(preview, *all_examples(benchmarks))
+        patient = Patient(model=plan.reference.uri, settings=preview.settings, weightless=preview, sample=sample_of(benchmarks))
+        findings = examine(patient, only=EVERY_RUN)
+        flagged = [finding for finding in findings if finding.verdict in ("warning", "defect")]
+        if flagged:
+            logger.warning("doctor: %s (rm-mlflow doctor --model MODEL checks more)",
+                           "; ".join(f"{finding.check} {finding.verdict.upper()}: {finding.detail}" for finding in flagged))
+        return findings
 
     def load(self, resolved: _Resolved) -> Scorer:
         """The model's weights, with the settings and on the device :meth:`resolve` settled."""
@@ -243,6 +256,7 @@ class EvaluationPipeline:
             intervals=self.request.intervals, group=self.group,
         )
         report.throughput["model_load_seconds"] = load_seconds
+        report.checks = [{"check": f.check, "verdict": f.verdict, "detail": f.detail} for f in resolved.findings]
         report.fingerprint = evaluation_fingerprint(
             model=report.model, settings=report.settings, digests={name: r.digest for name, r in report.benchmarks.items()},
             environment=report.environment, model_folder=self._model_folder(resolved),

@@ -77,6 +77,7 @@ class ResultsDocument:
     environment: dict[str, str]
     metrics: dict[str, float | None]
     fingerprint: dict[str, Any] = field(default_factory=dict)
+    checks: list[dict[str, str]] = field(default_factory=list)
     reference: dict[str, Any] | None = None
     gate: dict[str, Any] | None = None
 

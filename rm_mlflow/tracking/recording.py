@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rm_mlflow.metrics.outcomes import metric_slug
 from rm_mlflow.results import RESULTS_FILE, BenchmarkResults, ResultsDocument, read_results, scores_table
 from rm_mlflow.tracking.references import ModelReference
 
@@ -63,6 +64,8 @@ def run_tags(results: ResultsDocument) -> dict[str, str]:
         tags["rm_mlflow.gate"] = "passed" if results.gate["passed"] else "failed"
     if results.fingerprint.get("id"):
         tags["rm_mlflow.fingerprint"] = results.fingerprint["id"]
+    for finding in results.checks:
+        tags[f"rm_mlflow.doctor.{metric_slug(finding['check'])}"] = finding["verdict"]
     partial = partial_note(results)
     if partial:
         tags[PARTIAL_TAG] = partial

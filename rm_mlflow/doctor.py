@@ -1,0 +1,249 @@
+"""``rm-mlflow doctor``: a pre-flight check of a reward model and its setup, in seconds, before numbers are trusted.
+
+What users most often report is not a missing feature but a number that moved: a second BOS token, a missing
+or wrong chat template, a padding token that is also the end-of-sequence token, conversations silently cut,
+scores that change with the batch (rewardbench issues #137, #164, #169, #226). Each check returns one
+:class:`Finding` with a verdict: ``ok``, ``warning`` (worth knowing; numbers may differ from another setup) or
+``defect`` (the numbers are not the model's: ``doctor`` exits non-zero).
+
+The cheap checks read only the tokenizer, the config and a weightless copy of the model; ``evaluate`` runs them
+on every run and records their verdicts as run tags. The others load the weights and score a small sample.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rm_mlflow._registry import Registry
+from rm_mlflow.data.benchmark import LoadedBenchmark
+from rm_mlflow.data.types import PreferenceExample
+from rm_mlflow.scoring.settings import ScoringSettings
+
+VERDICTS = ("ok", "warning", "defect")
+SAMPLE_EXAMPLES = 16  # 32 conversations: chosen and rejected of each
+TOLERANCE = 1e-3  # largest score difference float32 arithmetic explains between batchings
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One line of the report: the check, its verdict and what it saw."""
+
+    check: str
+    verdict: str
+    detail: str
+
+
+@dataclass
+class Patient:
+    """What the checks look at: the model, its settings, the benchmarks' examples and a small sample of them."""
+
+    model: str
+    settings: ScoringSettings
+    kind: str = "auto"
+    benchmarks: Sequence[LoadedBenchmark] = ()
+    sample: Sequence[PreferenceExample] = ()
+    weightless: Any = None  # a weightless copy already built (evaluate's preview): the cheap checks use it as it is
+    _loaded: dict = dataclasses.field(default_factory=dict)
+
+    def tokenizer(self) -> Any:
+        """The tokenizer as the model's loader reads it."""
+        if self.weightless is not None:
+            return self.weightless.tokenizer
+        if "tokenizer" not in self._loaded:
+            from rm_mlflow.scoring.hf import config_and_tokenizer
+
+            self._loaded["config"], self._loaded["tokenizer"] = config_and_tokenizer(self.model, self.settings)
+        return self._loaded["tokenizer"]
+
+    def config(self) -> Any:
+        """The model's config (None for kinds that hold several, such as DPO's policy and reference)."""
+        if self.weightless is not None:
+            return getattr(self.weightless, "config", None)
+        self.tokenizer()
+        return self._loaded["config"]
+
+    def preview(self, **changes: Any) -> Any:
+        """A weightless copy of the model (it tokenizes exactly as the loaded one), under ``changes`` to the settings."""
+        if self.weightless is not None and not changes:
+            return self.weightless
+        from rm_mlflow.scoring.loaders import preview_reward_model
+
+        key = ("preview", tuple(sorted(changes.items())))
+        if key not in self._loaded:
+            self._loaded[key] = preview_reward_model(self.model, dataclasses.replace(self.settings, **changes), kind=self.kind)
+        return self._loaded[key]
+
+    def scores(self, **changes) -> list[float]:
+        """The sample's conversations (chosen then rejected of each example) scored by the loaded model under ``changes``."""
+        from rm_mlflow.scoring.engine import score_conversations
+        from rm_mlflow.scoring.loaders import load_reward_model
+
+        load_changes = {key: value for key, value in changes.items() if key in ("dtype", "attn_implementation")}
+        key = ("model", tuple(sorted(load_changes.items())))
+        if key not in self._loaded:
+            self._loaded[key] = load_reward_model(self.model, dataclasses.replace(self.settings, **load_changes), kind=self.kind)
+        settings = dataclasses.replace(self.settings, shared_prefix="off", truncation="left", **changes)
+        return list(score_conversations(self._loaded[key], self.conversations(), settings, progress=False).scores)
+
+    def conversations(self) -> list:
+        """Each sample example's chosen and rejected conversation (its first of each)."""
+        return [conversation for example in self.sample for conversation in (example.conversation(example.chosen[0]),
+                                                                                example.conversation(example.rejected[0]))]
+
+
+@dataclass(frozen=True)
+class Check:
+    """A named check; ``cheap`` ones need no weights and run on every evaluation."""
+
+    name: str
+    run: Callable[[Patient], Finding]
+    cheap: bool
+
+
+CHECKS: Registry[Check] = Registry("doctor check")
+_ORDER: list[str] = []  # registration order: the template first, since the checks after it format conversations with it
+
+
+def check(name: str, *, cheap: bool) -> Callable[[Callable[[Patient], Finding]], Callable[[Patient], Finding]]:
+    """Register a check function under ``name``."""
+
+    def register(function: Callable[[Patient], Finding]) -> Callable[[Patient], Finding]:
+        CHECKS.add(name, Check(name, function, cheap))
+        _ORDER.append(name)
+        return function
+
+    return register
+
+
+@check("chat template", cheap=True)
+def chat_template(patient: Patient) -> Finding:
+    """The tokenizer has a chat template, or one is given (``--chat_template``)."""
+    given = patient.settings.chat_template
+    if given != "tokenizer":
+        return Finding("chat template", "ok", f"--chat_template {given}")
+    if not getattr(patient.tokenizer(), "chat_template", None):
+        return Finding("chat template", "defect", "the tokenizer has no chat template: pass the one the model was trained with (--chat_template)")
+    return Finding("chat template", "ok", "the tokenizer's own")
+
+
+@check("BOS token", cheap=True)
+def doubled_bos(patient: Patient) -> Finding:
+    """The template and the tokenizer do not both add a BOS token (rewardbench masks the first one; the model never saw two)."""
+    preview = patient.preview() if patient.weightless is not None else patient.preview(truncation="left")
+    if preview is None:
+        return Finding("BOS token", "skipped", "this model kind has no weightless copy to tokenize with")
+    tokenized = preview.tokenize(patient.conversations())
+    doubled = sum(item.mask_first for item in tokenized)
+    if doubled:
+        first = list(tokenized[next(i for i, item in enumerate(tokenized) if item.mask_first)].input_ids[:4])
+        return Finding("BOS token", "defect", f"{doubled} of {len(tokenized)} conversations start with two BOS tokens {first}: "
+                       "the template writes one and the tokenizer adds another (or the template two)")
+    return Finding("BOS token", "ok", f"one BOS at most in {len(tokenized)} conversations")
+
+
+@check("padding", cheap=True)
+def padding(patient: Patient) -> Finding:
+    """The classifier finds each row's last token by the same pad id the batches are padded with, and that id is not EOS."""
+    tokenizer, config = patient.tokenizer(), patient.config()
+    pad, eos, model_pad = tokenizer.pad_token_id, tokenizer.eos_token_id, getattr(config, "pad_token_id", None)
+    classifier = any(name.endswith("ForSequenceClassification") for name in getattr(config, "architectures", None) or [])
+    if not classifier:
+        return Finding("padding", "ok", f"pad id {pad}, EOS id {eos}; not a sequence classifier: no last-token lookup")
+    if model_pad is not None and pad is not None and model_pad != pad:
+        return Finding("padding", "warning", f"the config finds the last token by pad id {model_pad} but the tokenizer pads with {pad}: "
+                       "rm-mlflow aligns them when it loads the model; a tool that does not reads a padded row at a pad position")
+    if pad is not None and pad == eos:
+        return Finding("padding", "defect", f"the pad token is the EOS token (id {pad}) and rows are padded on the right: a template that ends "
+                       "with EOS is read one token early; give the tokenizer a distinct pad token")
+    return Finding("padding", "ok", f"pad id {pad}, EOS id {eos}, right padding")
+
+
+@check("length", cheap=True)
+def length(patient: Patient) -> Finding:
+    """``max_length`` against the model's position limit, and the share of the benchmarks' conversations it would cut."""
+    preview = patient.preview(truncation="left")
+    if preview is None:
+        return Finding("length", "skipped", "this model kind has no weightless copy to tokenize with")
+    positions, max_length = preview.max_positions(), patient.settings.max_length
+    conversations = [example.conversation(response) for item in patient.benchmarks for example in item.examples for response in example.responses()]
+    cut = sum(item.truncated for item in preview.tokenize(conversations)) if conversations else 0
+    detail = f"max_length {max_length}, position limit {positions}; {cut:,} of {len(conversations):,} conversations longer"
+    if positions is not None and max_length > positions:
+        return Finding("length", "warning", f"{detail}; max_length is above what the model takes: {positions} is used")
+    if cut and patient.settings.truncation == "none":
+        return Finding("length", "defect", f"{detail}: the run would stop at the first; pass --truncation left or a larger --max_length")
+    return Finding("length", "warning" if cut else "ok", detail + (f", cut on the {patient.settings.truncation}" if cut else ""))
+
+
+def _flips(first: list[float], second: list[float]) -> int:
+    """Pairs (chosen, rejected, in turn) ranked one way by ``first`` and the other by ``second``."""
+    return sum((first[i] > first[i + 1]) != (second[i] > second[i + 1]) for i in range(0, len(first), 2))
+
+
+@check("batch invariance", cheap=False)
+def batch_invariance(patient: Patient) -> Finding:
+    """The sample scored one conversation at a time and in the run's batches: the same scores."""
+    alone, batched = patient.scores(batch_size=1), patient.scores()
+    largest, flips = max(abs(a - b) for a, b in zip(alone, batched, strict=True)), _flips(alone, batched)
+    detail = f"{len(alone)} conversations at batch size 1 and {patient.settings.batch_size}: largest difference {largest:.2e}, {flips} pair(s) flip"
+    return Finding("batch invariance", "defect" if flips or largest > TOLERANCE else "ok", detail)
+
+
+@check("dtype", cheap=False)
+def dtype(patient: Patient) -> Finding:
+    """float32 against bfloat16: pairs whose order flips."""
+    full, half = patient.scores(dtype="float32"), patient.scores(dtype="bfloat16")
+    flips = _flips(full, half)
+    largest = max(abs(a - b) for a, b in zip(full, half, strict=True))
+    detail = f"float32 vs bfloat16: {flips} of {len(full) // 2} pairs flip, largest difference {largest:.2e}"
+    return Finding("dtype", "warning" if flips else "ok", detail)
+
+
+@check("attention", cheap=False)
+def attention(patient: Patient) -> Finding:
+    """The sdpa and eager attention implementations: pairs whose order flips."""
+    sdpa, eager = patient.scores(attn_implementation="sdpa"), patient.scores(attn_implementation="eager")
+    flips = _flips(sdpa, eager)
+    largest = max(abs(a - b) for a, b in zip(sdpa, eager, strict=True))
+    detail = f"sdpa vs eager: {flips} of {len(sdpa) // 2} pairs flip, largest difference {largest:.2e}"
+    return Finding("attention", "warning" if flips else "ok", detail)
+
+
+EVERY_RUN = ("chat template", "BOS token", "padding")  # what evaluate checks on each run (its lengths it checks itself)
+
+
+def examine(patient: Patient, *, cheap_only: bool = False, only: Sequence[str] | None = None) -> list[Finding]:
+    """Every check's finding (``only`` those named), in order; after a defect in the chat template the checks that need one are not run."""
+    findings = []
+    for name in _ORDER:
+        entry = CHECKS.get(name)
+        if (cheap_only and not entry.cheap) or (only is not None and name not in only):
+            continue
+        if findings and findings[0].check == "chat template" and findings[0].verdict == "defect":
+            findings.append(Finding(name, "skipped", "needs a chat template"))
+            continue
+        findings.append(entry.run(patient))
+    return findings
+
+
+def sample_of(benchmarks: Sequence[LoadedBenchmark], size: int = SAMPLE_EXAMPLES) -> list[PreferenceExample]:
+    """The first ``size`` examples with a chosen and a rejected answer, taken round-robin across the benchmarks."""
+    pools = [[example for example in item.examples if example.rejected] for item in benchmarks]
+    sample: list[PreferenceExample] = []
+    for index in range(max((len(pool) for pool in pools), default=0)):
+        sample += [pool[index] for pool in pools if index < len(pool)]
+        if len(sample) >= size:
+            break
+    return sample[:size]
+
+
+def format_findings(findings: Sequence[Finding]) -> str:
+    """The report: one aligned line per check, then the count of each verdict."""
+    width = max(len(finding.check) for finding in findings)
+    lines = [f"{finding.check:<{width}}  {finding.verdict.upper():<7}  {finding.detail}" for finding in findings]
+    counts = {verdict: sum(finding.verdict == verdict for finding in findings) for verdict in (*VERDICTS, "skipped")}
+    lines.append(", ".join(f"{count} {verdict}" for verdict, count in counts.items() if count))
+    return "\n".join(lines)

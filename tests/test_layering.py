@@ -14,7 +14,7 @@ LAYERS = [
     ("rm_mlflow.metrics",),
     ("rm_mlflow.data",),
     ("rm_mlflow.scoring", "rm_mlflow.judges", "rm_mlflow.tiny_models"),
-    ("rm_mlflow.benchmarking", "rm_mlflow.results", "rm_mlflow.comparison"),
+    ("rm_mlflow.benchmarking", "rm_mlflow.results", "rm_mlflow.comparison", "rm_mlflow.doctor", "rm_mlflow.fingerprint"),
     ("rm_mlflow.tracking", "rm_mlflow.card"),
     ("rm_mlflow.pipeline", "rm_mlflow.options"),
     ("rm_mlflow.demo", "rm_mlflow.service"),

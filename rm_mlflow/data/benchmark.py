@@ -10,7 +10,6 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from rm_mlflow._registry import Registry
 from rm_mlflow.data.options import DataOptions
@@ -18,10 +17,7 @@ from rm_mlflow.data.types import PreferenceExample
 from rm_mlflow.data.validation import ConversionReport
 from rm_mlflow.metrics.accuracy import CorrectnessRule, strict_win
 from rm_mlflow.metrics.intervals import ClusterOf, by_example
-from rm_mlflow.metrics.outcomes import BenchmarkScores, ExampleOutcome, score_statistics, subset_counts
-
-if TYPE_CHECKING:
-    from rm_mlflow.scoring.base import ExampleScores
+from rm_mlflow.metrics.outcomes import BenchmarkScores, ExampleOutcome, ExampleScores, score_statistics, subset_counts
 
 
 @dataclass(frozen=True)
@@ -44,7 +40,7 @@ Aggregator = Callable[[Sequence[ExampleOutcome]], BenchmarkScores]
 # Figures that need several benchmarks' scores (e.g. RewardBench's original score with the prior sets).
 Combiner = Callable[[Mapping[str, BenchmarkScores]], dict[str, float]]
 # Each game's decision against the label (+1 right, -1 wrong, 0 none), from an example's scores or a judge's votes.
-GameRule = Callable[[PreferenceExample, "ExampleScores"], tuple[int, ...]]
+GameRule = Callable[[PreferenceExample, ExampleScores], tuple[int, ...]]
 
 
 @dataclass(frozen=True)

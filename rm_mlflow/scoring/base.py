@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rm_mlflow.data.types import ChatMessage, PreferenceExample
+from rm_mlflow.metrics.outcomes import ExampleScores  # noqa: F401 - where the kinds import it from
 from rm_mlflow.scoring.settings import ScoringSettings
 
 Conversation = Sequence[ChatMessage]
@@ -61,25 +62,6 @@ class PrefixGroup:
     def computed_tokens(self) -> int:
         """Tokens run through the model for the group: the prefix once, then each suffix."""
         return len(self.prefix) + sum(len(suffix) for suffix in self.suffixes)
-
-
-@dataclass(frozen=True)
-class ExampleScores:
-    """An example's scores as the benchmark's correctness rule reads them, and what else the kind knows about it.
-
-    ``extras`` are per-example figures averaged over the benchmark (position consistency); ``details``
-    are per-example table columns only (a judge's raw answers). ``credit`` replaces the benchmark's
-    correctness rule where the kind scores an example itself (a judge's verdict: 1, 0, or 0.5 for no verdict).
-    ``votes`` are a judge's pair verdicts in the order asked: +1 it picked the chosen answer, -1 a rejected one, 0 no
-    verdict (read by benchmarks that count games, see :attr:`~rm_mlflow.data.benchmark.Benchmark.games`).
-    """
-
-    chosen: tuple[float, ...]
-    rejected: tuple[float, ...]
-    extras: dict[str, float] = field(default_factory=dict)
-    details: dict[str, Any] = field(default_factory=dict)
-    credit: float | None = None
-    votes: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

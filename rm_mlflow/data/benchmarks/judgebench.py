@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
 
 from rm_mlflow._registry import unknown_name_message
 from rm_mlflow.data.benchmark import Benchmark, LoadedRows, register_benchmark
@@ -27,9 +26,7 @@ from rm_mlflow.data.types import GAME_ORDERS, ChatMessage, PreferenceExample
 from rm_mlflow.data.validation import ConversionReport, Row, convert_rows
 from rm_mlflow.errors import DatasetNotAvailableError, UnknownNameError
 from rm_mlflow.metrics import BenchmarkScores, ExampleOutcome, micro_accuracy, outcome_accuracies
-
-if TYPE_CHECKING:
-    from rm_mlflow.scoring.base import ExampleScores
+from rm_mlflow.metrics.outcomes import ExampleScores
 
 HUB_ID = "ScalerLab/JudgeBench"
 RESPONSE_MODELS = {"gpt": "gpt-4o-2024-05-13", "claude": "claude-3-5-sonnet-20240620"}

@@ -25,7 +25,7 @@ def build_eval_results(results: ResultsDocument, *, source_url: str | None = Non
     from huggingface_hub import EvalResult
 
     entries = []
-    args = _model_type_args(results.model)
+    kind_args = _model_type_args(results.model) or {}
     for name, benchmark in results.benchmarks.items():
         if benchmark.partial:
             logger.warning("%s is left out of the model card: its figures come from part of the benchmark (%s)", name, benchmark.partial)
@@ -40,6 +40,8 @@ def build_eval_results(results: ResultsDocument, *, source_url: str | None = Non
             "source_name": SOURCE_NAME if source_url else None,
             "source_url": source_url,
         }
+        # what the figures depend on (see docs/reproducibility.md): a reader can tell two cards' numbers apart
+        args = kind_args | ({"fingerprint": results.fingerprint["id"], "data_digest": benchmark.digest} if results.fingerprint else {}) or None
         metrics: list[tuple[str, str, float | None]] = []
         if benchmark.score is not None:
             metrics.append(("score", "Score", benchmark.score))

@@ -192,24 +192,24 @@ def batch_invariance(patient: Patient) -> Finding:
     return Finding("batch invariance", "defect" if flips or largest > TOLERANCE else "ok", detail)
 
 
+def _sensitivity(patient: Patient, check_name: str, setting: str, first: str, second: str) -> Finding:
+    """The sample scored under two values of a setting that should barely matter: a warning when pairs flip."""
+    one, other = patient.scores(**{setting: first}), patient.scores(**{setting: second})
+    flips, largest = _flips(one, other), max(abs(a - b) for a, b in zip(one, other, strict=True))
+    detail = f"{first} vs {second}: {flips} of {len(one) // 2} pairs flip, largest difference {largest:.2e}"
+    return Finding(check_name, "warning" if flips else "ok", detail)
+
+
 @check("dtype", cheap=False)
 def dtype(patient: Patient) -> Finding:
     """float32 against bfloat16: pairs whose order flips."""
-    full, half = patient.scores(dtype="float32"), patient.scores(dtype="bfloat16")
-    flips = _flips(full, half)
-    largest = max(abs(a - b) for a, b in zip(full, half, strict=True))
-    detail = f"float32 vs bfloat16: {flips} of {len(full) // 2} pairs flip, largest difference {largest:.2e}"
-    return Finding("dtype", "warning" if flips else "ok", detail)
+    return _sensitivity(patient, "dtype", "dtype", "float32", "bfloat16")
 
 
 @check("attention", cheap=False)
 def attention(patient: Patient) -> Finding:
     """The sdpa and eager attention implementations: pairs whose order flips."""
-    sdpa, eager = patient.scores(attn_implementation="sdpa"), patient.scores(attn_implementation="eager")
-    flips = _flips(sdpa, eager)
-    largest = max(abs(a - b) for a, b in zip(sdpa, eager, strict=True))
-    detail = f"sdpa vs eager: {flips} of {len(sdpa) // 2} pairs flip, largest difference {largest:.2e}"
-    return Finding("attention", "warning" if flips else "ok", detail)
+    return _sensitivity(patient, "attention", "attn_implementation", "sdpa", "eager")
 
 
 EVERY_RUN = ("chat template", "BOS token", "padding")  # what evaluate checks on each run (its lengths it checks itself)

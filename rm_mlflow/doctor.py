@@ -23,7 +23,7 @@ from rm_mlflow.data.types import PreferenceExample
 from rm_mlflow.scoring.settings import ScoringSettings
 
 VERDICTS = ("ok", "warning", "defect")
-SAMPLE_EXAMPLES = 16  # 32 conversations: chosen and rejected of each
+SAMPLE_EXAMPLES = 16  # 16 pairs: 32 conversations for the kinds that score each answer
 TOLERANCE = 1e-3  # largest score difference float32 arithmetic explains between batchings
 
 
@@ -86,12 +86,13 @@ class Patient:
         if key not in self._loaded:
             self._loaded[key] = load_reward_model(self.model, dataclasses.replace(self.settings, **load_changes), kind=self.kind)
         settings = dataclasses.replace(self.settings, shared_prefix="off", truncation="left", **changes)
-        return list(score_conversations(self._loaded[key], self.conversations(), settings, progress=False).scores)
+        model = self._loaded[key]
+        return list(score_conversations(model, units_of(model, self.sample), settings, progress=False).scores)
 
-    def conversations(self) -> list:
-        """Each sample example's chosen and rejected conversation (its first of each)."""
-        return [conversation for example in self.sample for conversation in (example.conversation(example.chosen[0]),
-                                                                                example.conversation(example.rejected[0]))]
+
+def units_of(model: Any, examples: Sequence[PreferenceExample]) -> list:
+    """What ``model`` scores for ``examples``, in order: its own units (a response's conversation, a pairwise comparison, ...)."""
+    return [unit for example in examples for unit in model.units(example)]
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,7 @@ def doubled_bos(patient: Patient) -> Finding:
     preview = patient.preview() if patient.weightless is not None else patient.preview(truncation="left")
     if preview is None:
         return Finding("BOS token", "skipped", "this model kind has no weightless copy to tokenize with")
-    tokenized = preview.tokenize(patient.conversations())
+    tokenized = preview.tokenize(units_of(preview, patient.sample))
     doubled = sum(item.mask_first for item in tokenized)
     if doubled:
         first = list(tokenized[next(i for i, item in enumerate(tokenized) if item.mask_first)].input_ids[:4])
@@ -168,7 +169,7 @@ def length(patient: Patient) -> Finding:
     if preview is None:
         return Finding("length", "skipped", "this model kind has no weightless copy to tokenize with")
     positions, max_length = preview.max_positions(), patient.settings.max_length
-    conversations = [example.conversation(response) for item in patient.benchmarks for example in item.examples for response in example.responses()]
+    conversations = units_of(preview, [example for item in patient.benchmarks for example in item.examples if example.rejected])
     cut = sum(item.truncated for item in preview.tokenize(conversations)) if conversations else 0
     detail = f"max_length {max_length}, position limit {positions}; {cut:,} of {len(conversations):,} conversations longer"
     if positions is not None and max_length > positions:
@@ -179,7 +180,7 @@ def length(patient: Patient) -> Finding:
 
 
 def _flips(first: list[float], second: list[float]) -> int:
-    """Pairs (chosen, rejected, in turn) ranked one way by ``first`` and the other by ``second``."""
+    """Pairs of units (a sample pair's two, in turn) ranked one way by ``first`` and the other by ``second``."""
     return sum((first[i] > first[i + 1]) != (second[i] > second[i + 1]) for i in range(0, len(first), 2))
 
 
@@ -230,8 +231,8 @@ def examine(patient: Patient, *, cheap_only: bool = False, only: Sequence[str] |
 
 
 def sample_of(benchmarks: Sequence[LoadedBenchmark], size: int = SAMPLE_EXAMPLES) -> list[PreferenceExample]:
-    """The first ``size`` examples with a chosen and a rejected answer, taken round-robin across the benchmarks."""
-    pools = [[example for example in item.examples if example.rejected] for item in benchmarks]
+    """The first ``size`` pairs (one chosen, one rejected answer), taken round-robin across the benchmarks."""
+    pools = [[example for example in item.examples if example.kind == "pairwise"] for item in benchmarks]
     sample: list[PreferenceExample] = []
     for index in range(max((len(pool) for pool in pools), default=0)):
         sample += [pool[index] for pool in pools if index < len(pool)]

@@ -42,7 +42,7 @@ def test_mlflow_run_bad_input_is_one_line(mlflow_server, tiny_llama):
     )
     output = result.stdout + result.stderr
     assert result.returncode != 0 and "Traceback" not in output, output[-3000:]
-    assert "rm-mlflow: error: prefs: someorg/prefs (all splits) is not available offline" in output
+    assert "rm-mlflow: error: someorg/prefs (all splits) is not available offline" in output
 
 
 def test_mlflow_run_evaluates_a_dpo_policy_against_its_reference(mlflow_server, tiny_causal_lms):

@@ -30,17 +30,19 @@ def resolve_benchmark(spec: str) -> Benchmark:
     if "/" in spec and not spec.startswith((".", "/", "~")):
         return local.hub_benchmark(spec)
     raise UnknownNameError(
-        unknown_name_message("dataset", spec, BENCHMARKS.names(), hint=" (or an existing file, or a Hub id like 'org/name')")
+        unknown_name_message("dataset", spec, BENCHMARKS.names(), hint=" (or suite:NAME, an existing file, or a Hub id like 'org/name')")
     )
 
 
 def expand_suites(specs: Sequence[str | Benchmark]) -> list[str | Benchmark]:
-    """``suite:NAME`` replaced by its benchmarks' names, in the suite's order; a benchmark also named on its own is kept once."""
+    """``suite:NAME`` replaced by its benchmarks' names, in the suite's order; a suite member already named is not added again."""
     expanded: list[str | Benchmark] = []
     for spec in specs:
         name = suite_name(spec) if isinstance(spec, str) else None
-        members = SUITES.get(name).benchmarks if name is not None else (spec,)
-        expanded += [member for member in members if member not in expanded]
+        if name is None:
+            expanded.append(spec)  # named twice on its own: resolve_benchmarks refuses it
+        else:
+            expanded += [member for member in SUITES.get(name).benchmarks if member not in expanded]
     return expanded
 
 
@@ -106,12 +108,15 @@ def load_benchmarks(specs: Sequence[str | Benchmark], options: DataOptions | Non
     with ``options.skip_missing`` is left out with a warning naming it (at least one benchmark must remain).
     """
     options = options or DataOptions()
+    benchmarks = resolve_benchmarks(specs)
     loaded, missing = [], []
-    for benchmark in resolve_benchmarks(specs):
+    for benchmark in benchmarks:
         try:
             loaded.append(load_benchmark(benchmark, options))
         except DatasetNotAvailableError as error:
             named = str(error) if str(error).startswith(benchmark.name) else f"{benchmark.name}: {error}"
+            if len(benchmarks) == 1:
+                raise
             if not options.skip_missing:
                 raise DatasetNotAvailableError(f"{named} (or pass --skip_missing to evaluate the other benchmarks without it)") from None
             missing.append(benchmark.name)

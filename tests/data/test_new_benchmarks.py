@@ -43,7 +43,8 @@ def test_rewardmath_groups_each_problems_ten_solutions(shared_data: Path):
 
 
 def test_a_suite_expands_in_order_and_skips_missing_data_only_when_asked(shared_data: Path, tmp_path: Path, caplog):
-    assert expand_suites(["suite:reasoning", "judgebench", "rmb"]) == ["judgebench", "rewardmath", "rm-bench", "rmb"]
+    assert expand_suites(["judgebench", "suite:reasoning", "rmb"]) == ["judgebench", "rewardmath", "rm-bench", "rmb"]
+    assert expand_suites(["rmb", "rmb"]) == ["rmb", "rmb"]  # named twice on its own: refused when resolved
     shutil.copytree(shared_data / "rm-bench", tmp_path / "rm-bench")
     with pytest.raises(DatasetNotAvailableError, match=r"^judgebench: .*--skip_missing"):
         load_benchmarks(["suite:reasoning"], DataOptions(data_dir=tmp_path))
@@ -52,7 +53,7 @@ def test_a_suite_expands_in_order_and_skips_missing_data_only_when_asked(shared_
     assert [item.benchmark.name for item in loaded] == ["rm-bench"]
     assert sum("skipped (--skip_missing)" in record.message for record in caplog.records) == 2
     with pytest.raises(DatasetNotAvailableError, match="no benchmark's data was found"):
-        load_benchmarks(["judgebench"], DataOptions(data_dir=tmp_path / "nothing", skip_missing=True))
+        load_benchmarks(["judgebench", "rewardmath"], DataOptions(data_dir=tmp_path / "nothing", skip_missing=True))
 
 
 def test_the_cli_lists_suites_and_takes_rewardbenchs_pref_sets():

@@ -1,9 +1,10 @@
 """What an evaluation's numbers depend on, as digests: two evaluations with the same fingerprint scored the same thing the same way.
 
-The fingerprint names the weights (a local folder's weight files by name and size, with its safetensors index; a
-registered model by its registry version and run), the tokenizer files and the chat template actually applied,
-each benchmark's content digest (the MLflow dataset input's digest), the settings that change scores, the model
-kind, package versions and the device type. ``id`` is a digest of all of it.
+The fingerprint names the weights (a local folder by :func:`~rm_mlflow.scoring.hf.checkpoint_fingerprint`: its
+config and each weight file's name, size and first and last 64 KiB; a registered model by its registry version and
+run), the tokenizer files and the chat template actually applied, each benchmark's content digest (the MLflow dataset
+input's digest), the settings that change scores, the model kind, package versions and the device type. ``id`` is a
+digest of all of it.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from rm_mlflow.scoring.hf import checkpoint_fingerprint
 from rm_mlflow.scoring.settings import number_changing_keys
 
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja", "tokenizer.model", "vocab.json",
                    "merges.txt")
 
@@ -24,16 +25,6 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_ma
 def _digest(value: Any) -> str:
     data = value if isinstance(value, bytes) else json.dumps(value, sort_keys=True, default=str).encode()
     return hashlib.sha256(data).hexdigest()[:16]
-
-
-def weights_digest(folder: Path) -> str | None:
-    """The weight files of a model folder by name and size, and its safetensors index; None when it holds none."""
-    files = sorted(path for path in folder.iterdir() if path.suffix in WEIGHT_SUFFIXES and path.is_file())
-    if not files:
-        return None
-    index = folder / "model.safetensors.index.json"
-    return _digest({"files": [[path.name, path.stat().st_size] for path in files],
-                    "index": index.read_text(encoding="utf-8") if index.is_file() else None})
 
 
 def tokenizer_digest(folder: Path) -> str | None:
@@ -47,8 +38,9 @@ def evaluation_fingerprint(
     model_folder: Path | None = None, reference: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The fingerprint of one evaluation: ``model`` is the scorer's description, ``digests`` each benchmark's content digest."""
-    weights = weights_digest(model_folder) if model_folder is not None and model_folder.is_dir() else None
-    tokenizer = tokenizer_digest(model_folder) if model_folder is not None and model_folder.is_dir() else None
+    folder = model_folder if model_folder is not None and model_folder.is_dir() else None
+    weights = _digest(checkpoint_fingerprint(str(folder))) if folder is not None else None
+    tokenizer = tokenizer_digest(folder) if folder is not None else None
     if weights is None and reference:  # a registered model: the registry names the weights
         weights = _digest({key: reference.get(key) for key in ("uri", "registered_name", "version", "run_id")})
     changing = number_changing_keys()

@@ -120,7 +120,12 @@ def convert_rows(
         try:
             examples.append(convert(row))
         except DataValidationError as error:
-            if not skip_invalid:
-                raise DataValidationError(error.source, error.row, error.field, f"{error.problem}; {SKIP_INVALID_HINT}") from None
-            report.record(error)
+            refuse_or_count(error, skip_invalid=skip_invalid, report=report)
     return examples
+
+
+def refuse_or_count(error: DataValidationError, *, skip_invalid: bool, report: ConversionReport) -> None:
+    """A bad row: raise ``error`` with the ``--skip_invalid`` hint, or with ``skip_invalid`` count it in ``report``."""
+    if not skip_invalid:
+        raise DataValidationError(error.source, error.row, error.field, f"{error.problem}; {SKIP_INVALID_HINT}") from None
+    report.record(error)

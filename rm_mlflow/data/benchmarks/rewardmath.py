@@ -21,7 +21,7 @@ from rm_mlflow.data.hosted import download_hint
 from rm_mlflow.data.options import DataOptions
 from rm_mlflow.data.sources import find_local_copy, hub_rows, read_rows
 from rm_mlflow.data.types import RATE_EACH_ANSWER, ChatMessage, PreferenceExample
-from rm_mlflow.data.validation import SKIP_INVALID_HINT, ConversionReport, Row
+from rm_mlflow.data.validation import ConversionReport, Row, refuse_or_count
 from rm_mlflow.errors import DatasetNotAvailableError, DataValidationError
 from rm_mlflow.metrics import BenchmarkScores, ExampleOutcome, micro_accuracy, outcome_accuracies
 
@@ -77,7 +77,7 @@ def group_problems(rows: Iterable[Row], *, skip_invalid: bool, report: Conversio
                 problems[problem_id] = _Problem(row)
             problems[problem_id].add(row)
         except DataValidationError as error:
-            _refuse_or_count(error, skip_invalid, report)
+            refuse_or_count(error, skip_invalid=skip_invalid, report=report)
             broken.add(problem_id)
     examples = []
     for problem_id, problem in problems.items():
@@ -86,14 +86,8 @@ def group_problems(rows: Iterable[Row], *, skip_invalid: bool, report: Conversio
         try:
             examples.append(problem.example(problem_id))
         except DataValidationError as error:
-            _refuse_or_count(error, skip_invalid, report)
+            refuse_or_count(error, skip_invalid=skip_invalid, report=report)
     return examples
-
-
-def _refuse_or_count(error: DataValidationError, skip_invalid: bool, report: ConversionReport) -> None:
-    if not skip_invalid:
-        raise DataValidationError(error.source, error.row, error.field, f"{error.problem}; {SKIP_INVALID_HINT}") from None
-    report.record(error)
 
 
 def load(benchmark: Benchmark, options: DataOptions, report: ConversionReport) -> LoadedRows:

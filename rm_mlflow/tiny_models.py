@@ -215,7 +215,9 @@ def build_tiny_judge(output_dir: Path | str, *, verdict: str = "[[A]]", rating: 
     torch.manual_seed(seed)
     config = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-        max_position_embeddings=4096, pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        # Rotary positions cost no weights; the room is for real benchmark rows, which this 600-token vocabulary spells
+        # out nearly byte by byte (an RMB pair reaches 13k tokens) and which `transformers serve` refuses past this limit.
+        max_position_embeddings=32768, pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
     )
     model = LlamaForCausalLM(config)
     encoded = []

@@ -42,7 +42,7 @@ from rm_mlflow.scoring.loaders import check_model_kind
 from rm_mlflow.scoring.settings import ScoringSettings
 from rm_mlflow.tracking.gate import GateConfig, GateOutcome
 from rm_mlflow.tracking.recording import gate_metrics
-from rm_mlflow.tracking.references import ModelReference, resolve_model_reference
+from rm_mlflow.tracking.references import ModelReference, resolve_model_reference, stored_model_digest
 from rm_mlflow.tracking.run import TrackedRun, TrackingTarget
 
 if TYPE_CHECKING:
@@ -260,6 +260,7 @@ class EvaluationPipeline:
         report.fingerprint = evaluation_fingerprint(
             model=report.model, settings=report.settings, digests={name: r.digest for name, r in report.benchmarks.items()},
             environment=report.environment, model_folder=self._model_folder(resolved),
+            stored_weights=stored_model_digest(resolved.reference) if resolved.reference else None,
             reference=resolved.reference.as_dict() if resolved.reference else None,
         )
         return report

@@ -13,10 +13,12 @@ import pytest
 
 from rm_mlflow.benchmarking import IntervalOptions
 from rm_mlflow.comparison import compare_folders
+from rm_mlflow.data.options import DataOptions
 from rm_mlflow.errors import RmMlflowError
+from rm_mlflow.fingerprint import short_digest
 from rm_mlflow.pipeline import EvaluationRequest, run_evaluation
 from rm_mlflow.results import read_results
-from tests.helpers import REPO_ROOT, write_jsonl
+from tests.helpers import REPO_ROOT, SAMPLE_DATA, write_jsonl
 
 ROWS = [{"prompt": f"Question {i}: what is {i} + {i}?", "chosen": f"It is {2 * i}.", "rejected": f"It is {2 * i + 1}."} for i in range(12)]
 
@@ -56,3 +58,30 @@ def test_one_changed_row_is_refused_and_differing_settings_are_warned_about(tiny
         comparison = compare_folders(first, same_rows_shorter)
     assert comparison.benchmarks["prefs"].shared_examples == len(ROWS)
     assert any("differ in settings that change scores: max_length 2048 vs 64; truncation 'none' vs 'left'" in r.message for r in caplog.records)
+
+
+def test_a_registered_model_is_fingerprinted_by_its_stored_files(mlflow_server, tiny_llama, tiny_gpt2, tmp_path):
+    import mlflow
+
+    import rm_mlflow
+    from rm_mlflow.tracking.references import resolve_model_reference, stored_model_digest
+
+    mlflow.set_tracking_uri(mlflow_server)
+    mlflow.set_experiment("fingerprints")
+    for folder in (tiny_llama, tiny_llama, tiny_gpt2):  # versions 1 and 2 hold the same weights, 3 others
+        with mlflow.start_run():
+            rm_mlflow.log_model(str(folder), "rm", registered_model_name="fingerprinted-rm")
+    mlflow.MlflowClient().set_registered_model_alias("fingerprinted-rm", "champion", "1")
+    first, alias, same_weights, other_weights = (stored_model_digest(resolve_model_reference(f"models:/fingerprinted-rm{at}"))
+                                                 for at in ("/1", "@champion", "/2", "/3"))
+    assert first.startswith("stored:") and first == alias == same_weights != other_weights
+
+    downloaded = tmp_path / "downloaded"
+    mlflow.artifacts.download_artifacts(artifact_uri="models:/fingerprinted-rm/1", dst_path=str(downloaded))
+    assert stored_model_digest(resolve_model_reference(str(downloaded))).startswith("sha256:")  # a local MLflow model: read by content
+
+    out = tmp_path / "out"
+    run_evaluation(EvaluationRequest(model="models:/fingerprinted-rm/1", datasets=["rewardbench"],
+                                     data=DataOptions(data_dir=str(SAMPLE_DATA), limit=2), settings={"truncation": "left"}, output_dir=out,
+                                     progress=False, intervals=IntervalOptions(resamples=0)))
+    assert read_results(out / "results.json").fingerprint["weights"] == short_digest(first)

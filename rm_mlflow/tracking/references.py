@@ -7,12 +7,13 @@ MLflow model folder, a local Hugging Face folder, or a Hub id.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from rm_mlflow.errors import ModelLoadError
+from rm_mlflow.errors import ModelLoadError, first_line
 from rm_mlflow.scoring.hf import register_locator
 
 logger = logging.getLogger(__name__)
@@ -152,3 +153,50 @@ def mlflow_model_folder(uri: str) -> str | None:
 
 
 register_locator(mlflow_model_folder)
+
+STORED_FILES_LIMIT = 10_000  # a model listing longer than this is not a model folder; it is not read to the end
+
+
+def stored_model_digest(reference: ModelReference) -> str | None:
+    """An MLflow model's weights as the artifact store holds them, listed without downloading the weights.
+
+    Every file's path and size, and ``config.json`` by content. None when the store cannot be listed (the fingerprint
+    then names the registry version). A registry version is listed at ``models:/name/version`` (an alias moves; the version it resolved to does not).
+    """
+    from rm_mlflow.scoring.hf import checkpoint_fingerprint
+
+    if reference.source != "mlflow":
+        return None
+    local = Path(reference.uri).expanduser()
+    if local.is_dir():
+        folder = local / "reward_model" if (local / "reward_model" / "config.json").exists() else local
+        return checkpoint_fingerprint(str(folder))
+    uri = f"models:/{reference.registered_name}/{reference.version}" if reference.registered_name and reference.version else reference.uri
+    try:
+        import mlflow
+
+        files = _listed_files(mlflow.artifacts.list_artifacts, uri.rstrip("/"))
+        configs = sorted(path for path in files if path.rsplit("/", 1)[-1] == "config.json")
+        config = mlflow.artifacts.load_text(f"{uri.rstrip('/')}/{configs[0]}") if configs else ""
+    except Exception as error:  # noqa: BLE001 - a store that cannot list: the fingerprint falls back to the registry version
+        logger.warning("%s: cannot list the stored model files (%s); the fingerprint names the registry version instead", uri, first_line(error))
+        return None
+    digest = hashlib.sha256(config.encode())
+    for path, size in sorted(files.items()):
+        digest.update(f"{path}:{size}\n".encode())
+    return f"stored:{digest.hexdigest()}"
+
+
+def _listed_files(list_artifacts: Any, uri: str) -> dict[str, int]:
+    """``{relative path: size}`` of every file under ``uri``, listing folders breadth-first up to :data:`STORED_FILES_LIMIT` entries."""
+    files: dict[str, int] = {}
+    folders = [""]
+    while folders and len(files) < STORED_FILES_LIMIT:
+        folder = folders.pop(0)
+        for entry in list_artifacts(artifact_uri=f"{uri}/{folder}" if folder else uri):
+            relative = f"{folder}/{entry.path.rsplit('/', 1)[-1]}" if folder else entry.path.rsplit("/", 1)[-1]
+            if entry.is_dir:
+                folders.append(relative)
+            else:
+                files[relative] = int(entry.file_size or 0)
+    return files

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from rm_mlflow._registry import Registry
@@ -130,6 +131,52 @@ def chat_template(patient: Patient) -> Finding:
     return Finding("chat template", "ok", "the tokenizer's own")
 
 
+# Chat formats a model card shows by their turn markers; a card showing one the template does not render is a defect.
+CARD_FORMATS: dict[str, tuple[str, ...]] = {
+    "ChatML": ("<|im_start|>",),
+    "Llama 3": ("<|start_header_id|>",),
+    "Llama 2 / Mistral": ("[INST]",),
+    "Gemma": ("<start_of_turn>",),
+    "Tulu / Zephyr": ("<|user|>", "<|assistant|>"),
+}
+CARD_BYTES = 1_000_000  # a model card is read up to this many bytes
+PROBE = ({"role": "user", "content": "Is the sky blue?"}, {"role": "assistant", "content": "Yes."})
+
+
+def model_card_text(model: str, revision: str | None = None) -> str | None:
+    """The model card (``README.md``) of a local folder or a Hub model; None when there is none or it cannot be fetched."""
+    folder = Path(model).expanduser()
+    if folder.is_dir():
+        card = folder / "README.md"
+        return card.open(encoding="utf-8", errors="replace").read(CARD_BYTES) if card.is_file() else None
+    if ":/" in model or model.startswith((".", "/", "~")):  # an MLflow or other URI: its folder is read where it is loaded
+        return None
+    try:
+        from huggingface_hub import hf_hub_download
+
+        with open(hf_hub_download(model, "README.md", revision=revision), encoding="utf-8", errors="replace") as card:
+            return card.read(CARD_BYTES)
+    except Exception:  # noqa: BLE001 - offline, gated or no card: nothing to compare with
+        return None
+
+
+@check("chat format", cheap=True)
+def card_format(patient: Patient) -> Finding:
+    """The template renders the turn markers of the chat format the model card shows (rewardbench issues #164, #226)."""
+    card = model_card_text(patient.model, patient.settings.revision)
+    shown = [name for name, markers in CARD_FORMATS.items() if card is not None and all(marker in card for marker in markers)]
+    if not shown:
+        return Finding("chat format", "ok", "no model card" if card is None else "the model card shows no known chat format to compare with")
+    from rm_mlflow.scoring.templates import ChatFormatter
+
+    rendered = ChatFormatter(patient.tokenizer(), patient.settings.chat_template).format(PROBE)
+    if any(all(marker in rendered for marker in CARD_FORMATS[name]) for name in shown):
+        return Finding("chat format", "ok", f"the template renders the {' or '.join(shown)} turns the model card shows")
+    markers = ", ".join(marker for name in shown for marker in CARD_FORMATS[name])
+    return Finding("chat format", "defect", f"the model card shows {' or '.join(shown)} turns ({markers}) but the template renders none: "
+                   f"{rendered[:60]!r}; pass the template the model was trained with (--chat_template)")
+
+
 @check("BOS token", cheap=True)
 def doubled_bos(patient: Patient) -> Finding:
     """The template and the tokenizer do not both add a BOS token (rewardbench masks the first one; the model never saw two)."""
@@ -213,7 +260,7 @@ def attention(patient: Patient) -> Finding:
     return _sensitivity(patient, "attention", "attn_implementation", "sdpa", "eager")
 
 
-EVERY_RUN = ("chat template", "BOS token", "padding")  # what evaluate checks on each run (its lengths it checks itself)
+EVERY_RUN = ("chat template", "chat format", "BOS token", "padding")  # what evaluate checks on each run (its lengths it checks itself)
 
 
 def examine(patient: Patient, *, cheap_only: bool = False, only: Sequence[str] | None = None) -> list[Finding]:

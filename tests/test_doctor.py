@@ -14,6 +14,7 @@ PLANTED = {
     "doubled BOS": ("BOS token", "start with two BOS tokens"),
     "no chat template": ("chat template", "the tokenizer has no chat template"),
     "pad is EOS": ("padding", "the pad token is the EOS token (id 2)"),
+    "card shows another format": ("chat format", "the model card shows ChatML turns (<|im_start|>) but the template renders none"),
     "head reads the last position": ("batch invariance", "pair(s) flip"),
 }
 LAST_REAL_TOKEN = "last = attention_mask.sum(-1) - 1  # right padding: the last real token"
@@ -52,6 +53,9 @@ def patients(tiny_llama, tiny_custom_head, tmp_path_factory) -> dict[str, Path]:
         elif defect == "pad is EOS":
             _edit_json(folder / "tokenizer_config.json", pad_token="</s>")
             _edit_json(folder / "config.json", pad_token_id=2)
+        elif defect == "card shows another format":  # the card documents ChatML; the tokenizer's template writes <|user|> turns
+            (folder / "README.md").write_text("# A reward model\n\nScore a conversation formatted as\n\n```\n<|im_start|>user\n"
+                                              "Hi<|im_end|>\n<|im_start|>assistant\nHello<|im_end|>\n```\n")
         models[defect] = folder
     return models
 
@@ -65,7 +69,7 @@ def test_a_clean_model_passes(tiny_llama, capsys):
     code, report = _doctor(capsys, "--model", str(tiny_llama))
     assert code == 0, report
     lines = {line.split("  ")[0]: line for line in report.splitlines()}
-    assert {"chat template", "BOS token", "padding", "length", "batch invariance", "dtype", "attention"} <= set(lines)
+    assert {"chat template", "chat format", "BOS token", "padding", "length", "batch invariance", "dtype", "attention"} <= set(lines)
     assert "DEFECT" not in report and "OK" in lines["batch invariance"]
 
 
@@ -75,6 +79,12 @@ def test_each_planted_defect_is_found_without_weights(patients, capsys, defect):
     check, detail = PLANTED[defect]
     line = next(line for line in report.splitlines() if line.startswith(check))
     assert code == 1 and "DEFECT" in line and detail in line, report
+
+
+def test_the_template_the_card_shows_passes(patients, capsys):
+    code, report = _doctor(capsys, "--model", str(patients["card shows another format"]), "--quick", "--chat_template", "chatml")
+    line = next(line for line in report.splitlines() if line.startswith("chat format"))
+    assert "OK" in line and "renders the ChatML turns the model card shows" in line, report
 
 
 def test_a_head_that_ignores_the_mask_changes_with_the_batch(patients, capsys):
@@ -94,5 +104,5 @@ def test_evaluate_records_the_every_run_checks_and_warns_once(patients, tmp_path
                                 output_dir=tmp_path, progress=False, intervals=IntervalOptions(resamples=0))
     outcome = run_evaluation(request)
     verdicts = {finding["check"]: finding["verdict"] for finding in outcome.report.checks}
-    assert verdicts == {"chat template": "ok", "BOS token": "defect", "padding": "ok"}
+    assert verdicts == {"chat template": "ok", "chat format": "ok", "BOS token": "defect", "padding": "ok"}
     assert sum("doctor: BOS token DEFECT" in record.message for record in caplog.records) == 1

@@ -132,6 +132,10 @@ def check_comparable(baseline: ResultsDocument, candidate: ResultsDocument, benc
                 f"{name}: the two evaluations scored different data (content digest {before} vs {after}: another file, revision, "
                 "--limit or --subsets); evaluate both on the same rows to compare them"
             )
+    templates = [(document.fingerprint or {}).get("chat_template") for document in (baseline, candidate)]
+    if all(templates) and templates[0] != templates[1]:
+        logger.warning("the two evaluations formatted conversations with different chat templates (digest %s vs %s): "
+                       "their scores are each model under its own template", *templates)
     keys = number_changing_keys()
     differing = sorted(key for key in keys & set(baseline.settings) & set(candidate.settings) if baseline.settings[key] != candidate.settings[key])
     if differing:

@@ -56,7 +56,7 @@ def evaluation_fingerprint(
         "weights": weights,
         "revision": settings.get("revision"),
         "tokenizer": tokenizer,
-        "chat_template": short_digest(model.get("chat_template")),
+        "chat_template": model.get("chat_template_digest") or short_digest(model.get("chat_template")),
         "datasets": dict(digests),
         "settings": short_digest({key: value for key, value in settings.items() if key in changing}),
         "kind": model.get("kind"),

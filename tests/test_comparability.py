@@ -6,6 +6,7 @@ Each evaluation's fingerprint names what its numbers depend on: weights, tokeniz
 from __future__ import annotations
 
 import logging
+import shutil
 import subprocess
 import sys
 
@@ -58,6 +59,17 @@ def test_one_changed_row_is_refused_and_differing_settings_are_warned_about(tiny
         comparison = compare_folders(first, same_rows_shorter)
     assert comparison.benchmarks["prefs"].shared_examples == len(ROWS)
     assert any("differ in settings that change scores: max_length 2048 vs 64; truncation 'none' vs 'left'" in r.message for r in caplog.records)
+    assert not any("chat templates" in r.message for r in caplog.records)
+
+    retemplated = shutil.copytree(tiny_llama, tmp_path / "retemplated")  # the same weights; its own template adds a system turn
+    template = retemplated / "chat_template.jinja"
+    template.write_text("{{ '<|system|>\nBe brief.\n' }}" + template.read_text())
+    other_template = _evaluate(retemplated, tmp_path / "fourth", ROWS)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        compare_folders(first, other_template)
+    digests = [read_results(folder / "results.json").fingerprint["chat_template"] for folder in (first, other_template)]
+    assert any(f"different chat templates (digest {digests[0]} vs {digests[1]})" in r.message for r in caplog.records)
 
 
 def test_a_registered_model_is_fingerprinted_by_its_stored_files(mlflow_server, tiny_llama, tiny_gpt2, tmp_path):

@@ -220,6 +220,7 @@ class DPORewardModel(RewardModel):
             "dtype": str(self.policy.dtype).removeprefix("torch."),
             "attn_implementation": getattr(self.policy.config, "_attn_implementation", None),
             "chat_template": self.formatter.describe(),
+            "chat_template_digest": self.formatter.digest(),
             "architecture": type(self.policy).__name__,
         }
 

@@ -166,6 +166,7 @@ class SequenceClassifierRewardModel(RewardModel):
             "dtype": str(self.model.dtype).removeprefix("torch."),
             "attn_implementation": getattr(self.model.config, "_attn_implementation", None),
             "chat_template": self.formatter.describe(),
+            "chat_template_digest": self.formatter.digest(),
             "num_labels": self.model.config.num_labels,
             "score_index": self.settings.score_index,
             "architecture": type(self.model).__name__,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,14 @@ class ChatFormatter:
     def describe(self) -> str:
         """The template's name (``custom`` for an inline or file template)."""
         return self.name if self._jinja is None or self.name in NAMED_TEMPLATES else "custom"
+
+    def digest(self) -> str:
+        """16 hex digits of SHA-256 over the template text actually applied (``raw`` for concatenation).
+
+        Two models whose tokenizers each bring their own template differ here, though both are described as ``tokenizer``.
+        """
+        text = RAW if self.name == RAW else self._jinja if self._jinja is not None else str(self.tokenizer.chat_template)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def resolve_template(template: str) -> str:

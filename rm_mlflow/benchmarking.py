@@ -221,7 +221,11 @@ def score_benchmarks(
     model_info = reward_model.describe()
 
     examples, names = all_examples(loaded)
-    scored = score_examples(reward_model, examples, names, cache=cache, progress=progress, group=group)
+    if settings.batching == "rewardbench":  # rewardbench batches each dataset from its own first row
+        scored = ScoredExamples.concatenate([score_examples(reward_model, *all_examples([item]), cache=cache, progress=progress, group=group)
+                                             for item in loaded])
+    else:
+        scored = score_examples(reward_model, examples, names, cache=cache, progress=progress, group=group)
     reports, start = {}, 0
     for item in loaded:
         end = start + len(item.examples)

@@ -209,12 +209,13 @@ class EvaluationPipeline:
         they flag is one warning line, and each verdict becomes a run tag.
         """
         from rm_mlflow.doctor import EVERY_RUN, Patient, examine, sample_of
-        from rm_mlflow.scoring.engine import check_lengths
+        from rm_mlflow.scoring.engine import check_lengths, check_rewardbench_batching
         from rm_mlflow.tracking.adapters import preview_model
 
         preview = preview_model(plan)
         if preview is None:
             return []
+        check_rewardbench_batching(preview, *all_examples(benchmarks))
         if preview.settings.truncation == "none":
             check_lengths(preview, *all_examples(benchmarks))
         patient = Patient(model=plan.reference.uri, settings=preview.settings, weightless=preview, sample=sample_of(benchmarks))

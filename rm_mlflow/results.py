@@ -343,6 +343,8 @@ def format_summary(report: EvaluationReport) -> str:
     if report.fingerprint:
         data = ", ".join(f"{name} {digest}" for name, digest in report.fingerprint["datasets"].items())
         lines.append(f"Fingerprint: {report.fingerprint['id']} (weights {report.fingerprint['weights']}, data {data})")
+    if batching_note(report):
+        lines.append(batching_note(report))
     for name, benchmark in report.benchmarks.items():
         scores = benchmark.scores
         lines.append("")
@@ -437,9 +439,19 @@ def throughput_line(t: Mapping[str, float]) -> str:
     return line + (f"; model loaded once, in {t['model_load_seconds']:.1f}s" if "model_load_seconds" in t else "")
 
 
+def batching_note(report: EvaluationReport) -> str | None:
+    """A line saying the scores came from rewardbench's batches (``--batching rewardbench``); None for the default."""
+    if report.settings.get("batching") != "rewardbench":
+        return None
+    effect = "batch-dependent scores, as its published numbers" if report.model.get("padding_sensitive") else "the same scores as alone"
+    return f"Batching: rewardbench's (batches of {report.settings.get('batch_size')} in dataset order, left-padded): {effect}"
+
+
 def format_markdown_summary(report: EvaluationReport) -> str:
     """A leaderboard-style markdown summary: one headline table, then per-subset accuracies for each benchmark."""
     lines = [f"# Reward-model evaluation: {report.model.get('name')}", ""]
+    if batching_note(report):
+        lines += [f"{batching_note(report)}.", ""]
     lines += ["| benchmark | examples | score | sections |", "|---|---:|---:|---|"]
     for name, benchmark in report.benchmarks.items():
         scores = benchmark.scores

@@ -41,7 +41,10 @@ def build_eval_results(results: ResultsDocument, *, source_url: str | None = Non
             "source_url": source_url,
         }
         # what the figures depend on (see docs/reproducibility.md): a reader can tell two cards' numbers apart
-        args = kind_args | ({"fingerprint": results.fingerprint["id"], "data_digest": benchmark.digest} if results.fingerprint else {}) or None
+        args = kind_args | ({"fingerprint": results.fingerprint["id"], "data_digest": benchmark.digest} if results.fingerprint else {})
+        if results.settings.get("batching", "independent") != "independent":  # rewardbench's batch-dependent numbers (docs/parity.md)
+            args["batching"] = results.settings["batching"]
+        args = args or None
         metrics: list[tuple[str, str, float | None]] = []
         if benchmark.score is not None:
             metrics.append(("score", "Score", benchmark.score))

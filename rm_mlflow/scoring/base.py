@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from rm_mlflow.data.types import ChatMessage, PreferenceExample
@@ -98,6 +98,16 @@ class ScoredExamples:
     scores: list[ExampleScores]
     tokens: list[list[int]]
     work: Work
+
+    @staticmethod
+    def concatenate(parts: Sequence[ScoredExamples]) -> ScoredExamples:
+        """Several scorings' examples, in order, and their work summed."""
+        works = [part.work for part in parts]
+        totals = {item.name: sum(getattr(work, item.name) for work in works) for item in fields(Work) if item.name != "computed_tokens"}
+        if any(work.computed_tokens is not None for work in works):  # None reads as scored_tokens
+            totals["computed_tokens"] = sum(work.scored_tokens if work.computed_tokens is None else work.computed_tokens for work in works)
+        scores, tokens = [s for part in parts for s in part.scores], [t for part in parts for t in part.tokens]
+        return ScoredExamples(scores=scores, tokens=tokens, work=Work(**totals))
 
 
 @dataclass

@@ -7,6 +7,7 @@ killed run resumes from what it had scored.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -15,8 +16,8 @@ from typing import TypeVar
 from tqdm.auto import tqdm
 
 from rm_mlflow.data.types import PreferenceExample
-from rm_mlflow.errors import SequenceTooLongError
-from rm_mlflow.scoring.base import Conversation, PrefixGroup, RewardModel, ScoredConversations, ScoredExamples, TokenizedConversation
+from rm_mlflow.errors import OptionError, SequenceTooLongError
+from rm_mlflow.scoring.base import Conversation, PrefixGroup, RewardModel, ScoredConversations, ScoredExamples, TokenizedConversation, Work
 from rm_mlflow.scoring.cache import ScoreCache
 from rm_mlflow.scoring.distributed import SINGLE_PROCESS, ProcessGroup
 from rm_mlflow.scoring.lengths import TooLongAt
@@ -41,8 +42,11 @@ def score_examples(
 ) -> ScoredExamples:
     """Score each example's units (shared ones once) and read its chosen and rejected scores off them.
 
-    ``names`` name the examples in errors (``rewardbench id 12``); a unit is named after its example.
+    ``names`` name the examples in errors (``rewardbench id 12``); a unit is named after its example. Under
+    ``batching="rewardbench"`` the pairs are scored in rewardbench's own batches instead (:func:`score_in_rewardbench_batches`).
     """
+    if model.settings.batching == "rewardbench":
+        return score_in_rewardbench_batches(model, examples, names, cache=cache, progress=progress)
     conversations, labels, owners = example_units(model, examples, names)
     scored = score_conversations(model, conversations, model.settings, labels=labels, cache=cache, progress=progress, group=group)
     unit_scores: list[list[float]] = [[] for _ in examples]
@@ -53,6 +57,73 @@ def score_examples(
     return ScoredExamples(
         scores=[model.example_scores(example, unit_scores[e]) for e, example in enumerate(examples)], tokens=unit_tokens, work=scored
     )
+
+
+def check_rewardbench_batching(model: RewardModel, examples: Sequence[PreferenceExample], names: Sequence[str]) -> None:
+    """Refuse, before any weights load, what rewardbench's batching cannot reproduce.
+
+    That is a kind without left-padded batches, or an example that is not one chosen and one rejected response.
+    """
+    if model.settings.batching != "rewardbench":
+        return
+    if "padding_side" not in inspect.signature(model.score_batch).parameters:
+        raise OptionError(f"--batching rewardbench reproduces rewardbench's classifier batches; a {type(model).__name__} has none "
+                          "(use --batching independent)")
+    for example, name in zip(examples, names, strict=True):
+        if len(example.chosen) != 1 or len(example.rejected) != 1:
+            raise OptionError(f"{name}: --batching rewardbench scores pairs (one chosen, one rejected response); this example has "
+                              f"{len(example.chosen)} and {len(example.rejected)} (use --batching independent)")
+
+
+def score_in_rewardbench_batches(
+    model: RewardModel, examples: Sequence[PreferenceExample], names: Sequence[str], *, cache: ScoreCache | None = None,
+    progress: bool = True,
+) -> ScoredExamples:
+    """The pairs scored exactly as rewardbench batches them, so a published number can be matched.
+
+    In dataset order, ``batch_size`` pairs at a time, the chosen conversations in one left-padded forward pass and the
+    rejected ones in another, with no position ids: on a model with absolute positions a conversation's score then
+    depends on the longest row of its batch. Nothing is de-duplicated or sorted. A score is cached under its tokens and
+    its left padding, which is all it depends on, so a killed run resumes.
+    """
+    check_rewardbench_batching(model, examples, names)  # a model given loaded was not previewed
+    started = time.perf_counter()
+    size = model.settings.batch_size
+    sides = [[example.conversation(example.chosen[0]) for example in examples],
+             [example.conversation(example.rejected[0]) for example in examples]]
+    tokenized = []
+    for side, label in zip(sides, ("chosen", "rejected"), strict=True):
+        keys, index_of, _, distinct = _tokenize_distinct(model, side, [f"{name} {label}" for name in names])
+        tokenized.append([distinct[index_of[key]] for key in keys])
+    scores: list[list[float]] = [[0.0] * len(examples), [0.0] * len(examples)]
+    cached = scored_tokens = 0
+    progress_bar = tqdm(total=2 * len(examples), desc="scoring (rewardbench batches)", unit="seq", disable=None if progress else True,
+                        dynamic_ncols=True)
+    with progress_bar as bar:
+        for start in range(0, len(examples), size):
+            for side in (0, 1):
+                batch = tokenized[side][start : start + size]
+                width = max(len(item) for item in batch)
+                keys = [(*item.cache_key, -2, width - len(item)) for item in batch]
+                found = [cache.get(key) if cache is not None else None for key in keys]
+                if any(value is None for value in found):
+                    found = model.score_batch(batch, padding_side="left")
+                    scored_tokens += sum(len(item) for item in batch)
+                    if cache is not None:
+                        cache.put_many(zip(keys, found, strict=True))
+                else:
+                    cached += len(batch)
+                scores[side][start : start + len(batch)] = found
+                bar.update(len(batch))
+    counts = [[len(chosen), len(rejected)] for chosen, rejected in zip(*tokenized, strict=True)]
+    work = Work(
+        distinct_conversations=2 * len(examples), cached_conversations=cached,
+        truncated_conversations=sum(item.truncated for side in tokenized for item in side),
+        seconds=time.perf_counter() - started, tokens=sum(map(sum, counts)), scored_tokens=scored_tokens,
+        scored_conversations=2 * len(examples) - cached,
+    )
+    pairs = zip(examples, *scores, strict=True)
+    return ScoredExamples(scores=[model.example_scores(example, [chosen, rejected]) for example, chosen, rejected in pairs], tokens=counts, work=work)
 
 
 def example_units(

@@ -54,8 +54,11 @@ class SequenceClassifierRewardModel(RewardModel):
         self._torch = torch
         if check_head:
             _check_head(model.config, settings, name)
+        self.padding_sensitive = self._check_padding_sensitivity()
         self.scoring_path, self.padded_reason = "padded", "shared_prefix off"
-        if settings.shared_prefix == "auto":
+        if settings.batching == "rewardbench":
+            self.scoring_path, self.padded_reason = "rewardbench-batches", "batching rewardbench"
+        elif settings.shared_prefix == "auto":
             self.padded_reason = self._check_shared_prefix()
             if self.padded_reason is None:
                 self.scoring_path = "shared-prefix"
@@ -72,6 +75,30 @@ class SequenceClassifierRewardModel(RewardModel):
         preview.tokenizer = with_padding(tokenizer, name)
         preview.formatter = ChatFormatter(preview.tokenizer, settings.chat_template)
         return preview
+
+    def _check_padding_sensitivity(self) -> bool:
+        """Whether left padding moves this model's scores: the check pair scored alone, then left-padded together as rewardbench batches.
+
+        Absolute position embeddings shift with the padding; rotary ones do not.
+        """
+        torch = self._torch
+        units = self.tokenize([(*_CHECK_PROMPT, ChatMessage(role="assistant", content=r)) for r in _CHECK_RESPONSES])
+        with torch.inference_mode():
+            alone = [score for unit in units for score in self.score_batch([unit])]
+            together = self.score_batch(units, padding_side="left")
+        tolerance = 1e-3 if self.model.dtype in (torch.float32, torch.float64) else 5e-2
+        sensitive = max(abs(a - b) / max(1.0, abs(a)) for a, b in zip(alone, together, strict=True)) > tolerance
+        batching = self.settings.batching
+        if sensitive and batching == "independent":
+            logger.warning("%s: left padding moves this model's scores (%s position embeddings): rm-mlflow scores each conversation "
+                           "as it is alone, but rewardbench's numbers for it depend on what each batch holds; --batching rewardbench "
+                           "reproduces them (docs/parity.md)", self.name, position_embeddings(self.config))
+        elif sensitive:
+            logger.warning("%s: --batching rewardbench: these are rewardbench's numbers for this model, each score moved by the "
+                           "left padding of its batch of %d (docs/parity.md)", self.name, self.settings.batch_size)
+        elif batching == "rewardbench":
+            logger.info("%s: left padding does not move this model's scores: --batching rewardbench gives its own scores", self.name)
+        return sensitive
 
     def _check_shared_prefix(self) -> str | None:
         """None when the shared-prefix path scores a real pair as the padded path does; else why not."""
@@ -133,13 +160,18 @@ class SequenceClassifierRewardModel(RewardModel):
         texts = [self.formatter.format(conversation) for conversation in conversations]
         return tokenize_with_limit(self.tokenizer, texts, limit=limit, truncation=self.settings.truncation, hint=hint)
 
-    def score_batch(self, batch: Sequence[TokenizedConversation]) -> list[float]:
-        """One right-padded forward pass; the head's logit at ``score_index`` for each row."""
+    def score_batch(self, batch: Sequence[TokenizedConversation], *, padding_side: str = "right") -> list[float]:
+        """One padded forward pass; the head's logit at ``score_index`` for each row.
+
+        Right padding (the default) starts every row's positions at 0. ``left`` is rewardbench's: no position ids are
+        passed, so a row's positions start after its padding.
+        """
         torch = self._torch
-        input_ids, attention_mask = padded(self.tokenizer, batch, side="right")  # right padding: positions start at 0 for every row
+        input_ids, attention_mask = padded(self.tokenizer, batch, side=padding_side)
+        width = input_ids.shape[1]
         for row, item in enumerate(batch):
             if item.mask_first:  # a doubled BOS: rewardbench masks the first from attention
-                attention_mask[row, 0] = 0
+                attention_mask[row, width - len(item) if padding_side == "left" else 0] = 0
         with torch.inference_mode():
             values = self.forward_scores(input_ids.to(self.device), attention_mask.to(self.device))
         return self.reduce(values)
@@ -171,7 +203,30 @@ class SequenceClassifierRewardModel(RewardModel):
             "score_index": self.settings.score_index,
             "architecture": type(self.model).__name__,
             "scoring_path": self.scoring_path,
+            "position_embeddings": position_embeddings(self.config),
+            "padding_sensitive": self.padding_sensitive,
+            "batching": self.settings.batching,
         }
+
+
+ROTARY_KEYS = ("rope_theta", "rope_scaling", "rope_parameters", "rotary_dim", "rotary_emb_base")
+ALIBI_MODEL_TYPES = ("bloom", "mpt", "baichuan")
+
+
+def position_embeddings(config: Any) -> str:
+    """How the config places tokens: ``rotary``, ``alibi``, ``absolute`` or ``unknown``.
+
+    Rotary and ALiBi positions are relative, so left padding does not move scores; absolute ones (GPT-2, OPT, BERT)
+    shift with it. The load-time check measures it; this names it.
+    """
+    if any(getattr(config, key, None) is not None for key in ROTARY_KEYS):
+        return "rotary"
+    if getattr(config, "model_type", None) in ALIBI_MODEL_TYPES or getattr(config, "alibi", False):
+        return "alibi"
+    declared = getattr(config, "position_embedding_type", None)
+    if isinstance(declared, str):
+        return declared
+    return "absolute" if position_limit(config) else "unknown"
 
 
 def _check_head(config: Any, settings: ScoringSettings, name: str) -> None:

@@ -29,6 +29,7 @@ DTYPES: tuple[str, ...] = ("auto", "float32", "bfloat16", "float16", "float64")
 ATTN_IMPLEMENTATIONS: tuple[str, ...] = ("sdpa", "eager", "flash_attention_2", "flash_attention_3", "flex_attention")
 REF_FREE_TYPES: tuple[str, ...] = ("avg", "sum", "norm")  # rewardbench's ref_free_norm modes
 SHARED_PREFIX_MODES: tuple[str, ...] = ("auto", "off")
+BATCHING_MODES: tuple[str, ...] = ("independent", "rewardbench")
 JUDGE_BACKEND_NAMES: tuple[str, ...] = ("auto", "transformers", "vllm", "endpoint")
 JUDGE_MODES: tuple[str, ...] = ("ranking", "ratings")  # rewardbench-gen's default, and its --score_w_ratings
 JUDGE_ORDERS: tuple[str, ...] = ("one", "both")
@@ -177,6 +178,10 @@ class ScoringSettings:
     shared_prefix: str = field(default="auto", metadata=option(
         "auto (default): compute each prompt's common token prefix once for all its responses where the model allows it "
         "(checked when it loads); off: every conversation whole", choices=SHARED_PREFIX_MODES))
+    batching: str = field(default="independent", metadata=option(
+        "independent (default): each conversation scored as it is alone, whatever it is batched with; rewardbench: rewardbench's own "
+        "batches (dataset order, --batch_size pairs, left padding, no position ids, chosen and rejected apart), to reproduce its "
+        "published numbers for a model with absolute positions (docs/parity.md); sequence classifiers, pairs only", choices=BATCHING_MODES))
     # models bigger than one device: accelerate's placement over GPUs, CPU and disk, and bitsandbytes loading
     device_map: str | None = field(default=None, metadata=option(
         "models bigger than one device: accelerate's placement over the GPUs, then CPU, then disk (classifiers, DPO, custom)", choices=DEVICE_MAPS))
@@ -202,6 +207,7 @@ class ScoringSettings:
         if self.attn_implementation is not None:
             _check_choice("attn_implementation", self.attn_implementation, ATTN_IMPLEMENTATIONS)
         _check_choice("shared_prefix", self.shared_prefix, SHARED_PREFIX_MODES)
+        _check_choice("batching", self.batching, BATCHING_MODES)
         self._check_placement()
         for name in ("tokenizer", "chat_template", "revision"):
             _check_text(name, getattr(self, name))
@@ -306,10 +312,11 @@ _OPTIONS: list[OptionSpec] = []
 def number_changing_keys() -> frozenset[str]:
     """The settings two evaluations must share for their scores to be comparable: how the model is prompted and read.
 
-    Those a logged model keeps, and the tokenizer, weight revision and quantization; not batching, devices or
-    where a key is read from.
+    Those a logged model keeps, and the tokenizer, weight revision, quantization and the batching mode (rewardbench's
+    batches move an absolute-position model's scores); not batch sizes, devices or where a key is read from.
     """
-    return frozenset({spec.key for spec in scoring_options() if spec.model} | {"tokenizer", "revision", "quantization"}) - {"judge_api_key_env"}
+    kept = {spec.key for spec in scoring_options() if spec.model}
+    return frozenset(kept | {"tokenizer", "revision", "quantization", "batching"}) - {"judge_api_key_env"}
 _VALUE_TYPES = {"str": str, "int": int, "float": float, "bool": bool, "tuple": str}  # objective weights arrive as "a,b,c"
 
 

@@ -10,6 +10,12 @@ section scores, wall time, scoring time, examples/s and tokens/s. The last line 
     python benchmarks/compare_rewardbench.py --kind generative --data llmbar   # a judge behind `transformers serve`, both tools its clients
     python benchmarks/compare_rewardbench.py --data llmbar --model-shape small    # duplicate-free real rows, 4 layers x 256
     python benchmarks/compare_rewardbench.py --device cuda --model-shape llama3-8b  # GPU, with MFU
+    python benchmarks/compare_rewardbench.py --data llmbar --model-shape small --architecture gpt2 --peer-batch-size 1,8,32 \
+        --rewardbench-batching    # absolute positions: ours equals the peer at batch 1; with --batching rewardbench, at each size
+
+The peer runs at each ``--peer-batch-size``; speed is reported against each and against its fastest. Which runs
+must agree: ours against every peer size for a rotary model; for an absolute-position model ours against the peer
+at batch size 1, and ours under ``--batching rewardbench --batch_size B`` against the peer at B.
 """
 
 from __future__ import annotations
@@ -75,10 +81,11 @@ def ensure_peer_venv(venv: Path) -> Path:
     return python
 
 
-def build_model(path: Path, corpus: list[str], shape: str, device: str, *, head: str = "classifier", seed: int = 0, tokenizer=None) -> Path:
-    """A Llama model (classifier or causal LM) saved so that both transformers 5 (ours) and 4.51 (the peer's) load it."""
+def build_model(path: Path, corpus: list[str], shape: str, device: str, *, head: str = "classifier", seed: int = 0, tokenizer=None,
+                architecture: str = "llama") -> Path:
+    """A Llama (or GPT-2) model, classifier or causal LM, saved so that both transformers 5 (ours) and 4.51 (the peer's) load it."""
     if not (path / "config.json").exists():
-        build_tiny_reward_model(path, corpus=corpus, architecture="llama", head=head, seed=seed, tokenizer=tokenizer,
+        build_tiny_reward_model(path, corpus=corpus, architecture=architecture, head=head, seed=seed, tokenizer=tokenizer,
                                 **SHAPES.get(shape, SHAPES["tiny"]))
         if shape == "llama3-8b":
             _replace_with_8b_shape(path, device, head)
@@ -205,6 +212,7 @@ class Comparison:
     max_diff_to_padded: float | None = None
     exact_ties: int = 0  # pairs whose two responses are one model input to us (an exact tie) that float noise broke for the peer
     max_accuracy_diff_apart_from_ties: float = 0.0
+    must_agree: bool = True  # False: an absolute-position model against the peer's padded batches, which move its scores
 
     @property
     def max_accuracy_diff(self) -> float:
@@ -257,28 +265,52 @@ def _compare(name: str, peer_rows: list[dict], ours_dir: Path, data_path: Path, 
 def classifier_runs(
     work: Path, data_path: Path, rows: list[dict], peer_python: Path, args: argparse.Namespace, dtype: str
 ) -> tuple[list[Comparison], Path]:
+    """Ours (default mode, and the padded path) against the peer at each batch size; with ``--rewardbench-batching`` also
+    ours under ``--batching rewardbench`` at each of those sizes, against the peer at the same size (``peer@B rb-batch``)."""
     corpus = [m["content"] for row in rows[:200] for m in row["chosen"]]
-    model_dir = build_model(work / f"{args.model_shape}-rm", corpus, args.model_shape, args.device)
-    peer_out = work / "peer"
-    peer_command = [
-        str(peer_python), str(HERE / "peer_cpu_shim.py"), "--model", model_dir.name, "--dataset", str(data_path), "--load_json",
-        "--not_quantized", "--batch_size", str(args.batch_size), "--max_length", str(args.max_length),
-        "--torch_dtype", dtype, "--output_dir", str(peer_out) + "/", "--attn_implementation", "sdpa",
-    ] + (["--force_truncation"] if args.truncation == "left" else [])
-    peer_seconds = run_timed(peer_command, work, work / "peer.log")
+    model_dir = build_model(work / f"{args.model_shape}-{args.architecture}-rm", corpus, args.model_shape, args.device,
+                            architecture=args.architecture)
     ours_seconds, ours_dir = _ours(work, "classifier", data_path, model_dir, args, dtype, [])
     padded_seconds, padded_dir = _ours(work, "classifier-padded", data_path, model_dir, args, dtype, ["--shared_prefix", "off"])
+    sensitive = bool(read_results(ours_dir / RESULTS_FILE).model.get("padding_sensitive"))
+    comparisons = []
+    for size in args.peer_batch_size:
+        peer_rows, peer_seconds, peer_scoring = _peer_classifier(work, data_path, model_dir, peer_python, args, dtype, size)
+        comparison = _compare(f"peer@{size}", peer_rows, ours_dir, data_path, peer_seconds, ours_seconds)
+        comparison.peer_scoring_seconds = peer_scoring
+        comparison.padded_seconds = padded_seconds
+        comparison.padded_scoring_seconds = read_results(padded_dir / RESULTS_FILE).throughput["seconds"]
+        comparison.max_diff_to_padded = _max_score_diff(ours_dir, padded_dir, data_path)
+        comparison.must_agree = not sensitive or size == 1
+        comparisons.append(comparison)
+        if args.rewardbench_batching:
+            batched_seconds, batched_dir = _ours(work, f"classifier-rb{size}", data_path, model_dir, args, dtype,
+                                                 ["--batching", "rewardbench", "--batch_size", str(size)])
+            batched = _compare(f"peer@{size} rb-batch", peer_rows, batched_dir, data_path, peer_seconds, batched_seconds)
+            batched.peer_scoring_seconds = peer_scoring
+            comparisons.append(batched)
+    print(f"model: {args.architecture}, position embeddings {read_results(ours_dir / RESULTS_FILE).model.get('position_embeddings')}, "
+          f"padding sensitive: {sensitive}")
+    return comparisons, model_dir
+
+
+def _peer_classifier(
+    work: Path, data_path: Path, model_dir: Path, peer_python: Path, args: argparse.Namespace, dtype: str, size: int
+) -> tuple[list[dict], float, float | None]:
+    """The peer's CLI at batch size ``size``: its per-example rows, wall seconds and scoring seconds."""
+    peer_out = work / f"peer-{size}"
+    peer_command = [
+        str(peer_python), str(HERE / "peer_cpu_shim.py"), "--model", model_dir.name, "--dataset", str(data_path), "--load_json",
+        "--not_quantized", "--batch_size", str(size), "--max_length", str(args.max_length),
+        "--torch_dtype", dtype, "--output_dir", str(peer_out) + "/", "--attn_implementation", "sdpa",
+    ] + (["--force_truncation"] if args.truncation == "left" else [])
+    peer_seconds = run_timed(peer_command, work, work / f"peer-{size}.log")
     peer_rows = [json.loads(line) for line in (peer_out / f"{model_dir.name}_outputs.jsonl").open()]
     for row in peer_rows:  # the CLI writes each score as a one-element list (the logits row)
         for key in ("scores_chosen", "scores_rejected"):
             if isinstance(row.get(key), list):
                 row[key] = row[key][0]
-    comparison = _compare("classifier", peer_rows, ours_dir, data_path, peer_seconds, ours_seconds)
-    comparison.peer_scoring_seconds = peer_scoring_seconds(work / "peer.log")
-    comparison.padded_seconds = padded_seconds
-    comparison.padded_scoring_seconds = read_results(padded_dir / RESULTS_FILE).throughput["seconds"]
-    comparison.max_diff_to_padded = _max_score_diff(ours_dir, padded_dir, data_path)
-    return [comparison], model_dir
+    return peer_rows, peer_seconds, peer_scoring_seconds(work / f"peer-{size}.log")
 
 
 def _max_score_diff(ours_dir: Path, other_dir: Path, data_path: Path) -> float:
@@ -404,24 +436,33 @@ def report(comparisons: list[Comparison], rows: list[dict], tokens: int, model_d
             print(f"  {comparison.exact_ties} pair(s) with identical chosen and rejected model inputs: an exact tie here (wrong, as "
                   f"rewardbench's rule says), decided by float noise in the peer; apart from them the largest difference is "
                   f"{comparison.max_accuracy_diff_apart_from_ties:.4f}")
-    print(f"\n{'run':<16} {'tool':<20} {'wall s':>8} {'scoring s':>10} {'examples/s':>11} {'tokens/s':>10}")
+    print(f"\n{'run':<18} {'tool':<20} {'wall s':>8} {'scoring s':>10} {'examples/s':>11} {'tokens/s':>10}")
     for c in comparisons:
         peer_scoring = f"{c.peer_scoring_seconds:>10.1f}" if c.peer_scoring_seconds else f"{'':>10}"
-        print(f"{c.name:<16} {'rewardbench':<20} {c.peer_seconds:>8.1f} {peer_scoring} {n / c.peer_seconds:>11.2f} "
+        print(f"{c.name:<18} {'rewardbench':<20} {c.peer_seconds:>8.1f} {peer_scoring} {n / c.peer_seconds:>11.2f} "
               f"{tokens / c.peer_seconds:>10.0f}")
         ratios = f"ratio {c.peer_seconds / c.ours_seconds:.2f}x wall"
         if c.peer_scoring_seconds:
             ratios += f", {c.peer_scoring_seconds / c.ours_scoring_seconds:.2f}x scoring"
-        print(f"{'':<16} {'rm-mlflow':<20} {c.ours_seconds:>8.1f} {c.ours_scoring_seconds:>10.1f} {n / c.ours_seconds:>11.2f} "
+        print(f"{'':<18} {'rm-mlflow':<20} {c.ours_seconds:>8.1f} {c.ours_scoring_seconds:>10.1f} {n / c.ours_seconds:>11.2f} "
               f"{tokens / c.ours_seconds:>10.0f}   {ratios}")
         if c.padded_seconds is not None:
-            print(f"{'':<16} {'rm-mlflow (padded)':<20} {c.padded_seconds:>8.1f} {c.padded_scoring_seconds:>10.1f} "
+            print(f"{'':<18} {'rm-mlflow (padded)':<20} {c.padded_seconds:>8.1f} {c.padded_scoring_seconds:>10.1f} "
                   f"{n / c.padded_seconds:>11.2f} {tokens / c.padded_seconds:>10.0f}")
         if c.ours_throughput:
             t = c.ours_throughput
             computed = t.get("computed_tokens", t["scored_tokens"])
-            print(f"{'':<16} tokens: {t['tokens']:.0f} in the conversations, {t['scored_tokens']:.0f} after truncation and "
+            print(f"{'':<18} tokens: {t['tokens']:.0f} in the conversations, {t['scored_tokens']:.0f} after truncation and "
                   f"de-duplication, {computed:.0f} computed ({computed / t['tokens']:.1%})")
+    peers = [c for c in comparisons if c.name.startswith("peer@") and not c.name.endswith("rb-batch")]
+    if len(peers) > 1:
+        fastest = min(peers, key=lambda c: c.peer_seconds)
+        line = f"against the peer's fastest setting ({fastest.name}: {fastest.peer_seconds:.1f} s wall"
+        line += f", {fastest.peer_scoring_seconds:.1f} s scoring)" if fastest.peer_scoring_seconds else ")"
+        line += f": {fastest.peer_seconds / fastest.ours_seconds:.2f}x wall"
+        if fastest.peer_scoring_seconds:
+            line += f", {fastest.peer_scoring_seconds / fastest.ours_scoring_seconds:.2f}x scoring"
+        print(line)
     peak = peak_flops()
     if peak is not None:
         params = parameter_count(model_dir)
@@ -430,6 +471,13 @@ def report(comparisons: list[Comparison], rows: list[dict], tokens: int, model_d
             for name, seconds in timings:
                 mfu = 2 * params * tokens / seconds / peak
                 print(f"MFU {c.name} {name}: {mfu:.1%}  ({params / 1e9:.2f}B params, peak {peak / 1e12:.0f} TFLOP/s)")
+
+
+def _sizes(text: str) -> list[int]:
+    sizes = [int(part) for part in text.split(",") if part.strip()]
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"batch sizes must be positive integers, got {text!r}")
+    return sizes
 
 
 def main() -> int:
@@ -442,7 +490,12 @@ def main() -> int:
     parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--workdir", type=Path, default=HERE / ".work")
     parser.add_argument("--peer-venv", type=Path, default=HERE / ".peer-venv")
-    parser.add_argument("--batch-size", type=int, default=8, help="the peer's batch size (its CLI default)")
+    parser.add_argument("--peer-batch-size", "--batch-size", type=_sizes, default=[1, 8, 32],
+                        help="the peer's batch sizes, comma-separated (default 1,8,32: none, its CLI default, and large); classifier only")
+    parser.add_argument("--architecture", choices=["llama", "gpt2"], default="llama",
+                        help="classifier: llama (rotary positions) or gpt2 (absolute positions, which the peer's left padding moves)")
+    parser.add_argument("--rewardbench-batching", action="store_true",
+                        help="classifier: also run ours under --batching rewardbench at each peer batch size")
     parser.add_argument("--max-length", type=int, default=2048)
     parser.add_argument("--truncation", choices=["none", "left"], default="left",
                         help="same on both sides: 'left' is the peer's --force_truncation (and its DPO keep_end)")
@@ -462,16 +515,20 @@ def main() -> int:
     print(f"{len(rows)} pairs ({2 * len(rows)} conversations, {tokens} tokens), kind={args.kind}, data={args.data}, "
           f"model={args.model_shape}, truncation={args.truncation}, max_length={args.max_length}, device={args.device}")
     report(comparisons, rows, tokens, model_dir)
-    max_diff = max(c.max_accuracy_diff for c in comparisons)
-    apart = max(c.max_accuracy_diff_apart_from_ties for c in comparisons)
-    ties = sum(c.exact_ties for c in comparisons)
-    speedup = sum(c.peer_seconds for c in comparisons) / sum(c.ours_seconds for c in comparisons)
+    agreeing = [c for c in comparisons if c.must_agree]
+    max_diff = max(c.max_accuracy_diff for c in agreeing)
+    apart = max(c.max_accuracy_diff_apart_from_ties for c in agreeing)
+    ties = sum(c.exact_ties for c in agreeing)
+    timed = [c for c in comparisons if not c.name.endswith("rb-batch")]
+    speedup = sum(c.peer_seconds for c in timed) / sum(c.ours_seconds for c in timed)
     scoring = ""
-    if all(c.peer_scoring_seconds for c in comparisons):
-        ratio = sum(c.peer_scoring_seconds for c in comparisons) / sum(c.ours_scoring_seconds for c in comparisons)
+    if all(c.peer_scoring_seconds for c in timed):
+        ratio = sum(c.peer_scoring_seconds for c in timed) / sum(c.ours_scoring_seconds for c in timed)
         scoring = f" scoring_speedup={ratio:.2f}"
+    others = [c for c in comparisons if not c.must_agree]
+    batch_dependent = f" batch_dependent_max_abs_diff={max(c.max_accuracy_diff for c in others):.4f}" if others else ""
     print(f"RESULT max_abs_diff={max_diff:.4f} speedup={speedup:.2f}{scoring} noisy_exact_ties={ties} "
-          f"max_abs_diff_apart_from_them={apart:.4f}")
+          f"max_abs_diff_apart_from_them={apart:.4f}{batch_dependent}")
     return 0
 
 

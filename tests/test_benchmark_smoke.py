@@ -13,7 +13,7 @@ from tests.helpers import REPO_ROOT, SHARED_DATA
 def test_compare_rewardbench_smoke(kind, tmp_path):
     result = subprocess.run(
         [sys.executable, "benchmarks/compare_rewardbench.py", "--kind", kind, "--limit", "3" if kind == "dpo" else "5",
-         "--workdir", str(tmp_path), "--data-dir", str(SHARED_DATA)],
+         "--workdir", str(tmp_path), "--data-dir", str(SHARED_DATA), "--peer-batch-size", "8"],
         capture_output=True, text=True, cwd=REPO_ROOT, timeout=1500,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -31,6 +31,24 @@ def test_compare_rewardbench_smoke(kind, tmp_path):
     assert "Pairwise_set/Harmlessness/S1" in result.stdout and "alpacaeval-easy" in result.stdout
     differences = [float(found) for found in re.findall(r"largest per-example score difference: ([\d.e+-]+)", result.stdout)]
     assert len(differences) == (4 if kind == "dpo" else 1) and max(differences) < 1e-2  # float rounding of sums over thousands of tokens
+
+
+def test_absolute_positions_smoke(tmp_path):
+    """A GPT-2-shaped classifier on 15 real LLMBar pairs: ours equals the peer at batch size 1, and under --batching rewardbench the
+    peer at batch size 4; ours and the peer at 4 really differ."""
+    result = subprocess.run(
+        [sys.executable, "benchmarks/compare_rewardbench.py", "--data", "llmbar", "--limit", "3", "--architecture", "gpt2",
+         "--peer-batch-size", "1,4", "--rewardbench-batching", "--max-length", "512", "--workdir", str(tmp_path), "--data-dir", str(SHARED_DATA)],
+        capture_output=True, text=True, cwd=REPO_ROOT, timeout=1500,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "position embeddings absolute, padding sensitive: True" in result.stdout
+    differences = dict(re.findall(r"^\[(peer@\d(?: rb-batch)?)\].*?largest per-example score difference: ([\d.e+-]+)", result.stdout, re.M | re.S))
+    assert set(differences) == {"peer@1", "peer@1 rb-batch", "peer@4", "peer@4 rb-batch"}, result.stdout
+    assert all(float(differences[name]) < 1e-4 for name in ("peer@1", "peer@1 rb-batch", "peer@4 rb-batch")), differences
+    assert float(differences["peer@4"]) > 1e-3, differences
+    assert re.search(r"against the peer's fastest setting \(peer@\d+: [\d.]+ s wall", result.stdout)
+    assert re.fullmatch(r"RESULT max_abs_diff=0\.0000 .* batch_dependent_max_abs_diff=[\d.]+", result.stdout.strip().splitlines()[-1])
 
 
 def test_registration_latency_smoke():

@@ -76,16 +76,21 @@ class SequenceClassifierRewardModel(RewardModel):
         preview.formatter = ChatFormatter(preview.tokenizer, settings.chat_template)
         return preview
 
-    def _check_padding_sensitivity(self) -> bool:
+    def _check_padding_sensitivity(self) -> bool | None:
         """Whether left padding moves this model's scores: the check pair scored alone, then left-padded together as rewardbench batches.
 
-        Absolute position embeddings shift with the padding; rotary ones do not.
+        Absolute position embeddings shift with the padding; rotary ones do not. None when the pair cannot be scored here
+        (it is longer than ``max_length``, say): scoring itself then says what is wrong.
         """
         torch = self._torch
-        units = self.tokenize([(*_CHECK_PROMPT, ChatMessage(role="assistant", content=r)) for r in _CHECK_RESPONSES])
-        with torch.inference_mode():
-            alone = [score for unit in units for score in self.score_batch([unit])]
-            together = self.score_batch(units, padding_side="left")
+        try:
+            units = self.tokenize([(*_CHECK_PROMPT, ChatMessage(role="assistant", content=r)) for r in _CHECK_RESPONSES])
+            with torch.inference_mode():
+                alone = [score for unit in units for score in self.score_batch([unit])]
+                together = self.score_batch(units, padding_side="left")
+        except Exception as error:  # noqa: BLE001 - the check is advice; scoring reports its own errors
+            logger.debug("%s: padding sensitivity not checked (%s)", self.name, error)
+            return None
         tolerance = 1e-3 if self.model.dtype in (torch.float32, torch.float64) else 5e-2
         sensitive = max(abs(a - b) / max(1.0, abs(a)) for a, b in zip(alone, together, strict=True)) > tolerance
         batching = self.settings.batching

@@ -503,7 +503,8 @@ def main() -> int:
     parser.add_argument("--model-shape", default="tiny", choices=["tiny", "small", "llama3-8b"])
     args = parser.parse_args()
 
-    work = (args.workdir / f"{args.kind}-{args.data}-{args.model_shape}").resolve()
+    shape = args.model_shape if args.architecture == "llama" else f"{args.model_shape}-{args.architecture}"
+    work = (args.workdir / f"{args.kind}-{args.data}-{shape}").resolve()
     work.mkdir(parents=True, exist_ok=True)
     peer_python = ensure_peer_venv(args.peer_venv.resolve())
     data_path = work / f"pairs-{args.data.replace('+', '-')}-limit{args.limit or 'all'}.jsonl"

@@ -1,7 +1,7 @@
 """RM-Bench's six responses per prompt: the shared-prefix path against the padded one, on the same run.
 
 Each RM-Bench row scores three chosen and three rejected responses to one prompt. With ``--shared_prefix
-auto`` the prompt's tokens are computed once per row and each response on top of them; with ``off`` every
+on`` the prompt's tokens are computed once per row and each response on top of them; with ``off`` every
 conversation is run whole, padded in its batch. This script scores every RM-Bench row in ``../shared/data``
 both ways with one model (random-init Llama, 4 layers, hidden 256) and prints the tokens in the conversations,
 the tokens each path computed, both wall times and their ratio, and whether the accuracies are equal.
@@ -43,8 +43,8 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as work:
         model = build_tiny_reward_model(Path(work) / "rm", corpus=sample_corpus(), hidden_size=256, num_layers=4)
-        runs = {mode: evaluate(model, args.data, Path(work) / mode, mode, args.max_length) for mode in ("off", "auto")}
-    (padded_seconds, padded), (shared_seconds, shared) = runs["off"], runs["auto"]
+        runs = {mode: evaluate(model, args.data, Path(work) / mode, mode, args.max_length) for mode in ("off", "on")}
+    (padded_seconds, padded), (shared_seconds, shared) = runs["off"], runs["on"]
     print(f"RM-Bench rows: {int(shared['benchmarks']['rm-bench']['num_examples'])}, "
           f"conversations: {int(shared['throughput']['distinct_conversations'])}")
     for mode, (seconds, results) in runs.items():

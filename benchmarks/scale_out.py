@@ -3,7 +3,7 @@
 Three runs of ``rm-mlflow evaluate`` on the same model and data, each a fresh process:
 
 1. **baseline**: one process, the padded path (``--shared_prefix off``), all cores;
-2. **packed**: one process, shared-prefix packed rows (the default), all cores;
+2. **packed**: one process, shared-prefix packed rows (``--shared_prefix on``: pairs too, on a CPU), all cores;
 3. **N processes**: ``--num_processes N`` (torchrun + gloo on CPU, cores split between them), packed.
 
 For each: wall time, scoring time, tokens in the conversations, tokens computed, tokens/s, and the
@@ -85,7 +85,7 @@ def main() -> int:
     threads = {"OMP_NUM_THREADS": str(cores)}
     runs = [
         run("baseline (padded)", work, model, args, ["--shared_prefix", "off"], threads),
-        run("packed", work, model, args, [], threads),
+        run("packed", work, model, args, ["--shared_prefix", "on"], threads),  # on: pairs packed on a CPU too
         run(f"{args.processes} processes", work, model, args, ["--num_processes", str(args.processes)],
             {"OMP_NUM_THREADS": str(max(1, cores // args.processes))}),
     ]

@@ -27,14 +27,19 @@ logger = logging.getLogger(__name__)
 # A prompt is shared only when that saves at least this share of its group's tokens: a response's attention over
 # a shared prompt runs under a mask, slower than the plain causal kernel, which a short prompt does not repay.
 MIN_SHARED_SHARE = 0.1
-# On a CPU a packed token costs about 1.5x a padded one (LLMBar, 4 layers x 256: 2,877 against 4,449 tokens/s), so
-# sharing pays only past a third of the group's tokens.
-MIN_SHARED_SHARE_CPU = 0.4
+# On a CPU packing a pair does not pay: side by side with rewardbench (4 layers x 256, 2 cores) packed pairs took
+# 22.1 s against 17.7 s padded on RMB pairs, 41.5 s against 27.7 s on LLMBar with a GPT-2, and won only 20.4 s
+# against 22.2 s on LLMBar with a Llama. A pair saves under half its tokens, so this keeps pairs padded there and
+# packs only prompts with three or more answers that share a long prompt (best-of-N, RM-Bench).
+MIN_SHARED_SHARE_CPU = 0.5
 
 
-def min_shared_share(device: str) -> float:
-    """The least share of a group's tokens its shared prefix must save for the group to be packed on ``device``."""
-    return MIN_SHARED_SHARE_CPU if str(device).startswith("cpu") else MIN_SHARED_SHARE
+def min_shared_share(device: str, mode: str = "auto") -> float:
+    """The least share of a group's tokens its shared prefix must save for the group to be packed on ``device``.
+
+    ``shared_prefix="on"`` packs on a CPU as on a GPU.
+    """
+    return MIN_SHARED_SHARE_CPU if mode == "auto" and str(device).startswith("cpu") else MIN_SHARED_SHARE
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -289,7 +294,7 @@ def _score_shared_prefixes(
 
     Units that share nothing worth sharing go to the padded path, whose plain causal kernel is the faster one for them.
     """
-    grouped = prefix_groups(pending, distinct, tokenized, min_shared_share(model.device))
+    grouped = prefix_groups(pending, distinct, tokenized, min_shared_share(model.device, model.settings.shared_prefix))
     alone = sorted((members[0] for members, _ in grouped if len(members) == 1), key=lambda i: -len(tokenized[i]))
     computed = _score_padded(model, alone, tokenized, budget, max_rows, scores, cache, bar) if alone else 0
     groups = within_budget([(members, group) for members, group in grouped if len(members) > 1], budget)

@@ -58,7 +58,7 @@ class SequenceClassifierRewardModel(RewardModel):
         self.scoring_path, self.padded_reason = "padded", "shared_prefix off"
         if settings.batching == "rewardbench":
             self.scoring_path, self.padded_reason = "rewardbench-batches", "batching rewardbench"
-        elif settings.shared_prefix == "auto":
+        elif settings.shared_prefix in ("auto", "on"):
             self.padded_reason = self._check_shared_prefix()
             if self.padded_reason is None:
                 self.scoring_path = "shared-prefix"

@@ -28,7 +28,7 @@ TRUNCATION_MODES: tuple[str, ...] = ("none", "left", "right")
 DTYPES: tuple[str, ...] = ("auto", "float32", "bfloat16", "float16", "float64")
 ATTN_IMPLEMENTATIONS: tuple[str, ...] = ("sdpa", "eager", "flash_attention_2", "flash_attention_3", "flex_attention")
 REF_FREE_TYPES: tuple[str, ...] = ("avg", "sum", "norm")  # rewardbench's ref_free_norm modes
-SHARED_PREFIX_MODES: tuple[str, ...] = ("auto", "off")
+SHARED_PREFIX_MODES: tuple[str, ...] = ("auto", "on", "off")
 BATCHING_MODES: tuple[str, ...] = ("independent", "rewardbench")
 JUDGE_BACKEND_NAMES: tuple[str, ...] = ("auto", "transformers", "vllm", "endpoint")
 JUDGE_MODES: tuple[str, ...] = ("ranking", "ratings")  # rewardbench-gen's default, and its --score_w_ratings
@@ -177,7 +177,8 @@ class ScoringSettings:
     revision: str | None = field(default=None, metadata=option("model and dataset revision on the Hub"))
     shared_prefix: str = field(default="auto", metadata=option(
         "auto (default): compute each prompt's common token prefix once for all its responses where the model allows it "
-        "(checked when it loads); off: every conversation whole", choices=SHARED_PREFIX_MODES))
+        "(checked when it loads) and it pays (on a CPU: prompts with three or more answers, not pairs); on: wherever the model "
+        "allows it, pairs on a CPU too; off: every conversation whole", choices=SHARED_PREFIX_MODES))
     batching: str = field(default="independent", metadata=option(
         "independent (default): each conversation scored as it is alone, whatever it is batched with; rewardbench: rewardbench's own "
         "batches (dataset order, --batch_size pairs, left padding, no position ids, chosen and rejected apart), to reproduce its "

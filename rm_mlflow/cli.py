@@ -432,6 +432,31 @@ def _run_benchmarks(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_leaderboard(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "leaderboard", formatter_class=_HelpFormatter,
+        help="every evaluated version of registered models: score and interval per benchmark, and their aliases",
+        description="One row per evaluated version of the registered models matching NAME, built from the registry and the versions' "
+                    "LoggedModel metrics. A benchmark evaluated on different data gets one column per data digest.",
+    )
+    parser.add_argument("name", metavar="NAME|PATTERN", help="a registered model name, or a pattern with * or % (e.g. 'rm-*')")
+    _flag(parser, "format", default="table", choices=("table", "markdown", "csv", "json"), help="output format (default: table)")
+    _flag(parser, "tracking_uri", default=None, help="MLflow tracking/registry URI (default: MLFLOW_TRACKING_URI)")
+    parser.set_defaults(handler=_run_leaderboard)
+
+
+def _run_leaderboard(args: argparse.Namespace) -> int:
+    from mlflow import MlflowClient
+
+    from rm_mlflow.tracking.leaderboard import build_leaderboard, format_leaderboard
+
+    board = build_leaderboard(args.name, MlflowClient(tracking_uri=args.tracking_uri))
+    if not board.rows:
+        print(f"no evaluated version of {args.name!r} yet (evaluations of registered versions fill this table)", file=sys.stderr)
+    print(format_leaderboard(board, args.format))
+    return 0
+
+
 def _add_card(subparsers: argparse._SubParsersAction) -> None:
     card = subparsers.add_parser("card", help="model-card (model-index) metadata")
     actions = card.add_subparsers(dest="card_command", required=True, parser_class=_Parser)
@@ -667,6 +692,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_compare(subparsers)
     _add_gate(subparsers)
     _add_benchmarks(subparsers)
+    _add_leaderboard(subparsers)
     _add_doctor(subparsers)
     _add_demo(subparsers)
     _add_card(subparsers)

@@ -59,6 +59,7 @@ class DemoResult:
     datasets: list[str]
     versions: list[DemoVersion] = field(default_factory=list)
     better: DemoVersion | None = None
+    leaderboard: Any = None  # the rm_mlflow.tracking.leaderboard.Leaderboard after the last evaluation
     card_yaml: str = ""
 
     @property
@@ -79,6 +80,8 @@ def run_demo(
 ) -> DemoResult:
     """Run the demo in ``workdir`` (its store and results start fresh each time; the built models are reused)."""
     import mlflow
+
+    from rm_mlflow.tracking.leaderboard import format_leaderboard, log_leaderboard
 
     workdir = Path(workdir).resolve()
     for stale in ("mlflow.db", "artifacts", "results", "data"):
@@ -107,6 +110,7 @@ def run_demo(
         for index, model_dir in enumerate(model_dirs, start=1):
             version = _evaluate(client, experiment_id, str(index), model_dir, datasets, data, workdir, progress, gate=index > 1)
             result.versions.append(version)
+            result.leaderboard = log_leaderboard(MODEL_NAME, version.run_id, client)
             say(f"   v{index}: run {version.run_id}, rewardbench/score {version.metrics['rewardbench/score']:.4f}")
 
         gate = result.versions[1].gate
@@ -121,6 +125,9 @@ def run_demo(
         say(result.card_yaml.rstrip())
         say("5. Side by side")
         say(side_by_side(result))
+        say(f"6. Leaderboard of every evaluated version (rm-mlflow leaderboard {MODEL_NAME} --format markdown; logged to each run as "
+            "rm_eval/leaderboard.md):")
+        say(format_leaderboard(result.leaderboard, "markdown"))
         say(f"\nOpen the compare view of the two runs:\n   {result.ui_command}\n   {result.compare_url}")
         return result
     finally:

@@ -48,3 +48,37 @@ def test_demo_writes_the_better_versions_card_and_prints_how_to_compare(demo):
     assert f"mlflow ui --backend-store-uri {demo.tracking_uri}" in demo.printed and demo.compare_url in demo.printed
     for line in ("rewardbench/score", "rewardbench/section/chat_hard", "Promotion gate for v2 against rm-demo@champion"):
         assert line in demo.printed
+
+
+def test_demo_metrics_sit_on_each_versions_logged_model_and_select_the_better_one(demo):
+    client = MlflowClient(demo.tracking_uri)
+    versions = {str(v.version): v for v in client.search_model_versions(f"name = '{MODEL_NAME}'")}
+    model_ids = {number: v.model_id or v.source.removeprefix("models:/") for number, v in versions.items()}
+    assert all(model_id.startswith("m-") for model_id in model_ids.values())
+    for evaluated in demo.versions:
+        logged = client.get_logged_model(model_ids[evaluated.version])
+        on_model = {metric.key: metric for metric in logged.metrics}
+        assert on_model["rewardbench/score"].value == evaluated.metrics["rewardbench/score"]
+        assert on_model["rewardbench/score"].run_id == evaluated.run_id and on_model["rewardbench/score"].dataset_name == "rewardbench"
+    digest = client.get_run(demo.versions[0].run_id).inputs.dataset_inputs[0].dataset.digest
+    assert on_model["rewardbench/score"].dataset_digest == digest  # the run's dataset input and the model's metric name one dataset
+    scores = sorted(evaluated.metrics["rewardbench/score"] for evaluated in demo.versions)
+    experiments = [experiment.experiment_id for experiment in client.search_experiments()]
+    found = client.search_logged_models(experiments, filter_string=f"metrics.`rewardbench/score` > {sum(scores) / 2}",
+                                        datasets=[{"dataset_name": "rewardbench", "dataset_digest": digest}])
+    assert [model.model_id for model in found] == [model_ids[demo.better.version]]
+
+
+def test_demo_prints_and_logs_the_leaderboard_of_its_versions(demo):
+    from rm_mlflow.tracking.leaderboard import format_leaderboard
+
+    board = demo.leaderboard
+    assert [(row.version, row.aliases) for row in board.rows] == [("1", ("champion",)), ("2", ())]
+    assert [column.benchmark for column in board.columns] == ["rewardbench"]
+    markdown = format_leaderboard(board, "markdown")
+    assert markdown in demo.printed and markdown.splitlines()[0] == "| model | version | aliases | rewardbench |"
+    for row, evaluated in zip(board.rows, demo.versions, strict=True):
+        assert row.cells[board.columns[0]].score == evaluated.metrics["rewardbench/score"]
+    client = MlflowClient(demo.tracking_uri)
+    logged = client.download_artifacts(demo.versions[1].run_id, "rm_eval/leaderboard.md")
+    assert open(logged, encoding="utf-8").read() == markdown + "\n"  # the last evaluation's run holds the table with both versions

@@ -113,3 +113,21 @@ def test_example_traces_show_in_the_runs_evaluation_view_and_change_no_metric(tr
     text = _chromium_page_text(f"{tracking}/#/experiments/{experiment.experiment_id}/runs/{traced.run_id}/traces", shot, "margin")
     assert "correct" in text and "margin" in text and "chosen_scores" in text
     _assert_a_rendered_page(shot)
+
+
+def test_the_better_versions_model_page_shows_its_rewardbench_metrics(demo):
+    from mlflow import MlflowClient
+
+    client = MlflowClient(demo.tracking_uri)
+    version = client.get_model_version("rm-demo", demo.better.version)
+    model_id = version.model_id or version.source.removeprefix("models:/")
+    experiment_id = client.get_logged_model(model_id).experiment_id
+    server = MlflowServer(demo.workdir).start()
+    try:
+        shot = REPO_ROOT / "test-output" / "model-page.png"
+        text = _chromium_page_text(f"{server.url}/#/experiments/{experiment_id}/models/{model_id}", shot, "rewardbench/score")
+    finally:
+        server.stop()
+    assert "rewardbench/score" in text and "rewardbench/section/chat" in text
+    assert f"{demo.better.metrics['rewardbench/score']:.3f}"[:4] in text
+    _assert_a_rendered_page(shot)

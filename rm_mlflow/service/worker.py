@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rm_mlflow.data.loading import resolve_benchmarks
-from rm_mlflow.errors import RmMlflowError
+from rm_mlflow.errors import RmMlflowError, first_line
 from rm_mlflow.pipeline import EvaluationRequest, run_evaluation
 from rm_mlflow.retry import is_transient
 from rm_mlflow.service.queue import Job, JobQueue, QueueFileLost
@@ -162,8 +162,18 @@ class Worker:
         if ERROR_TAG in (version.tags or {}):  # left by a failed earlier attempt
             self._delete_tag(client, job, ERROR_TAG)
         self._set_tags(client, job, tags)
+        self._log_leaderboard(client, job, run_id)
         logger.info("%s: %s finished: run %s, score %s", self.name, job.model_uri, run_id, headline)
         return finished
+
+    def _log_leaderboard(self, client: Any, job: Job, run_id: str) -> None:
+        """The model's leaderboard, as it stands with this evaluation, logged to its run; a failure is a warning, not a failed job."""
+        from rm_mlflow.tracking.leaderboard import log_leaderboard
+
+        try:
+            log_leaderboard(job.model_name, run_id, client)
+        except Exception as error:  # noqa: BLE001 - the evaluation itself succeeded and is recorded
+            logger.warning("%s: %s: the leaderboard was not logged (%s)", self.name, job.model_uri, first_line(error))
 
     def _check_selected(self, client: Any, job: Job) -> Any:
         """The job's model version, unless it is gone or its model is not selected (:class:`JobSkipped`)."""

@@ -21,7 +21,7 @@ import pandas as pd
 
 from rm_mlflow.metrics.outcomes import metric_slug
 from rm_mlflow.results import RESULTS_FILE, BenchmarkResults, ResultsDocument, read_results, scores_table
-from rm_mlflow.tracking.references import ModelReference
+from rm_mlflow.tracking.references import ModelReference, logged_model_id
 
 ARTIFACT_DIR = "rm_eval"
 _BATCH = 100  # MLflow's per-call limit for params and tags (metrics allow 1000)
@@ -116,7 +116,8 @@ def log_results(results_dir: Path | str, *, run_id: str, client: Any = None) -> 
     results = read_results(results_dir / RESULTS_FILE)
     now = int(time.time() * 1000)
     _in_batches(client, run_id, [Param(key, value) for key, value in run_params(results).items()], kind="params")
-    metrics = [Metric(key, value, now, 0) for key, value in run_metrics(results).items()]
+    model_id = logged_model_id(results.reference, client)
+    metrics = [Metric(key, value, now, 0, **_model_metric_fields(key, results, model_id)) for key, value in run_metrics(results).items()]
     _in_batches(client, run_id, metrics, kind="metrics", size=1000)
     _in_batches(client, run_id, [RunTag(key, value) for key, value in run_tags(results).items()], kind="tags")
 
@@ -134,6 +135,19 @@ def log_results(results_dir: Path | str, *, run_id: str, client: Any = None) -> 
         client.log_table(run_id, shown, artifact_file)
         uris[f"{name}_examples"] = f"{artifact_root}/{artifact_file}"
     return uris
+
+
+def _model_metric_fields(key: str, results: ResultsDocument, model_id: str | None) -> dict[str, str]:
+    """A metric's link to the evaluated LoggedModel and, for a benchmark's figures, to its dataset (name and content digest).
+
+    Logged once, the metric shows on the run and on the model's page, and ``mlflow.search_logged_models`` filters by it.
+    """
+    if model_id is None:
+        return {}
+    benchmark = results.benchmarks.get(key.split("/", 1)[0])
+    if benchmark is None or not benchmark.digest:
+        return {"model_id": model_id}
+    return {"model_id": model_id, "dataset_name": key.split("/", 1)[0], "dataset_digest": benchmark.digest}
 
 
 def _in_batches(client: Any, run_id: str, items: list, *, kind: str, size: int = _BATCH) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -153,6 +154,40 @@ def mlflow_model_folder(uri: str) -> str | None:
 
 
 register_locator(mlflow_model_folder)
+
+def logged_model_id(reference: Mapping[str, Any] | None, client: Any) -> str | None:
+    """The MLflow 3 LoggedModel behind an evaluated model, or None.
+
+    A registry version's (its ``model_id``, or the ``models:/m-...`` source it was registered from) or a ``models:/m-...``
+    URI's. None for anything else, or when the tracking server has no such LoggedModel (an MLflow 2 registry, say):
+    metrics then go to the run only.
+    """
+    if not reference or reference.get("source") != "mlflow":
+        return None
+    candidate = None
+    if reference.get("registered_name") and reference.get("version"):
+        try:
+            version = client.get_model_version(reference["registered_name"], reference["version"])
+        except Exception as error:  # noqa: BLE001 - the registry is consulted for a link only
+            logger.warning("%s: cannot read the model version (%s); metrics go to the run only", reference.get("uri"), first_line(error))
+            return None
+        candidate = getattr(version, "model_id", None) or _logged_model_in(version.source or "")
+    else:
+        candidate = _logged_model_in(str(reference.get("uri") or ""))
+    if candidate is None:
+        return None
+    try:
+        return client.get_logged_model(candidate).model_id
+    except Exception:  # noqa: BLE001 - no LoggedModel on this server: the run keeps the metrics
+        logger.info("%s: no LoggedModel %s on this tracking server; metrics go to the run only", reference.get("uri"), candidate)
+        return None
+
+
+def _logged_model_in(uri: str) -> str | None:
+    """``m-...`` from a logged-model URI (``models:/m-...``, with or without a trailing path)."""
+    body = uri.removeprefix("models:/").split("/")[0] if uri.startswith("models:/") else ""
+    return body if body.startswith("m-") else None
+
 
 STORED_FILES_LIMIT = 10_000  # a model listing longer than this is not a model folder; it is not read to the end
 

@@ -60,7 +60,8 @@ def test_demo_metrics_sit_on_each_versions_logged_model_and_select_the_better_on
         on_model = {metric.key: metric for metric in logged.metrics}
         assert on_model["rewardbench/score"].value == evaluated.metrics["rewardbench/score"]
         assert on_model["rewardbench/score"].run_id == evaluated.run_id and on_model["rewardbench/score"].dataset_name == "rewardbench"
-    digest = client.get_run(demo.versions[0].run_id).inputs.dataset_inputs[0].dataset.digest
+    inputs = client.get_run(demo.versions[0].run_id).inputs.dataset_inputs  # ours, and the frame mlflow.models.evaluate was given
+    [digest] = [item.dataset.digest for item in inputs if item.dataset.name == "rewardbench"]
     assert on_model["rewardbench/score"].dataset_digest == digest  # the run's dataset input and the model's metric name one dataset
     scores = sorted(evaluated.metrics["rewardbench/score"] for evaluated in demo.versions)
     experiments = [experiment.experiment_id for experiment in client.search_experiments()]

@@ -59,6 +59,7 @@ def test_versions_by_benchmark_and_data_digest_with_their_aliases(mlflow_server,
     cell = v2.cells[board.columns[1]]
     assert (cell.low, cell.high) == (other_data.metrics["prefs/score_ci_low"], other_data.metrics["prefs/score_ci_high"])
 
+    capsys.readouterr()  # MLflow's "View run ..." lines of the runs above
     assert main(["leaderboard", "board-rm", "--format", "json", "--tracking_uri", mlflow_server]) == 0
     records = json.loads(capsys.readouterr().out)
     assert [(r["version"], r["aliases"], r[labels[board.columns[0]]]) for r in records] == [

@@ -174,6 +174,8 @@ class RewardModel(Scorer):
     length-sorted batches. Implementations hold the model and tokenizer.
     """
 
+    scores_left_padded: bool = False  # score_batch(batch, padding_side="left") works: rewardbench's batches can be reproduced
+
     def margin_reading(self) -> MarginReading:
         """A reward head's scores are Bradley-Terry logits: calibration reads sigmoid of the reward margin."""
         return MarginReading("the reward margin")

@@ -7,7 +7,6 @@ killed run resumes from what it had scored.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -40,6 +39,8 @@ def min_shared_share(device: str, mode: str = "auto") -> float:
     ``shared_prefix="on"`` packs on a CPU as on a GPU.
     """
     return MIN_SHARED_SHARE_CPU if mode == "auto" and str(device).startswith("cpu") else MIN_SHARED_SHARE
+
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -79,7 +80,7 @@ def check_rewardbench_batching(model: RewardModel, examples: Sequence[Preference
     """
     if model.settings.batching != "rewardbench":
         return
-    if "padding_side" not in inspect.signature(model.score_batch).parameters:
+    if not model.scores_left_padded:
         raise OptionError(f"--batching rewardbench reproduces rewardbench's classifier batches; a {type(model).__name__} has none "
                           "(use --batching independent)")
     for example, name in zip(examples, names, strict=True):

@@ -40,6 +40,8 @@ _CHECK_RESPONSES = ("5 is larger than 3.", "3 is larger, since it comes first.")
 class SequenceClassifierRewardModel(RewardModel):
     """A loaded sequence classifier and its tokenizer, scored on right-padded, length-sorted batches."""
 
+    scores_left_padded = True
+
     def __init__(self, model: Any, tokenizer: Any, settings: ScoringSettings, *, name: str, check_head: bool = True) -> None:
         import torch
 

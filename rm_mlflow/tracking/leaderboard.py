@@ -19,7 +19,7 @@ from typing import Any
 
 from rm_mlflow._registry import Registry
 from rm_mlflow.errors import ModelLoadError
-from rm_mlflow.tracking.references import logged_model_id
+from rm_mlflow.tracking.references import ModelReference, logged_model_id
 
 SCORE_SUFFIX = "/score"
 LEADERBOARD_FILE = "leaderboard.md"
@@ -109,8 +109,8 @@ def build_leaderboard(pattern: str, client: Any) -> Leaderboard:
         versions = _all(lambda token, name=model.name: client.search_model_versions(f"name = '{name}'", page_token=token))
         for version in sorted(versions, key=lambda v: int(v.version)):
             number = str(version.version)
-            reference = {"source": "mlflow", "registered_name": model.name, "version": number, "uri": f"models:/{model.name}/{number}"}
-            model_id = logged_model_id(reference, client)
+            reference = ModelReference(f"models:/{model.name}/{number}", "mlflow", model.name, number)
+            model_id = logged_model_id(reference.as_dict(), client)
             if model_id is None:
                 continue
             row = Row(model.name, number, tuple(sorted(aliases.get(number, []))))

@@ -155,6 +155,7 @@ def mlflow_model_folder(uri: str) -> str | None:
 
 register_locator(mlflow_model_folder)
 
+
 def logged_model_id(reference: Mapping[str, Any] | None, client: Any) -> str | None:
     """The MLflow 3 LoggedModel behind an evaluated model, or None.
 
@@ -196,7 +197,8 @@ def stored_model_digest(reference: ModelReference) -> str | None:
     """An MLflow model's weights as the artifact store holds them, listed without downloading the weights.
 
     Every file's path and size, and ``config.json`` by content. None when the store cannot be listed (the fingerprint
-    then names the registry version). A registry version is listed at ``models:/name/version`` (an alias moves; the version it resolved to does not).
+    then names the registry version). A registry version is listed at ``models:/name/version``: an alias moves, the
+    version it resolved to does not.
     """
     from rm_mlflow.scoring.hf import checkpoint_fingerprint
 

@@ -206,7 +206,7 @@ def score_conversations(
     mine = _share_of(group, pending, distinct, tokenized) if group.distributed else pending
     with tqdm(total=len(mine), desc="scoring", unit="seq", disable=None if progress else True, dynamic_ncols=True) as bar:  # None: on a terminal only
         if model.shares_prefixes():
-            computed = _score_shared_prefixes(model, mine, distinct, tokenized, budget, settings.batch_size, distinct_scores, cache, bar)
+            computed = _score_shared_prefixes(model, mine, distinct, tokenized, budget, settings, distinct_scores, cache, bar)
         else:
             computed = _score_padded(model, mine, tokenized, budget, settings.batch_size, distinct_scores, cache, bar)
     if group.distributed:
@@ -289,13 +289,14 @@ def _score_padded(
 
 def _score_shared_prefixes(
     model: RewardModel, pending: list[int], distinct: list[Conversation], tokenized: list[TokenizedConversation], budget: int,
-    max_rows: int, scores: list[float | None], cache: ScoreCache | None, bar: tqdm,
+    settings: ScoringSettings, scores: list[float | None], cache: ScoreCache | None, bar: tqdm,
 ) -> int:
     """Units grouped by prompt, each group's common token prefix computed once; returns the tokens computed.
 
     Units that share nothing worth sharing go to the padded path, whose plain causal kernel is the faster one for them.
     """
-    grouped = prefix_groups(pending, distinct, tokenized, min_shared_share(model.device, model.settings.shared_prefix))
+    max_rows = settings.batch_size
+    grouped = prefix_groups(pending, distinct, tokenized, min_shared_share(model.device, settings.shared_prefix))
     alone = sorted((members[0] for members, _ in grouped if len(members) == 1), key=lambda i: -len(tokenized[i]))
     computed = _score_padded(model, alone, tokenized, budget, max_rows, scores, cache, bar) if alone else 0
     groups = within_budget([(members, group) for members, group in grouped if len(members) > 1], budget)

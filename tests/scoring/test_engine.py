@@ -67,7 +67,7 @@ def test_shared_prompts_and_repeated_responses_are_scored_once(tiny_llama):
 @pytest.mark.parametrize("shared", [False, True], ids=["padded", "shared-prefix"])
 def test_out_of_memory_splits_the_batch_and_keeps_every_score(tiny_llama, shared):
     conversations = _conversations()
-    settings = ScoringSettings(batch_size=16, max_tokens_per_batch=100_000)
+    settings = ScoringSettings(batch_size=16, max_tokens_per_batch=100_000, shared_prefix="on")  # on: pairs packed on a CPU too
     plain = score_conversations(load_reward_model(str(tiny_llama)), conversations, settings, progress=False)
     model = CountingModel(load_reward_model(str(tiny_llama)), fail_above=3, shared=shared)
     result = score_conversations(model, conversations, settings, progress=False)

@@ -343,8 +343,8 @@ def format_summary(report: EvaluationReport) -> str:
     if report.fingerprint:
         data = ", ".join(f"{name} {digest}" for name, digest in report.fingerprint["datasets"].items())
         lines.append(f"Fingerprint: {report.fingerprint['id']} (weights {report.fingerprint['weights']}, data {data})")
-    if batching_note(report):
-        lines.append(batching_note(report))
+    if note := batching_note(report):
+        lines.append(note)
     for name, benchmark in report.benchmarks.items():
         scores = benchmark.scores
         lines.append("")
@@ -450,8 +450,8 @@ def batching_note(report: EvaluationReport) -> str | None:
 def format_markdown_summary(report: EvaluationReport) -> str:
     """A leaderboard-style markdown summary: one headline table, then per-subset accuracies for each benchmark."""
     lines = [f"# Reward-model evaluation: {report.model.get('name')}", ""]
-    if batching_note(report):
-        lines += [f"{batching_note(report)}.", ""]
+    if note := batching_note(report):
+        lines += [f"{note}.", ""]
     lines += ["| benchmark | examples | score | sections |", "|---|---:|---:|---|"]
     for name, benchmark in report.benchmarks.items():
         scores = benchmark.scores

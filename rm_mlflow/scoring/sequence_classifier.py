@@ -78,6 +78,14 @@ class SequenceClassifierRewardModel(RewardModel):
         preview.formatter = ChatFormatter(preview.tokenizer, settings.chat_template)
         return preview
 
+    def _check_units(self) -> list[TokenizedConversation]:
+        """The load-time check pair, tokenized as scoring will."""
+        return self.tokenize([(*_CHECK_PROMPT, ChatMessage(role="assistant", content=r)) for r in _CHECK_RESPONSES])
+
+    def _check_tolerance(self) -> float:
+        """The relative score difference the load-time checks put down to this dtype's arithmetic."""
+        return 1e-3 if self.model.dtype in (self._torch.float32, self._torch.float64) else 5e-2
+
     def _check_padding_sensitivity(self) -> bool | None:
         """Whether left padding moves this model's scores: the check pair scored alone, then left-padded together as rewardbench batches.
 
@@ -86,14 +94,14 @@ class SequenceClassifierRewardModel(RewardModel):
         """
         torch = self._torch
         try:
-            units = self.tokenize([(*_CHECK_PROMPT, ChatMessage(role="assistant", content=r)) for r in _CHECK_RESPONSES])
+            units = self._check_units()
             with torch.inference_mode():
                 alone = [score for unit in units for score in self.score_batch([unit])]
                 together = self.score_batch(units, padding_side="left")
         except Exception as error:  # noqa: BLE001 - the check is advice; scoring reports its own errors
             logger.debug("%s: padding sensitivity not checked (%s)", self.name, error)
             return None
-        tolerance = 1e-3 if self.model.dtype in (torch.float32, torch.float64) else 5e-2
+        tolerance = self._check_tolerance()
         sensitive = max(abs(a - b) / max(1.0, abs(a)) for a, b in zip(alone, together, strict=True)) > tolerance
         batching = self.settings.batching
         if sensitive and batching == "independent":
@@ -113,7 +121,7 @@ class SequenceClassifierRewardModel(RewardModel):
         if head is None or backbone is None or backbone is self.model or getattr(self.model.config, "is_encoder_decoder", False):
             return f"{type(self.model).__name__} has no decoder backbone and score head to share a prefix with"
         try:
-            units = self.tokenize([(*_CHECK_PROMPT, ChatMessage(role="assistant", content=r)) for r in _CHECK_RESPONSES])
+            units = self._check_units()
             group = self._check_group(units)
             if len(group.prefix) < 2:
                 return "the check pair shares no prefix in this template"
@@ -122,7 +130,7 @@ class SequenceClassifierRewardModel(RewardModel):
                 grouped = self.score_prefix_groups([group])[0]
         except Exception as error:  # noqa: BLE001 - any failure means: use the padded path
             return f"the shared-prefix path failed on this model ({type(error).__name__}: {str(error).splitlines()[0][:120]})"
-        tolerance = 1e-3 if self.model.dtype in (self._torch.float32, self._torch.float64) else 5e-2
+        tolerance = self._check_tolerance()
         worst = max(abs(a - b) / max(1.0, abs(a)) for a, b in zip(padded, grouped, strict=True))
         if worst > tolerance:
             return f"the shared-prefix path differs from the padded one on this model by {worst:.2g} (e.g. bidirectional attention)"

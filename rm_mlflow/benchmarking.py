@@ -10,6 +10,7 @@ import math
 import platform
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from functools import singledispatch
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,8 @@ class EvaluationReport:
     environment: dict[str, str]
     fingerprint: dict[str, Any] = field(default_factory=dict)  # what the numbers depend on, as digests (rm_mlflow.fingerprint)
     checks: list[dict[str, str]] = field(default_factory=list)  # the doctor's every-run findings: check, verdict, detail
+    # when the scoring finished (UTC, ISO-8601): the date results published from this report carry, however often they are synced
+    evaluated_at: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
 
     def metrics(self) -> dict[str, float]:
         """All metrics under stable hierarchical names (``rewardbench/section/chat_hard``, ...)."""
@@ -138,6 +141,7 @@ class EvaluationReport:
             "environment": self.environment,
             "fingerprint": self.fingerprint,
             "checks": self.checks,
+            "evaluated_at": self.evaluated_at,
             "metrics": self.metrics(),
         }
 

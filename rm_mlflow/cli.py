@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from rm_mlflow.card.sync import SYNC_MODES
+from rm_mlflow.card.sync import CARD_FORMATS, SYNC_MODES
 from rm_mlflow.data.options import DataOptions
 from rm_mlflow.errors import OptionError, RmMlflowError, user_error
 from rm_mlflow.scoring.settings import add_scoring_flags, flag_values
@@ -138,6 +138,7 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
     _flag(parser, "run_name", default=None, help="MLflow run name")
     _flag(parser, "sync_model_card", choices=SYNC_MODES, default="off",
           help="with --mlflow: write the results into the model card (local folder and run artifacts; hub also opens a PR)")
+    _add_card_format_flag(parser)
     _flag(parser, "log_traces", type=int, default=0,
           help="with --mlflow: log up to N wrongly ranked examples and N others (seeded) as MLflow traces with feedback")
     _add_gate_flags(parser)
@@ -206,7 +207,8 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     logged = args.mlflow or args.tracking_uri
     tracking = TrackingTarget(tracking_uri=args.tracking_uri, experiment=args.experiment, run_name=args.run_name) if logged else None
     request = evaluation_request(
-        args, output_dir=args.output, resume=not args.no_resume, progress=not args.quiet, card=CardTarget.from_options(args.sync_model_card),
+        args, output_dir=args.output, resume=not args.no_resume, progress=not args.quiet,
+        card=CardTarget.from_options(args.sync_model_card, {"card_format": args.card_format}),
         log_traces=args.log_traces,
     )
     if args.num_processes > 1 and launched_rank() is None:
@@ -458,12 +460,13 @@ def _run_leaderboard(args: argparse.Namespace) -> int:
 
 
 def _add_card(subparsers: argparse._SubParsersAction) -> None:
-    card = subparsers.add_parser("card", help="model-card (model-index) metadata")
+    card = subparsers.add_parser("card", help="model-card metadata (the Hub's .eval_results/ files and README.md's model-index)")
     actions = card.add_subparsers(dest="card_command", required=True, parser_class=_Parser)
     parser = actions.add_parser(
         "sync",
-        help="merge evaluation results into a model card: a local folder's README.md, the run's artifacts, or the Hub",
-        description="Existing results from other sources are kept byte for byte; our earlier results are replaced. "
+        help="merge evaluation results into a model card: a local folder, the run's artifacts, or the Hub",
+        description="The card is README.md's model-index and one .eval_results/<benchmark>.yaml per benchmark (--card_format). "
+        "Existing results from other sources are kept byte for byte; our earlier results are replaced. "
         "The Hub token comes only from HF_TOKEN or `hf auth login` and is never printed.",
         formatter_class=_HelpFormatter,
     )
@@ -471,7 +474,7 @@ def _add_card(subparsers: argparse._SubParsersAction) -> None:
     _flag(source, "run_id", help="an rm-mlflow evaluation run (reads rm_eval/results.json)")
     _flag(source, "results", help="a results.json written by `rm-mlflow evaluate`")
     _flag(parser, "tracking_uri", default=None, help="MLflow tracking URI (default: MLFLOW_TRACKING_URI)")
-    _flag(parser, "model_dir", default=None, help="write the card into this model folder's README.md (created if missing)")
+    _flag(parser, "model_dir", default=None, help="write the card into this model folder (README.md, .eval_results/; created if missing)")
     _flag(parser, "repo_id", default=None, help="the model's Hub repo")
     _flag(parser, "push", action="store_true", help="push to --repo_id: a pull request unless --direct_commit")
     _flag(parser, "direct_commit", action="store_true", help="commit to the main branch instead of opening a pull request")
@@ -479,7 +482,13 @@ def _add_card(subparsers: argparse._SubParsersAction) -> None:
     _flag(parser, "include_subsets", action="store_true", help="one metric per subset as well as score and sections")
     _flag(parser, "public_url", default=None, help="public MLflow address for each result's source link (also RM_MLFLOW_PUBLIC_URL)")
     _flag(parser, "dry_run", action="store_true", help="print the YAML diff and write nothing")
+    _add_card_format_flag(parser)
     parser.set_defaults(handler=_run_card_sync)
+
+
+def _add_card_format_flag(parser: argparse.ArgumentParser) -> None:
+    _flag(parser, "card_format", choices=CARD_FORMATS, default="both",
+          help="which card files: the Hub's .eval_results/<benchmark>.yaml, README.md's model-index (the legacy format), or both")
 
 
 def _run_card_sync(args: argparse.Namespace) -> int:
@@ -496,7 +505,8 @@ def _run_card_sync(args: argparse.Namespace) -> int:
         mlflow.set_tracking_uri(args.tracking_uri)
     results = load_results(run_id=args.run_id, results_path=args.results)
     target = CardTarget(mode="hub" if args.repo_id else "local", model_dir=args.model_dir, repo_id=args.repo_id, create_pr=not args.direct_commit,
-                        include_subsets=args.include_subsets, public_url=args.public_url, model_name=args.model_name)
+                        include_subsets=args.include_subsets, public_url=args.public_url, model_name=args.model_name,
+                        card_format=args.card_format)
     for _, sync in card_syncs(target, results, run_id=args.run_id, dry_run=args.dry_run):
         outcome = sync()
         if args.dry_run:
@@ -522,6 +532,7 @@ def _add_service_flags(parser: argparse.ArgumentParser) -> None:
     _flag(parser, "retry_delay", type=float, default=30.0, help="seconds before the first retry; doubles each time")
     _flag(parser, "backfill", action="store_true", help="when polling for the first time, also queue versions registered earlier")
     _flag(parser, "sync_model_card", choices=SYNC_MODES, default="off", help="write each run's results into the model card")
+    _add_card_format_flag(parser)
     _flag(parser, "quiet", action="store_true", help="no progress bars (weight loading, downloads); the service's jobs never draw their own")
     _add_evaluation_flags(parser)
     _add_gate_flags(parser)
@@ -567,7 +578,8 @@ def _service(args: argparse.Namespace, *, poll_interval: float | None):
     from rm_mlflow.service import JobTemplate, ModelSelector, RegistrationService, RetryPolicy, ServiceConfig
 
     plan = JobTemplate(
-        request=evaluation_request(args, progress=False, card=CardTarget.from_options(args.sync_model_card)), experiment=args.experiment,
+        request=evaluation_request(args, progress=False, card=CardTarget.from_options(args.sync_model_card, {"card_format": args.card_format})),
+        experiment=args.experiment,
     )
     config = ServiceConfig(
         state_dir=Path(args.state_dir), plan=plan, selector=ModelSelector.from_options(args.select_tag, args.name_pattern),

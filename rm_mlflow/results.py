@@ -80,6 +80,7 @@ class ResultsDocument:
     checks: list[dict[str, str]] = field(default_factory=list)
     reference: dict[str, Any] | None = None
     gate: dict[str, Any] | None = None
+    evaluated_at: str | None = None  # ISO-8601 UTC; absent from documents written before it was recorded
 
     @classmethod
     def from_report(cls, report: EvaluationReport, *, reference: Mapping[str, Any] | None = None,
@@ -101,9 +102,9 @@ class ResultsDocument:
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON document (``reference`` and ``gate`` only when set)."""
+        """The JSON document (``reference``, ``gate`` and ``evaluated_at`` only when set)."""
         document = asdict(self)
-        return {key: value for key, value in document.items() if value is not None or key not in ("reference", "gate")}
+        return {key: value for key, value in document.items() if value is not None or key not in ("reference", "gate", "evaluated_at")}
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,10 @@ def merge_model_card(existing: str | None, eval_results: Sequence[Any], *, model
     new_index = eval_results_to_model_index(model_name, list(eval_results))
     ours = new_index[0]["results"] if new_index else []
     if not existing:
-        return f"---\n{_dump({'model-index': new_index})}---\n\n# {model_name}\n\nReward-model evaluation results written by rm-mlflow.\n"
+        return f"---\n{dump_yaml({'model-index': new_index})}---\n\n# {model_name}\n\nReward-model evaluation results written by rm-mlflow.\n"
     match = _HEADER.match(existing)
     if match is None:
-        return f"---\n{_dump({'model-index': new_index})}---\n{existing}"
+        return f"---\n{dump_yaml({'model-index': new_index})}---\n{existing}"
     opening, header, closing = match.groups()
     body = existing[match.end() :]
     return opening + _merge_header(header, ours, new_index) + closing + body
@@ -37,12 +37,12 @@ def merge_model_card(existing: str | None, eval_results: Sequence[Any], *, model
 def _merge_header(header: str, ours: list[dict], new_index: list[dict]) -> str:
     root = yaml.compose(header) if header.strip() else None
     if root is None:
-        return _dump({"model-index": new_index})
+        return dump_yaml({"model-index": new_index})
     if not isinstance(root, yaml.MappingNode):
         raise ValueError("the model card's YAML header is not a mapping")
     index_node = _value(root, "model-index")
     if index_node is None:
-        return _ensure_newline(header) + _dump({"model-index": new_index})
+        return _ensure_newline(header) + dump_yaml({"model-index": new_index})
     if not isinstance(index_node, yaml.SequenceNode) or not index_node.value:
         raise ValueError("the model card's model-index is not a list of models")
     results_node = _value(index_node.value[0], "results")
@@ -50,24 +50,34 @@ def _merge_header(header: str, ours: list[dict], new_index: list[dict]) -> str:
         raise ValueError("the model card's first model-index entry has no results list")
 
     loaded = yaml.safe_load(header)["model-index"][0]["results"]
-    items = results_node.value
-    starts = [_line_start(header, item.start_mark.index) for item in items]
-    ends = [*starts[1:], _line_end(header, items[-1].end_mark.index)]
-    indent = header[starts[0] : items[0].start_mark.index].replace("-", " ")
-    rendered = "".join(indent[:-2] + line if line.strip() else line for line in _dump(ours).splitlines(keepends=True))
+    return replace_owned_items(header, results_node, [is_ours(result) for result in loaded], ours)
 
-    ours_spans = [(starts[i], ends[i]) for i, result in enumerate(loaded) if is_ours(result)]
-    insert_at = ours_spans[0][0] if ours_spans else ends[-1]
+
+def replace_owned_items(text: str, sequence: yaml.SequenceNode, owned: Sequence[bool], replacement: Sequence[Any]) -> str:
+    """``text`` with the items of ``sequence`` flagged ``owned`` cut out and ``replacement`` put where the first was.
+
+    With no owned item the replacement goes after the last item. Every other item keeps its bytes, comments included.
+    """
+    if sequence.flow_style:
+        raise ValueError("the results list is written in flow style ([...]) and cannot be merged without rewriting it")
+    items = sequence.value
+    starts = [_line_start(text, item.start_mark.index) for item in items]
+    ends = [*starts[1:], _line_end(text, items[-1].end_mark.index)]
+    indent = text[starts[0] : items[0].start_mark.index].replace("-", " ")
+    rendered = "".join(indent[:-2] + line if line.strip() else line for line in dump_yaml(list(replacement)).splitlines(keepends=True))
+
+    spans = [(starts[i], ends[i]) for i, mine in enumerate(owned) if mine]
+    insert_at = spans[0][0] if spans else ends[-1]
     pieces, cursor = [], 0
-    for start, end in ours_spans:
-        pieces.append(header[cursor:start])
+    for start, end in spans:
+        pieces.append(text[cursor:start])
         if start == insert_at:
             pieces.append(rendered)
         cursor = end
-    if not ours_spans:
-        pieces.append(_ensure_newline(header[:insert_at]) + rendered)
+    if not spans:
+        pieces.append(_ensure_newline(text[:insert_at]) + rendered)
         cursor = insert_at
-    pieces.append(header[cursor:])
+    pieces.append(text[cursor:])
     return "".join(pieces)
 
 
@@ -93,5 +103,6 @@ def _ensure_newline(text: str) -> str:
     return text if not text or text.endswith("\n") else text + "\n"
 
 
-def _dump(value: Any) -> str:
+def dump_yaml(value: Any) -> str:
+    """Block-style YAML in the given key order, as the Hub's own files are written."""
     return yaml.safe_dump(value, sort_keys=False, default_flow_style=False, allow_unicode=True, width=1000)

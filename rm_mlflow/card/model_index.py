@@ -80,7 +80,12 @@ def is_ours(result: Mapping[str, Any]) -> bool:
 
 
 def _dataset_type(name: str, benchmark: BenchmarkResults) -> str:
-    """The Hub dataset id when the data came from the Hub (or is a registered benchmark), else our benchmark name."""
+    """The Hub dataset id when there is one, else our benchmark name."""
+    return hub_dataset_id(name, benchmark) or name
+
+
+def hub_dataset_id(name: str, benchmark: BenchmarkResults) -> str | None:
+    """The Hub dataset the figures are of: the one the data came from, or a registered benchmark's; None for local data."""
     from rm_mlflow.data.benchmark import BENCHMARKS
 
     source = str(benchmark.source or "")
@@ -88,5 +93,4 @@ def _dataset_type(name: str, benchmark: BenchmarkResults) -> str:
         return source.removeprefix("hf://datasets/")
     if name in BENCHMARKS and BENCHMARKS.get(name).hub_id:
         return BENCHMARKS.get(name).hub_id
-    return name
-
+    return None

@@ -1,4 +1,7 @@
-"""Model-card sync targets: a local model folder's README.md, the MLflow run's artifacts, and the Hub.
+"""Model-card sync targets: a local model folder, the MLflow run's artifacts, and the Hub.
+
+A card is README.md's ``model-index`` block and the Hub's ``.eval_results/<benchmark>.yaml`` files
+(``card_format``: both by default).
 
 The Hub token comes only from huggingface_hub's own lookup (``HF_TOKEN`` or ``hf auth login``); it is
 never passed around, printed or logged. A push opens a pull request unless a direct commit is asked for.
@@ -17,15 +20,17 @@ from typing import Any
 
 import yaml
 
+from rm_mlflow.card.eval_results import EVAL_RESULTS_DIR, build_eval_result_entries, merge_eval_results_file
 from rm_mlflow.card.merge import merge_model_card
 from rm_mlflow.card.model_index import build_eval_results
-from rm_mlflow.errors import OptionError, RmMlflowError
+from rm_mlflow.errors import OptionError, RmMlflowError, first_line
 from rm_mlflow.results import ResultsDocument, read_results
 
 logger = logging.getLogger(__name__)
 CARD_FILE = "README.md"
 CARD_ARTIFACT_DIR = "model_card"
 SYNC_MODES = ("off", "local", "hub")
+CARD_FORMATS = ("both", "eval_results", "model_index")  # the Hub's .eval_results/ files, README.md's model-index, or both
 
 
 class CardSyncError(RmMlflowError):
@@ -33,13 +38,37 @@ class CardSyncError(RmMlflowError):
 
 
 @dataclass(frozen=True)
+class CardFile:
+    """One file of a model repository a sync writes: its path in the repository, its text before and after."""
+
+    path: str  # README.md or .eval_results/<benchmark>.yaml
+    old: str | None
+    new: str
+
+    @property
+    def changed(self) -> bool:
+        return self.new != self.old
+
+    def diff(self) -> str:
+        """A unified diff from the old text to the new, for ``--dry_run``."""
+        return card_diff(self.old, self.new, self.path)
+
+
+@dataclass(frozen=True)
 class CardSyncResult:
-    """One sync target's outcome: what changed (as a unified diff) and the Hub URL of a push."""
+    """One sync target's outcome: the files that changed, the change as a unified diff, and the Hub URL of a push."""
 
     target: str  # a path, "mlflow run <id>" or "hf://<repo>"
     changed: bool
     diff: str
     url: str | None = None  # the pull request or commit on the Hub
+    files: tuple[str, ...] = ()  # repository paths written (or, in a dry run, that would be)
+
+    @classmethod
+    def of(cls, target: str, files: list[CardFile], url: str | None = None) -> CardSyncResult:
+        changed = [file for file in files if file.changed]
+        return cls(target=target, changed=bool(changed), diff="".join(file.diff() for file in changed), url=url,
+                   files=tuple(file.path for file in changed))
 
 
 def render_card(
@@ -58,6 +87,32 @@ def render_card(
         raise CardSyncError(f"cannot merge results into the model card: {error}") from error
 
 
+def render_card_files(
+    read: Callable[[str], str | None],
+    results: ResultsDocument | Mapping[str, Any],
+    *,
+    model_name: str,
+    card_format: str = "both",
+    source_url: str | None = None,
+    include_subsets: bool = False,
+) -> list[CardFile]:
+    """Every file ``card_format`` asks for, merged into its current text (``read(path)``, None when missing)."""
+    results = as_results(results)
+    files = []
+    if card_format in ("both", "model_index"):
+        old = read(CARD_FILE)
+        files.append(CardFile(CARD_FILE, old, render_card(old, results, model_name=model_name, source_url=source_url,
+                                                          include_subsets=include_subsets)))
+    if card_format in ("both", "eval_results"):
+        for path, entries in build_eval_result_entries(results, source_url=source_url, include_subsets=include_subsets).items():
+            old = read(path)
+            try:
+                files.append(CardFile(path, old, merge_eval_results_file(old, entries)))
+            except (ValueError, yaml.YAMLError) as error:
+                raise CardSyncError(f"cannot merge results into {path}: {first_line(error)}") from error
+    return files
+
+
 def as_results(results: ResultsDocument | Mapping[str, Any]) -> ResultsDocument:
     """A results document as given, or read from the JSON object of one (``json.load`` of a ``results.json``)."""
     return results if isinstance(results, ResultsDocument) else ResultsDocument.from_dict(results)
@@ -69,15 +124,20 @@ def card_diff(old: str | None, new: str, name: str) -> str:
 
 
 def sync_local(model_dir: Path | str, results: ResultsDocument | Mapping[str, Any], *, dry_run: bool = False, **render: Any) -> CardSyncResult:
-    """Merge into ``model_dir/README.md`` (created, with a YAML header, when missing)."""
-    path = Path(model_dir) / CARD_FILE
-    if not Path(model_dir).is_dir():
+    """Merge into ``model_dir``'s README.md and ``.eval_results/`` files (created when missing)."""
+    folder = Path(model_dir)
+    if not folder.is_dir():
         raise CardSyncError(f"{model_dir}: not a folder")
-    old = path.read_text(encoding="utf-8") if path.exists() else None
-    new = render_card(old, results, model_name=render.pop("model_name", None) or Path(model_dir).resolve().name, **render)
-    if not dry_run and new != old:
-        path.write_text(new, encoding="utf-8")
-    return CardSyncResult(target=str(path), changed=new != old, diff=card_diff(old, new, CARD_FILE))
+
+    def read(path: str) -> str | None:
+        return (folder / path).read_text(encoding="utf-8") if (folder / path).exists() else None
+
+    files = render_card_files(read, results, model_name=render.pop("model_name", None) or folder.resolve().name, **render)
+    for file in files:
+        if file.changed and not dry_run:
+            (folder / file.path).parent.mkdir(parents=True, exist_ok=True)
+            (folder / file.path).write_text(file.new, encoding="utf-8")
+    return CardSyncResult.of(str(folder), files)
 
 
 def sync_hub(
@@ -89,53 +149,60 @@ def sync_hub(
     dry_run: bool = False,
     **render: Any,
 ) -> CardSyncResult:
-    """Merge into the Hub repo's README.md and push it as a pull request (or a direct commit with ``create_pr=False``)."""
-    from huggingface_hub import HfApi, hf_hub_download
+    """Merge into the Hub repo's card files and push the changed ones in one pull request (a direct commit with ``create_pr=False``)."""
+    from huggingface_hub import CommitOperationAdd, HfApi, hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError
 
+    def read(path: str) -> str | None:
+        try:
+            return Path(hf_hub_download(repo_id, path, revision=revision)).read_text(encoding="utf-8")
+        except EntryNotFoundError:
+            return None
+        except Exception as error:  # noqa: BLE001 - offline, missing repo, no access: one message, no token in it
+            raise CardSyncError(f"cannot read {path} of {repo_id} from the Hub: {type(error).__name__}: {first_line(error)}") from error
+
+    files = render_card_files(read, results, model_name=render.pop("model_name", None) or repo_id, **render)
+    changed = [file for file in files if file.changed]
+    if dry_run or not changed:
+        return CardSyncResult.of(f"hf://{repo_id}", files)
     try:
-        old = Path(hf_hub_download(repo_id, CARD_FILE, revision=revision)).read_text(encoding="utf-8")
-    except EntryNotFoundError:
-        old = None
-    except Exception as error:  # noqa: BLE001 - offline, missing repo, no access: one message, no token in it
-        raise CardSyncError(f"cannot read the model card of {repo_id} from the Hub: {type(error).__name__}: {error}") from error
-    new = render_card(old, results, model_name=render.pop("model_name", None) or repo_id, **render)
-    result = CardSyncResult(target=f"hf://{repo_id}", changed=new != old, diff=card_diff(old, new, CARD_FILE))
-    if dry_run or new == old:
-        return result
-    try:
-        commit = HfApi().upload_file(
-            path_or_fileobj=new.encode("utf-8"),
-            path_in_repo=CARD_FILE,
+        commit = HfApi().create_commit(
             repo_id=repo_id,
+            operations=[CommitOperationAdd(path_in_repo=file.path, path_or_fileobj=file.new.encode("utf-8")) for file in changed],
             revision=revision,
             commit_message="Update reward-model evaluation results (rm-mlflow)",
             create_pr=create_pr,
         )
     except (HfHubHTTPError, OSError, ValueError) as error:  # ValueError: the Hub rejected the card's metadata
-        raise CardSyncError(f"cannot push the model card to {repo_id}: {error}") from error
+        raise CardSyncError(f"cannot push the model card to {repo_id}: {first_line(error)}") from error
     url = getattr(commit, "pr_url", None) or getattr(commit, "commit_url", None)
-    return CardSyncResult(target=result.target, changed=True, diff=result.diff, url=url)
+    return CardSyncResult.of(f"hf://{repo_id}", files, url=url)
 
 
 def sync_run_artifact(run_id: str, results: ResultsDocument | Mapping[str, Any], *, client: Any = None, **render: Any) -> CardSyncResult:
-    """Log the merged card (starting from the run's earlier one, if any) as ``model_card/README.md`` in the run."""
+    """Log the merged card files (starting from the run's earlier ones, if any) under ``model_card/`` in the run."""
     import tempfile
 
     from mlflow import MlflowClient
 
     client = client or MlflowClient()
     with tempfile.TemporaryDirectory() as tmp:
-        old = None
-        if any(a.path == f"{CARD_ARTIFACT_DIR}/{CARD_FILE}" for a in client.list_artifacts(run_id, CARD_ARTIFACT_DIR)):
-            old = Path(client.download_artifacts(run_id, f"{CARD_ARTIFACT_DIR}/{CARD_FILE}", tmp)).read_text(encoding="utf-8")
-        new = render_card(old, results, model_name=render.pop("model_name", None) or str(as_results(results).model.get("name")), **render)
-        path = Path(tmp) / "card" / CARD_FILE
-        path.parent.mkdir()
-        path.write_text(new, encoding="utf-8")
-        if new != old:
-            client.log_artifact(run_id, str(path), CARD_ARTIFACT_DIR)
-    return CardSyncResult(target=f"mlflow run {run_id}", changed=new != old, diff=card_diff(old, new, CARD_FILE))
+        logged = {a.path for folder in (CARD_ARTIFACT_DIR, f"{CARD_ARTIFACT_DIR}/{EVAL_RESULTS_DIR}")
+                  for a in client.list_artifacts(run_id, folder) if not a.is_dir}
+
+        def read(path: str) -> str | None:
+            artifact = f"{CARD_ARTIFACT_DIR}/{path}"
+            return Path(client.download_artifacts(run_id, artifact, tmp)).read_text(encoding="utf-8") if artifact in logged else None
+
+        model_name = render.pop("model_name", None) or str(as_results(results).model.get("name"))
+        files = render_card_files(read, results, model_name=model_name, **render)
+        for file in files:
+            if file.changed:
+                path = Path(tmp) / "card" / file.path
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(file.new, encoding="utf-8")
+                client.log_artifact(run_id, str(path), str(Path(CARD_ARTIFACT_DIR, file.path).parent))
+    return CardSyncResult.of(f"mlflow run {run_id}", files)
 
 
 def load_results(*, run_id: str | None = None, results_path: Path | str | None = None, client: Any = None) -> ResultsDocument:
@@ -180,8 +247,8 @@ def source_url_for_run(run_id: str, public_url: str | None = None, *, client: An
 class CardTarget:
     """Where an evaluation's card goes.
 
-    ``local``: ``model_dir``'s README.md (when known) and the run's ``model_card/README.md``; ``hub``:
-    those plus a pull request (a direct commit with ``create_pr=False``) to ``repo_id``.
+    ``local``: ``model_dir`` (when known) and the run's ``model_card/`` artifacts; ``hub``: those plus a
+    pull request (a direct commit with ``create_pr=False``) to ``repo_id``. ``card_format`` picks the files.
     """
 
     mode: str = "local"
@@ -191,6 +258,11 @@ class CardTarget:
     include_subsets: bool = False
     public_url: str | None = None  # the tracking server's public address, for each result's source link
     model_name: str | None = None
+    card_format: str = "both"
+
+    def __post_init__(self) -> None:
+        if self.card_format not in CARD_FORMATS:
+            raise OptionError(f"card_format must be one of {', '.join(CARD_FORMATS)}, got {self.card_format!r}")
 
     @classmethod
     def from_options(cls, mode: str, options: Mapping[str, Any] | None = None) -> CardTarget | None:
@@ -213,7 +285,7 @@ def card_syncs(
 
     The one list of targets: ``rm-mlflow sync-card`` runs it as given, the pipeline runs it after an evaluation.
     """
-    render = {"include_subsets": target.include_subsets, "model_name": target.model_name,
+    render = {"include_subsets": target.include_subsets, "model_name": target.model_name, "card_format": target.card_format,
               "source_url": source_url_for_run(run_id, target.public_url, client=client) if run_id else None}
     steps: list[tuple[str, Callable[[], CardSyncResult]]] = []
     if run_id and not dry_run:
@@ -239,7 +311,8 @@ def sync_after_evaluation(target: CardTarget, results_path: Path | str, *, run_i
     for name, step in card_syncs(target, results, run_id=run_id, client=client):
         try:
             result = step()
-            outcomes.append({"target": result.target, "status": "succeeded", "changed": result.changed, "url": result.url})
+            outcomes.append({"target": result.target, "status": "succeeded", "changed": result.changed, "url": result.url,
+                             "files": list(result.files)})
         except Exception as error:  # noqa: BLE001 - a card problem must never lose the evaluation
             logger.error("model card sync to %s failed: %s", name, error)
             outcomes.append({"target": name, "status": "failed", "error": str(error)})

@@ -12,10 +12,9 @@ from huggingface_hub import ModelCard, metadata_load
 from huggingface_hub.repocard_data import model_index_to_eval_results
 from mlflow import MlflowClient
 
-from rm_mlflow.benchmarking import score_reward_model
 from rm_mlflow.card import CardTarget, render_card, sync_local
 from rm_mlflow.data import DataOptions
-from rm_mlflow.results import write_results, write_results_document
+from rm_mlflow.results import write_results_document
 from tests.card.fake_hub import FakeHub
 from tests.helpers import REPO_ROOT, SAMPLE_DATA, evaluate_to_run
 
@@ -53,14 +52,6 @@ model-index:
 
 Trained on preference pairs.
 """
-
-
-@pytest.fixture(scope="module")
-def results(tiny_llama, tmp_path_factory):
-    report = score_reward_model(str(tiny_llama), ["rewardbench"], data=DataOptions(data_dir=SAMPLE_DATA), progress=False)
-    out = tmp_path_factory.mktemp("results")
-    write_results(report, out)
-    return json.loads((out / "results.json").read_text())
 
 
 def _ours(card_text: str) -> dict:

@@ -139,6 +139,7 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
     _flag(parser, "sync_model_card", choices=SYNC_MODES, default="off",
           help="with --mlflow: write the results into the model card (local folder and run artifacts; hub also opens a PR)")
     _add_card_format_flag(parser)
+    _add_results_dataset_flags(parser)
     _flag(parser, "log_traces", type=int, default=0,
           help="with --mlflow: log up to N wrongly ranked examples and N others (seeded) as MLflow traces with feedback")
     _add_gate_flags(parser)
@@ -177,7 +178,8 @@ def evaluation_request(args: argparse.Namespace, **values: object):
     return EvaluationRequest(**{
         "model": getattr(args, "model", None), "datasets": dataset_names(args), "data": data_options(args),
         "settings": scoring_overrides(args), "model_kind": args.model_kind,
-        "intervals": IntervalOptions(resamples=args.bootstrap, level=args.ci_level, seed=args.seed), "gate": gate_config(args), **values,
+        "intervals": IntervalOptions(resamples=args.bootstrap, level=args.ci_level, seed=args.seed), "gate": gate_config(args),
+        "results_dataset": results_dataset_target(args), **values,
     })
 
 
@@ -220,6 +222,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     print(format_summary(outcome.report))
     if outcome.run_id is None:
         print(f"\nWrote {Path(args.output) / 'results.json'} and per-example scores to {args.output}/")
+        _print_results_dataset(outcome.results_dataset)
         return 0
     import mlflow
 
@@ -230,9 +233,15 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         print(f"See the run: {outcome.run_page}")
     for sync in outcome.card_sync:
         print(f"Model card {sync['target']}: {sync['status']}" + (f": {sync['error']}" if sync.get("error") else ""))
+    _print_results_dataset(outcome.results_dataset)
     if outcome.gate is not None:
         return _report_gate(outcome.gate)
     return 0
+
+
+def _print_results_dataset(published: dict | None) -> None:
+    if published:
+        print(f"Results dataset: {published['url']}" if published["status"] == "succeeded" else f"Results dataset: failed: {published['error']}")
 
 
 def _report_gate(gate) -> int:
@@ -486,6 +495,45 @@ def _add_card(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_run_card_sync)
 
 
+def _add_publish(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "publish",
+        help="push a results folder's per-example tables to a Hub dataset (one config per benchmark)",
+        description="Upload the per-example tables of one evaluation as a Hub dataset, so others can re-aggregate and audit them: "
+        "one parquet config per benchmark and a dataset card naming the model, its version, the settings and the MLflow run. "
+        "The repository is private unless --public. The token comes only from HF_TOKEN or `hf auth login` and is never printed.",
+        formatter_class=_HelpFormatter,
+    )
+    parser.add_argument("results_dir", help="a complete results folder written by `rm-mlflow evaluate` (results.json, *_scores.parquet)")
+    _flag(parser, "repo", required=True, help="the Hub dataset, OWNER/NAME (created when missing)")
+    _flag(parser, "public", action="store_true", help="make a new dataset public (default: private)")
+    _flag(parser, "run_id", default=None, help="the MLflow run the results were logged to, named in the dataset card")
+    parser.set_defaults(handler=_run_publish)
+
+
+def _run_publish(args: argparse.Namespace) -> int:
+    from rm_mlflow.card.results_dataset import ResultsDatasetTarget, publish_results
+
+    published = publish_results(args.results_dir, ResultsDatasetTarget(args.repo, public=args.public), run_id=args.run_id)
+    counts = ", ".join(f"{name} ({rows} rows)" for name, rows in published.rows.items())
+    print(f"Pushed {counts} to {published.url}")
+    return 0
+
+
+def _add_results_dataset_flags(parser: argparse.ArgumentParser) -> None:
+    _flag(parser, "push_results_to_hub", metavar="REPO", default=None,
+          help="also push the per-example tables to this Hub dataset (OWNER/NAME; one config per benchmark; token from HF_TOKEN)")
+    _flag(parser, "public", action="store_true", help="with --push_results_to_hub: make a new results dataset public (default: private)")
+
+
+def results_dataset_target(args: argparse.Namespace):
+    """The Hub dataset ``--push_results_to_hub`` names, or None."""
+    from rm_mlflow.card.results_dataset import ResultsDatasetTarget
+
+    repo = getattr(args, "push_results_to_hub", None)
+    return ResultsDatasetTarget(repo, public=args.public) if repo else None
+
+
 def _add_card_format_flag(parser: argparse.ArgumentParser) -> None:
     _flag(parser, "card_format", choices=CARD_FORMATS, default="both",
           help="which card files: the Hub's .eval_results/<benchmark>.yaml, README.md's model-index (the legacy format), or both")
@@ -533,6 +581,7 @@ def _add_service_flags(parser: argparse.ArgumentParser) -> None:
     _flag(parser, "backfill", action="store_true", help="when polling for the first time, also queue versions registered earlier")
     _flag(parser, "sync_model_card", choices=SYNC_MODES, default="off", help="write each run's results into the model card")
     _add_card_format_flag(parser)
+    _add_results_dataset_flags(parser)
     _flag(parser, "quiet", action="store_true", help="no progress bars (weight loading, downloads); the service's jobs never draw their own")
     _add_evaluation_flags(parser)
     _add_gate_flags(parser)
@@ -708,6 +757,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_doctor(subparsers)
     _add_demo(subparsers)
     _add_card(subparsers)
+    _add_publish(subparsers)
     _add_serve(subparsers)
     _add_watch(subparsers)
     _add_webhook(subparsers)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rm_mlflow.benchmarking import IntervalOptions
+from rm_mlflow.card.results_dataset import ResultsDatasetTarget
 from rm_mlflow.card.sync import SYNC_MODES, CardTarget
 from rm_mlflow.data.benchmark import Benchmark
 from rm_mlflow.data.options import DataOptions
@@ -23,7 +24,7 @@ from rm_mlflow.tracking.gate import GateConfig
 _SETTING_KEYS = tuple(spec.key for spec in scoring_options())
 _OWN_KEYS = (
     "model_kind", "gate", "output_dir", "model_uri", "dataset_name", "progress", "resume", "sync_model_card", "model_card",
-    "bootstrap_resamples", "ci_level", "seed", "log_traces",
+    "bootstrap_resamples", "ci_level", "seed", "log_traces", "push_results_to_hub", "public_results",
 )
 
 
@@ -41,7 +42,9 @@ class EvaluatorConfig:
     progress: bool = True
     resume: bool = True
     sync_model_card: str = "off"  # off, local or hub
-    model_card: dict[str, Any] = field(default_factory=dict)  # CardTarget fields: model_dir, repo_id, create_pr, ...
+    model_card: dict[str, Any] = field(default_factory=dict)  # CardTarget fields: model_dir, repo_id, create_pr, card_format, ...
+    push_results_to_hub: str | None = None  # a Hub dataset (OWNER/NAME) for the per-example tables
+    public_results: bool = False
     bootstrap_resamples: int = DEFAULT_RESAMPLES  # 0: no intervals
     ci_level: float = DEFAULT_LEVEL
     seed: int = 0
@@ -68,6 +71,11 @@ class EvaluatorConfig:
             raise OptionError(f"{source}: {error}") from None
         options = cls(settings=settings, data=data, gate=GateConfig.from_mapping(gate) if gate else None, **own)
         options.intervals()  # a bad resample count or level fails now
+        try:  # a bad card target or results dataset fails now, before any weights
+            CardTarget.from_options(options.sync_model_card, options.model_card)
+            options.results_dataset()
+        except OptionError as error:
+            raise OptionError(f"{source}: {error}") from None
         if not isinstance(options.log_traces, int) or options.log_traces < 0:
             raise OptionError(f"{source}: log_traces must be 0 or a number of examples, got {options.log_traces!r}")
         return options
@@ -75,6 +83,10 @@ class EvaluatorConfig:
     def intervals(self) -> IntervalOptions:
         """The bootstrap options these keys describe."""
         return IntervalOptions(resamples=self.bootstrap_resamples, level=self.ci_level, seed=self.seed)
+
+    def results_dataset(self) -> ResultsDatasetTarget | None:
+        """The Hub dataset ``push_results_to_hub`` names, or None."""
+        return ResultsDatasetTarget(self.push_results_to_hub, public=bool(self.public_results)) if self.push_results_to_hub else None
 
     def request(self, model: ModelSpec, datasets: Sequence[str | Benchmark], **overrides: Any) -> EvaluationRequest:
         """The :class:`~rm_mlflow.pipeline.EvaluationRequest` these options describe, for ``model`` and ``datasets``."""
@@ -89,6 +101,7 @@ class EvaluatorConfig:
             "progress": self.progress,
             "gate": self.gate,
             "card": CardTarget.from_options(self.sync_model_card, self.model_card),
+            "results_dataset": self.results_dataset(),
             "intervals": self.intervals(),
             "log_traces": self.log_traces,
         }

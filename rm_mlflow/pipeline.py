@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rm_mlflow.benchmarking import EvaluationReport, IntervalOptions, score_benchmarks
+from rm_mlflow.card.results_dataset import ResultsDatasetTarget
 from rm_mlflow.card.sync import CardTarget
 from rm_mlflow.data.benchmark import Benchmark, LoadedBenchmark, all_examples
 from rm_mlflow.data.loading import load_benchmarks
@@ -73,6 +74,7 @@ class EvaluationRequest:
         progress: show progress bars.
         gate: the promotion gate (needs a tracking target).
         card: where to sync the model card once the results are logged (needs a tracking target).
+        results_dataset: the Hub dataset the per-example tables are pushed to once written.
         intervals: bootstrap intervals for every figure (``IntervalOptions(resamples=0)`` for none).
         log_traces: log up to this many wrongly ranked examples, and as many others (seeded), as MLflow traces.
     """
@@ -88,6 +90,7 @@ class EvaluationRequest:
     progress: bool = True
     gate: GateConfig | None = None
     card: CardTarget | None = None
+    results_dataset: ResultsDatasetTarget | None = None
     intervals: IntervalOptions = field(default_factory=IntervalOptions)
     log_traces: int = 0
 
@@ -105,6 +108,7 @@ class EvaluationOutcome:
     reference: ModelReference | None = None
     gate: GateOutcome | None = None
     card_sync: list[dict[str, Any]] = field(default_factory=list)
+    results_dataset: dict[str, Any] | None = None  # status and url (or error) of the push to the Hub
 
 
 @dataclass(frozen=True)
@@ -157,6 +161,8 @@ class EvaluationPipeline:
             outcome.run_page = _run_page(run)
             self.trace(report, resolved, run)
             outcome.card_sync = self.sync_card(run, resolved)
+        outcome.results_dataset = self.publish(run, outcome.run_page)
+        if run is not None:
             run.end("FINISHED")
         return outcome
 
@@ -337,6 +343,25 @@ class EvaluationPipeline:
         if failed:
             run.set_tag("rm_mlflow.card_sync.error", failed[0]["error"][:5000])
         return outcomes
+
+
+    def publish(self, run: TrackedRun | None, run_page: str | None) -> dict[str, Any] | None:
+        """Push the per-example tables to the Hub (when asked); a failed push is a run tag and a log line, never a lost evaluation."""
+        target = self.request.results_dataset
+        if target is None:
+            return None
+        from rm_mlflow.card.results_dataset import publish_results
+
+        try:
+            published = publish_results(self.output, target, run_id=run.run_id if run else None, run_page=run_page)
+        except Exception as error:  # noqa: BLE001 - the results are written and logged already
+            logger.error("could not push the results to %s: %s", target.repo_id, first_line(error))
+            if run is not None:
+                run.set_tag("rm_mlflow.results_dataset", f"failed: {first_line(error)}")
+            return {"status": "failed", "repo_id": target.repo_id, "error": first_line(error)}
+        if run is not None:
+            run.set_tag("rm_mlflow.results_dataset", published.url)
+        return {"status": "succeeded"} | published.as_dict()
 
 
 def run_evaluation(request: EvaluationRequest, tracking: TrackingTarget | None = None) -> EvaluationOutcome:

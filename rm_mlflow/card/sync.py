@@ -47,6 +47,7 @@ class CardFile:
 
     @property
     def changed(self) -> bool:
+        """Whether the sync changes the file (a new file is a change)."""
         return self.new != self.old
 
     def diff(self) -> str:
@@ -66,6 +67,7 @@ class CardSyncResult:
 
     @classmethod
     def of(cls, target: str, files: list[CardFile], url: str | None = None) -> CardSyncResult:
+        """The outcome of writing ``files`` to ``target``."""
         changed = [file for file in files if file.changed]
         return cls(target=target, changed=bool(changed), diff="".join(file.diff() for file in changed), url=url,
                    files=tuple(file.path for file in changed))
@@ -269,13 +271,12 @@ class CardTarget:
         """The target for ``sync_model_card=mode`` and ``model_card=options``; None when ``mode`` is ``off``."""
         if mode not in SYNC_MODES:
             raise OptionError(f"sync_model_card must be one of {', '.join(SYNC_MODES)}, got {mode!r}")
-        if mode == "off":
-            return None
         known = {name for name in cls.__dataclass_fields__ if name != "mode"}
         unknown = sorted(set(options or {}) - known)
         if unknown:
             raise OptionError(f"model_card: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        return cls(mode=mode, **dict(options or {}))
+        target = cls(mode=mode, **dict(options or {}))  # checked even when off: a bad value is never silently ignored
+        return None if mode == "off" else target
 
 
 def card_syncs(

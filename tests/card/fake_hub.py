@@ -117,7 +117,7 @@ class FakeHub:
                     repo_id = f"{request['organization']}/{request['name']}" if request.get("organization") else request["name"]
                     existed = (kind, repo_id) in hub.repos
                     hub.repos.setdefault((kind, repo_id), {})
-                    hub.private.setdefault((kind, repo_id), bool(request.get("private")))
+                    hub.private.setdefault((kind, repo_id), request.get("visibility") == "private" or bool(request.get("private")))
                     self._json({"url": f"{hub.url}/{repo_id}", "name": repo_id}, 409 if existed else 200)
                     return
                 if len(parts) < 5 or parts[0] != "api" or parts[1] not in REPO_KINDS:

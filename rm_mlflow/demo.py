@@ -120,8 +120,9 @@ def run_demo(
             "pass --data-dir with real data for meaningful ones)")
 
         result.better = max(result.versions, key=lambda v: v.metrics["rewardbench/score"])
-        result.card_yaml = _write_card(client, result.better)
-        say(f"4. model-index written into {result.better.model_dir / 'README.md'} (v{result.better.version}, the better version):")
+        result.card_yaml, card_files = _write_card(client, result.better)
+        say(f"4. Model card of v{result.better.version}, the better version, written into {result.better.model_dir}: "
+            f"{', '.join(card_files)}. README.md's model-index:")
         say(result.card_yaml.rstrip())
         say("5. Side by side")
         say(side_by_side(result))
@@ -191,12 +192,13 @@ def _evaluate(
     return DemoVersion(version=version, model_dir=model_dir, run_id=run.info.run_id, metrics=dict(evaluation.metrics), gate=results.gate)
 
 
-def _write_card(client: Any, better: DemoVersion) -> str:
+def _write_card(client: Any, better: DemoVersion) -> tuple[str, tuple[str, ...]]:
+    """The card's model-index YAML, and the files written (README.md and the Hub's .eval_results/ files)."""
     from rm_mlflow.card import load_results, sync_local
 
-    sync_local(better.model_dir, load_results(run_id=better.run_id, client=client), model_name=f"{MODEL_NAME} v{better.version}")
+    outcome = sync_local(better.model_dir, load_results(run_id=better.run_id, client=client), model_name=f"{MODEL_NAME} v{better.version}")
     card = (better.model_dir / "README.md").read_text()
-    return card.split("---")[1].strip() + "\n" if card.startswith("---") else card
+    return (card.split("---")[1].strip() + "\n" if card.startswith("---") else card), outcome.files
 
 
 def side_by_side(result: DemoResult) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import yaml
+from huggingface_hub import parse_eval_result_entries
 from mlflow import MlflowClient
 
 from rm_mlflow.demo import MODEL_NAME
@@ -44,6 +45,8 @@ def test_demo_writes_the_better_versions_card_and_prints_how_to_compare(demo):
     assert entry["name"] == f"{MODEL_NAME} v{better.version}"
     assert metrics["score"] == round(better.metrics["rewardbench/score"], 6)
     assert "random" in card.lower()  # the card still says the model is not trained
+    eval_results = parse_eval_result_entries(yaml.safe_load((better.model_dir / ".eval_results" / "rewardbench.yaml").read_text()))
+    assert {entry.task_id: entry.value for entry in eval_results}["score"] == round(better.metrics["rewardbench/score"], 6)
     assert demo.card_yaml.startswith("model-index:") and demo.card_yaml in demo.printed
     assert f"mlflow ui --backend-store-uri {demo.tracking_uri}" in demo.printed and demo.compare_url in demo.printed
     for line in ("rewardbench/score", "rewardbench/section/chat_hard", "Promotion gate for v2 against rm-demo@champion"):

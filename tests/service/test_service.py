@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import tempfile
 import threading
 import time
 import urllib.error
@@ -111,6 +112,10 @@ def test_registering_a_version_produces_a_finished_run_linked_from_its_tags(webh
     assert float(tags["rm_eval.score"]) == pytest.approx(run.data.metrics["rewardbench/score"], abs=1e-6)
     assert "rm_eval.error" not in tags
     assert service.job("rm-auto", "1")["origin"] == "webhook:model_version.created"
+    wait_for(lambda: "rm_eval/leaderboard.md" in {a.path for a in client.list_artifacts(run.info.run_id, "rm_eval")},
+             timeout=60, what="the leaderboard artifact", on_timeout=service.log)
+    board = open(client.download_artifacts(run.info.run_id, "rm_eval/leaderboard.md", tempfile.mkdtemp())).read()
+    assert f"| rm-auto | 1 |  | {run.data.metrics['rewardbench/score']:.4f}" in board  # the version's row, built from the registry
 
     register("plain-classifier", logged_model)
     job = wait_for(lambda: (found := service.job("plain-classifier", "1")) and found["status"] == "skipped" and found,

@@ -164,13 +164,13 @@ def write_results(
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / MANIFEST_FILE).unlink(missing_ok=True)  # incomplete until the manifest is written again, last
         paths = {"results": output_dir / RESULTS_FILE, "summary": output_dir / SUMMARY_FILE}
-        _write_atomic(paths["results"], _json_bytes(ResultsDocument.from_report(report, reference=reference, gate=gate).to_dict()))
-        _write_atomic(paths["summary"], format_markdown_summary(report).encode("utf-8"))
+        write_atomic(paths["results"], _json_bytes(ResultsDocument.from_report(report, reference=reference, gate=gate).to_dict()))
+        write_atomic(paths["summary"], format_markdown_summary(report).encode("utf-8"))
         for name, benchmark in report.benchmarks.items():
             path = output_dir / f"{name}{SCORES_SUFFIX}"
             buffer = io.BytesIO()
             benchmark.examples.assign(benchmark=name).to_parquet(buffer, index=False)
-            _write_atomic(path, buffer.getvalue())
+            write_atomic(path, buffer.getvalue())
             paths[f"{name}_scores"] = path
         added = list(also_write(output_dir)) if also_write is not None else []
         seal(output_dir, [*paths.values(), *added], fresh=True)
@@ -215,7 +215,7 @@ def write_results_document(output_dir: Path | str, document: ResultsDocument | M
     with writing(output_dir):
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / MANIFEST_FILE).unlink(missing_ok=True)
-        _write_atomic(path, _json_bytes(document.to_dict()))
+        write_atomic(path, _json_bytes(document.to_dict()))
         seal(output_dir, [path], fresh=True)
     return path
 
@@ -228,7 +228,7 @@ def seal(output_dir: Path | str, files: Iterable[Path | str], *, fresh: bool = F
         file = Path(file)
         entries[file.name] = {"bytes": file.stat().st_size, "sha256": _sha256(file)}
     with writing(output_dir):
-        _write_atomic(output_dir / MANIFEST_FILE, json.dumps({"format": 1, "files": entries}, indent=2, sort_keys=True).encode("utf-8"))
+        write_atomic(output_dir / MANIFEST_FILE, json.dumps({"format": 1, "files": entries}, indent=2, sort_keys=True).encode("utf-8"))
 
 
 def check_complete(output_dir: Path | str) -> None:
@@ -292,7 +292,7 @@ def writing(output_dir: Path) -> Iterator[None]:
         raise OutputError.from_os_error(error, output_dir, "write the results", _KEPT) from None
 
 
-def _write_atomic(path: Path, content: bytes) -> None:
+def write_atomic(path: Path, content: bytes) -> None:
     """Write through a temporary file in the same folder, flushed to disk, then rename: a reader never sees half a file."""
     temporary = path.with_name(f".{path.name}.tmp")
     try:

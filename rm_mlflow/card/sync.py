@@ -24,7 +24,7 @@ from rm_mlflow.card.eval_results import EVAL_RESULTS_DIR, build_eval_result_entr
 from rm_mlflow.card.merge import merge_model_card
 from rm_mlflow.card.model_index import build_eval_results
 from rm_mlflow.errors import OptionError, RmMlflowError, first_line
-from rm_mlflow.results import ResultsDocument, read_results
+from rm_mlflow.results import ResultsDocument, read_results, write_atomic
 
 logger = logging.getLogger(__name__)
 CARD_FILE = "README.md"
@@ -138,7 +138,7 @@ def sync_local(model_dir: Path | str, results: ResultsDocument | Mapping[str, An
     for file in files:
         if file.changed and not dry_run:
             (folder / file.path).parent.mkdir(parents=True, exist_ok=True)
-            (folder / file.path).write_text(file.new, encoding="utf-8")
+            write_atomic(folder / file.path, file.new.encode("utf-8"))  # a killed sync never leaves half a card
     return CardSyncResult.of(str(folder), files)
 
 

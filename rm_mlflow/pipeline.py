@@ -17,6 +17,7 @@ Without a :class:`~rm_mlflow.tracking.run.TrackingTarget` the pipeline stops aft
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -184,6 +185,9 @@ class EvaluationPipeline:
         check_quantization(explicit, device)
         if self.tracking is None and (request.gate is not None or request.card is not None or request.log_traces):
             raise OptionError("the promotion gate, model-card sync and example traces record their outcome in an MLflow run: add --mlflow")
+        if request.results_dataset is not None and os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+            raise OptionError(f"--push_results_to_hub {request.results_dataset.repo_id} needs the Hub, but HF_HUB_OFFLINE is set; "
+                              "evaluate without it and push later with `rm-mlflow publish RESULTS_DIR --repo REPO`")
         if request.output_dir is not None:
             prepare_output_folder(self.output)
         if self.tracking is not None:

@@ -63,12 +63,15 @@ def test_an_evaluation_pushes_one_private_config_per_benchmark_that_reads_back_r
     assert tag == f"{hub.url}/datasets/org/rm-results"
 
 
-def test_publish_refuses_an_incomplete_folder_and_a_bad_repo_in_one_line(tmp_path):
+def test_publish_refuses_an_incomplete_folder_and_a_bad_repo_and_an_offline_push_in_one_line(tiny_llama, tmp_path):
     (tmp_path / "results.json").write_text("{}")  # no manifest: the folder never finished writing
     with FakeHub() as hub:
         env = _hub_env(hub, tmp_path)
         incomplete = _rm_mlflow("publish", str(tmp_path), "--repo", "org/x", env=env, timeout=120)
         bad_repo = _rm_mlflow("publish", str(tmp_path), "--repo", "not a repo", env=env, timeout=120)
+        offline = _rm_mlflow("evaluate", "--model", str(tiny_llama), "--data_dir", str(SAMPLE_DATA), "--output", str(tmp_path / "out"),
+                             "--push_results_to_hub", "org/x", env=env | {"HF_HUB_OFFLINE": "1"}, timeout=120)
+    assert offline.returncode == 2 and "HF_HUB_OFFLINE is set" in offline.stderr and not (tmp_path / "out" / "results.json").exists()
     assert incomplete.returncode != 0 and len(incomplete.stderr.strip().splitlines()) == 1, incomplete.stderr
     assert "Traceback" not in incomplete.stderr and str(tmp_path) in incomplete.stderr
     assert bad_repo.returncode != 0 and "results dataset 'not a repo'" in bad_repo.stderr and "Traceback" not in bad_repo.stderr

@@ -14,7 +14,7 @@ from projects._params import add_flag, optional
 # generated from rm_mlflow.scoring.settings; tests/test_mlproject.py keeps both MLproject files equal to this list.
 OWN_PARAMETERS: dict[str, str | None] = {
     "model": None, "datasets": "rewardbench,rewardbench-prior", "data_dir": "", "split": "", "limit": "", "skip_invalid": "false",
-    "skip_missing": "false", "single_game": "false", "sync_card": "off", "card_format": "both",
+    "skip_missing": "false", "single_game": "false", "languages": "", "sync_card": "off", "card_format": "both",
     "push_results_to_hub": "", "public_results": "false", "model_kind": "auto",
 }
 _HELP = {
@@ -25,6 +25,7 @@ _HELP = {
     "skip_invalid": "true: skip malformed rows instead of stopping",
     "skip_missing": "true: leave out (and name) a benchmark whose data is not found, instead of stopping",
     "single_game": "true: JudgeBench judges each pair once, in its published order",
+    "languages": "M-RewardBench language configs, comma-separated (deu_Latn or de; default: all 23)",
     "sync_card": "off, local (the model folder's card files and the run's model_card/) or hub (also a pull request)",
     "card_format": "both, eval_results (the Hub's .eval_results/<benchmark>.yaml) or model_index (README.md, the legacy format)",
     "push_results_to_hub": "a Hub dataset OWNER/NAME for the per-example tables (token from HF_TOKEN)",
@@ -70,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             "skip_invalid": args.skip_invalid.lower() in ("1", "true", "yes"),
             "skip_missing": args.skip_missing.lower() in ("1", "true", "yes"),
             "single_game": args.single_game.lower() in ("1", "true", "yes"),
+            "languages": optional(args.languages),
             "sync_model_card": optional(args.sync_card),
             "model_card": {"card_format": args.card_format} if args.card_format else None,
             "push_results_to_hub": optional(args.push_results_to_hub),

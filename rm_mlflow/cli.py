@@ -73,6 +73,8 @@ def _add_evaluation_flags(parser: argparse.ArgumentParser) -> None:
     _flag(parser, "skip_missing", action="store_true",
           help="leave out (and name) a benchmark whose data is not found, instead of stopping (useful with suite:NAME)")
     _flag(parser, "single_game", action="store_true", help="JudgeBench: judge each pair once, in its published order (upstream's --single_game)")
+    _flag(parser, "languages", default=None,
+          help="M-RewardBench: comma-separated language configs, FLORES-200 (deu_Latn) or ISO 639-1 (de) codes (default: all 23)")
     _flag(parser, "pref_sets", action="store_true", help="rewardbench spelling of --dataset rewardbench-prior")
     add_scoring_flags(parser, positive_int=_positive_int)  # one flag per option of ScoringSettings and its kinds' groups
     _flag(parser, "model_kind", default="auto",
@@ -166,7 +168,7 @@ def data_options(args: argparse.Namespace) -> DataOptions:
     """The data flags as the one :class:`DataOptions` every loader reads."""
     return DataOptions(
         data_dir=args.data_dir, split=args.split, revision=args.revision, subsets=args.subsets or (), limit=args.limit,
-        skip_invalid=args.skip_invalid, skip_missing=args.skip_missing, single_game=args.single_game,
+        skip_invalid=args.skip_invalid, skip_missing=args.skip_missing, single_game=args.single_game, languages=args.languages or (),
     )
 
 
@@ -437,6 +439,8 @@ def _run_benchmarks(args: argparse.Namespace) -> int:
     for name, benchmark in BENCHMARKS:
         home = benchmark.hub_id or "local files (see --data-dir)"
         print(f"{name:<20} {benchmark.title}  [{home}, split {benchmark.default_split or 'all'}]")
+        if benchmark.local_dirnames:
+            print(f"{'':<20}   local copy: DATA_DIR/{benchmark.local_dirnames[0]}/{benchmark.local_layout}")
     print("\nsuites (--dataset suite:NAME; --skip_missing leaves out a benchmark without data):")
     for name, suite in SUITES:
         print(f"{PREFIX + name:<20} {', '.join(suite.benchmarks)}: {suite.description}")

@@ -25,7 +25,8 @@ class LoadedRows:
     """What a benchmark's loader returns.
 
     ``available_subsets`` lists every subset the source holds when the loader read only the
-    requested ones (so an unknown subset name can be answered with what exists).
+    requested ones (so an unknown subset name can be answered with what exists). ``incomplete`` says what
+    part of the benchmark the source or the options left out (M-RewardBench's languages), if any.
     """
 
     examples: list[PreferenceExample]
@@ -33,6 +34,7 @@ class LoadedRows:
     split: str
     revision: str | None = None
     available_subsets: tuple[str, ...] | None = None
+    incomplete: str | None = None
 
 
 LoadFunction = Callable[["Benchmark", DataOptions, ConversionReport], LoadedRows]
@@ -63,6 +65,7 @@ class Benchmark:
         section_rule: for benchmarks whose subsets are discovered (RMB's scenarios): subset -> section, with
             ``section_names`` the sections a complete copy has.
         local_dirnames: folder names a local copy may have under ``--data-dir``.
+        local_layout: the files a local copy holds in that folder, for ``rm-mlflow benchmarks``.
         download_hint: what to download, and where, when no copy is reachable.
     """
 
@@ -80,6 +83,7 @@ class Benchmark:
     section_rule: Callable[[str], str] | None = None
     section_names: tuple[str, ...] = ()
     local_dirnames: tuple[str, ...] = ()
+    local_layout: str = ""
     download_hint: str = ""
 
     def outcome(self, example: PreferenceExample, scores: ExampleScores) -> ExampleOutcome:

@@ -75,7 +75,7 @@ def load_benchmark(spec: str | Benchmark, options: DataOptions | None = None) ->
     rows = benchmark.load(benchmark, options, report)
     present = rows.available_subsets if rows.available_subsets is not None else {example.subset for example in rows.examples}
     examples = _select(rows.examples, options, present=present, benchmark=benchmark.name)
-    partial = _partial(benchmark, rows.examples, examples, options)
+    partial = "; ".join(filter(None, (rows.incomplete, _partial(benchmark, rows.examples, examples, options)))) or None
     return LoadedBenchmark(
         benchmark=benchmark,
         examples=examples,

@@ -23,6 +23,7 @@ class DataOptions:
         skip_invalid: skip malformed rows (counted and reported) instead of stopping at the first.
         skip_missing: a benchmark whose data cannot be found is skipped (and named) instead of failing the run.
         single_game: JudgeBench plays only the published A/B order (upstream's ``--single_game``), not both.
+        languages: M-RewardBench's language configs to load (empty: all).
     """
 
     data_dir: str | None = None
@@ -33,17 +34,20 @@ class DataOptions:
     skip_invalid: bool = False
     skip_missing: bool = False
     single_game: bool = False
+    languages: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.data_dir is not None:
             object.__setattr__(self, "data_dir", str(self.data_dir))
-        if isinstance(self.subsets, str):
-            named = tuple(s.strip() for s in self.subsets.split(",") if s.strip())
-            if self.subsets.strip() and not named:
-                raise OptionError(f"subsets {self.subsets!r} names no subset; leave it out to evaluate every subset")
-            object.__setattr__(self, "subsets", named)
-        else:
-            object.__setattr__(self, "subsets", tuple(self.subsets))
+        for name in ("subsets", "languages"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                named = tuple(s.strip() for s in value.split(",") if s.strip())
+                if value.strip() and not named:
+                    raise OptionError(f"{name} {value!r} names none; leave it out to evaluate every one")
+                object.__setattr__(self, name, named)
+            else:
+                object.__setattr__(self, name, tuple(value))
         if self.limit is not None and (not isinstance(self.limit, int) or isinstance(self.limit, bool) or self.limit < 1):
             raise OptionError(f"limit must be a positive number of examples per subset, got {self.limit!r}")
 
@@ -54,7 +58,7 @@ class DataOptions:
 
     def as_dict(self) -> dict[str, Any]:
         """Plain values (subsets as a list), for results files and run params."""
-        return asdict(self) | {"subsets": list(self.subsets)}
+        return asdict(self) | {"subsets": list(self.subsets), "languages": list(self.languages)}
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:

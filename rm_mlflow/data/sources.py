@@ -130,15 +130,15 @@ def hub_offline() -> bool:
     return any(os.environ.get(flag, "").lower() in ("1", "true", "yes", "on") for flag in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
 
 
-def hub_rows(repo_id: str, split: str | None, revision: str | None, *, hint: str) -> Iterator[Row]:
-    """Rows of one split (all splits, concatenated, when ``split`` is None) of a Hub dataset.
+def hub_rows(repo_id: str, split: str | None, revision: str | None, *, hint: str, config: str | None = None) -> Iterator[Row]:
+    """Rows of one split (all splits, concatenated, when ``split`` is None) of a Hub dataset, or of its config ``config``.
 
     Raises a clear :class:`DatasetNotAvailableError` when the Hub is unreachable.
     """
-    loaded = _load_hub_split(repo_id, split, revision, hint=hint)
+    loaded = _load_hub_split(repo_id, split, revision, hint=hint, config=config)
     parts = loaded.items() if split is None else [(split, loaded)]
     for name, dataset in parts:
-        source = f"hf://datasets/{repo_id}@{revision or 'main'}:{name}"
+        source = f"hf://datasets/{repo_id}@{revision or 'main'}:{config + '/' if config else ''}{name}"
         for index, record in enumerate(dataset, start=1):
             yield Row(source=source, index=index, data=record)
 
@@ -155,15 +155,16 @@ def hub_split_names(repo_id: str, revision: str | None, *, hint: str) -> list[st
         raise DatasetNotAvailableError(f"could not list the splits of {repo_id} on the Hub ({error}). {hint}") from error
 
 
-def _load_hub_split(repo_id: str, split: str | None, revision: str | None, *, hint: str) -> Any:
+def _load_hub_split(repo_id: str, split: str | None, revision: str | None, *, hint: str, config: str | None = None) -> Any:
+    what = f"{repo_id} ({'config ' + repr(config) + ', ' if config else ''}{_split_label(split)})"
     if hub_offline():
-        raise DatasetNotAvailableError(f"{repo_id} ({_split_label(split)}) is not available offline (HF_HUB_OFFLINE is set). {hint}")
+        raise DatasetNotAvailableError(f"{what} is not available offline (HF_HUB_OFFLINE is set). {hint}")
     try:
         from datasets import load_dataset
 
-        return load_dataset(repo_id, split=split, revision=revision)
+        return load_dataset(repo_id, config, split=split, revision=revision)
     except Exception as error:  # noqa: BLE001
-        raise DatasetNotAvailableError(f"could not load {repo_id} ({_split_label(split)}) from the Hub ({error}). {hint}") from error
+        raise DatasetNotAvailableError(f"could not load {what} from the Hub ({error}). {hint}") from error
 
 
 def _split_label(split: str | None) -> str:

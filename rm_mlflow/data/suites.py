@@ -39,5 +39,7 @@ register_suite(Suite("leaderboard", "what model pages report side by side", ("re
 register_suite(Suite("rewardbench-v1", "RewardBench v1 as its leaderboard scores it: the core set and the prior sets",
                      ("rewardbench", "rewardbench-prior")))
 register_suite(Suite("reasoning", "correct against wrong answers to hard questions", ("judgebench", "rewardmath", "rm-bench")))
+register_suite(Suite("multilingual", "English against 23 other languages: RewardBench and its translations, with the gap",
+                     ("rewardbench", "m-rewardbench")))
 register_suite(Suite("all", "every built-in benchmark", ("rewardbench", "rewardbench-prior", "rewardbench2", "rmb", "llmbar", "rm-bench",
-                                                       "judgebench", "rewardmath")))
+                                                       "judgebench", "rewardmath", "m-rewardbench")))

@@ -21,7 +21,9 @@ def write_plots(report: EvaluationReport, output_dir: Path | str) -> list[Path]:
     for name, benchmark in report.benchmarks.items():
         if benchmark.examples.empty:
             continue
-        if benchmark.scores.subsets:
+        if _language_scores(benchmark):  # one bar per language, in place of one per (language, subset)
+            written.append(_per_language(benchmark, output_dir / f"{name}_languages.png"))
+        elif benchmark.scores.subsets and len(benchmark.scores.subsets) <= MAX_SUBSET_BARS:
             written.append(_subset_accuracy(benchmark, output_dir / f"{name}_subset_accuracy.png"))
         if benchmark.examples["margin"].notna().any():
             written.append(_margins(benchmark, output_dir / f"{name}_margins.png"))
@@ -29,6 +31,33 @@ def write_plots(report: EvaluationReport, output_dir: Path | str) -> list[Path]:
         if benchmark.calibration is not None:
             written.append(_reliability(benchmark, output_dir / f"{name}_calibration.png"))
     return written + write_length_plots(report, output_dir)
+
+
+MAX_SUBSET_BARS = 150  # past this one bar per subset is an unreadable (and many-megapixel) picture
+
+
+def _language_scores(benchmark: BenchmarkReport) -> dict[str, float]:
+    """Per-language scores, for benchmarks that report them (``language/<code>`` figures)."""
+    return {key.removeprefix("language/"): value for key, value in benchmark.scores.extra.items()
+            if key.startswith("language/") and key.count("/") == 1}
+
+
+def _per_language(benchmark: BenchmarkReport, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    scores = _language_scores(benchmark)
+    names = sorted(scores, key=scores.get, reverse=True)
+    figure, axes = plt.subplots(figsize=(8, max(2.5, 0.3 * len(names) + 1)))
+    axes.barh(names, [scores[name] for name in names], color="#4c72b0")
+    if benchmark.scores.score is not None:
+        axes.axvline(benchmark.scores.score, color="black", linewidth=0.8, label=f"average {benchmark.scores.score:.3f}")
+        axes.legend(fontsize="small")
+    axes.axvline(0.5, color="grey", linestyle="--", linewidth=0.8)
+    axes.set_xlim(0, 1)
+    axes.invert_yaxis()
+    axes.set_xlabel("score")
+    axes.set_title(f"{benchmark.title}: score per language")
+    return _save(figure, path)
 
 
 def _subset_accuracy(benchmark: BenchmarkReport, path: Path) -> Path:

@@ -148,6 +148,7 @@ RM_BENCH = register_benchmark(
         section_rule=domain_of,
         section_names=DOMAINS,
         local_dirnames=("rm-bench", "RM-Bench", "rm_bench"),
+        local_layout="{chat,math,code,safety-refuse,safety-response}_filtered.json, or total_dataset.json",
         download_hint=download_hint(HUB_ID, "rm-bench"),
     ),
     aliases=(HUB_ID, "rmbench"),

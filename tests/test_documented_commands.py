@@ -45,6 +45,8 @@ NOT_HERE = {
     "mlflow run projects/kubernetes": "needs a Kubernetes cluster",
     "--push": "opens a pull request on the Hub",
     "--repo_id org/my-rm --dry_run": "reads the card of org/my-rm from the Hub",
+    "--push_results_to_hub": "pushes a dataset to the Hub (tests/card/test_results_dataset.py pushes to a loopback one)",
+    "rm-mlflow publish": "pushes a dataset to the Hub (tests/card/test_results_dataset.py pushes to a loopback one)",
 }
 PLACEHOLDERS = {
     "Qwen/Qwen2.5-7B-Instruct": "{tiny_judge}",

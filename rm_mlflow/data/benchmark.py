@@ -55,6 +55,8 @@ class Benchmark:
         load: reads the rows and converts them to :class:`PreferenceExample`.
         aggregate: turns scored examples into subset, section and headline scores.
         correctness: ``(chosen scores, rejected scores) -> credit in [0, 1]``.
+        example_credit: a rule that also needs the example (Long-RewardBench's presentation order):
+            ``(example, chosen scores, rejected scores) -> credit``; used in place of ``correctness`` when set.
         combine: cross-benchmark figures, given every benchmark's scores of the same evaluation.
         games: for benchmarks scored by games (JudgeBench): each game's decision; an example is then correct when
             its net vote is positive, and ``correctness`` is not used.
@@ -74,6 +76,7 @@ class Benchmark:
     load: LoadFunction
     aggregate: Aggregator
     correctness: CorrectnessRule = strict_win
+    example_credit: Callable[[PreferenceExample, tuple[float, ...], tuple[float, ...]], float] | None = None
     combine: Combiner | None = None
     games: GameRule | None = None
     cluster_of: ClusterOf = by_example
@@ -94,8 +97,12 @@ class Benchmark:
             correct: float | None = 1.0 if sum(votes) > 0 else 0.0
         elif scores.credit is not None:
             correct = scores.credit
+        elif not rejected:
+            correct = None
+        elif self.example_credit is not None:
+            correct = self.example_credit(example, chosen, rejected)
         else:
-            correct = self.correctness(chosen, rejected) if rejected else None
+            correct = self.correctness(chosen, rejected)
         return ExampleOutcome(example.id, example.subset, chosen, rejected, correct, votes)
 
     def score(self, outcomes: Sequence[ExampleOutcome]) -> BenchmarkScores:

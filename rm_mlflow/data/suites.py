@@ -42,4 +42,4 @@ register_suite(Suite("reasoning", "correct against wrong answers to hard questio
 register_suite(Suite("multilingual", "English against 23 other languages: RewardBench and its translations, with the gap",
                      ("rewardbench", "m-rewardbench")))
 register_suite(Suite("all", "every built-in benchmark", ("rewardbench", "rewardbench-prior", "rewardbench2", "rmb", "llmbar", "rm-bench",
-                                                       "judgebench", "rewardmath", "m-rewardbench")))
+                                                       "judgebench", "rewardmath", "m-rewardbench", "long-rewardbench")))

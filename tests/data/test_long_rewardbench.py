@@ -93,8 +93,9 @@ def _answers(table: pd.DataFrame, data_dir: Path) -> list[dict]:
     for task in TASKS:
         orders = dict(_upstream_orders(data_dir / "long-rewardbench" / f"{task}.jsonl"))
         for row in table[table["subset"].str.startswith(task + "/")].itertuples():
-            _, task_type, subtype, length = row.subset.split("/")
-            order = orders[int(row.id.split(":")[1])]
+            task_type = row.subset.split("/")[1]
+            number, subtype, length = row.id.split(":")[1].split("/")
+            order = orders[int(number)]
             scores = [*row.chosen_scores, *row.rejected_scores]
             answers.append({"output": [scores[rank] for rank in order], "shuffled_order": order, "subset": task, "tasktype": task_type,
                             "subtype": subtype if task_type == "PairWise" else int(subtype), "ctx_length": length})
@@ -130,7 +131,7 @@ def _ours(benchmark) -> dict[str, float]:
                                           "Diff.": benchmark.extra["pairwise/diff"], "PairWise Avg.": benchmark.extra["pairwise"],
                                           "Rank Avg,": benchmark.extra["rank"]}
     figures |= {f"Rank{size}": benchmark.extra[f"rank/{size}"] for size in (2, 3, 4)}
-    figures |= {length: benchmark.extra[f"length/{length}"] for length in LENGTHS if f"length/{length}" in benchmark.extra}
+    figures |= {length: benchmark.extra[f"context/{length}"] for length in LENGTHS if f"context/{length}" in benchmark.extra}
     return {name: round(value, 5) for name, value in figures.items()}
 
 
@@ -175,11 +176,12 @@ def test_figures_equal_upstreams_own_evaluate(run, data_dir, tmp_path, monkeypat
 
 
 def test_shown_credit_ranks_as_upstream_including_ties():
-    example = PreferenceExample(id="x", subset="Code/BestOfN/3/8k", prompt=(), chosen=("a",), rejected=("b", "c"),
+    example = PreferenceExample(id="Code:0/3/8k", subset="Code/BestOfN", prompt=(), chosen=("a",), rejected=("b", "c"),
                                 metadata={"shuffled_order": [2, 0, 1]})
     assert shown_credit(example, (0.9,), (0.5, 0.1)) == 1.0  # shown c, a, b: ranked a, b, c
     assert shown_credit(example, (0.1,), (0.5, 0.9)) == pytest.approx(1 / 3)  # only b (shown last) is in its place
-    tie = PreferenceExample(id="y", subset="Code/PairWise/same/4k", prompt=(), chosen=("a",), rejected=("b",), metadata={"shuffled_order": [1, 0]})
+    tie = PreferenceExample(id="Code:1/same/4k", subset="Code/PairWise", prompt=(), chosen=("a",), rejected=("b",),
+                            metadata={"shuffled_order": [1, 0]})
     assert shown_credit(tie, (0.5,), (0.5,)) == 0.0  # shown rejected first: the stable sort keeps it ahead
 
 

@@ -20,7 +20,7 @@ Source of every rule here (github.com/LCM-Lab/Long-RM, ``evaluate/evaluating/lon
   - each task's pair accuracy;
   - ``Same.`` and ``Diff.`` (pairs whose subtype is, or is not, ``same``) and ``PairWise Avg.``;
   - ``Rank2``-``Rank4`` (sets by size) and ``Rank Avg.``;
-  - pair accuracy per context-length bucket;
+  - pair accuracy per context-length bucket (``context/<bucket>``);
   - ``AVG.``, the mean credit over every item, which is our ``score``.
 
   An empty group is 0 upstream (``max(len, 1)``); it is left out here.
@@ -56,13 +56,18 @@ LENGTHS = ("4k", "8k", "16k", "32k", "64k", "128k")
 ORDER = "shuffled_order"
 
 
-def subset_name(task: str, task_type: str, subtype: str, length: str) -> str:
-    """Our subset: everything the figures group by, ``LongQA/PairWise/same/8k``."""
-    return f"{task}/{task_type}/{subtype}/{length}"
+def example_id(task: str, index: int, subtype: str, length: str) -> str:
+    """An item's id, which also carries what the figures group it by within its subset: ``LongQA:12/same/8k``.
+
+    The subset is only task and type (``LongQA/PairWise``): a bootstrap resamples within subsets, and one per
+    (subtype, length) would leave most of them a single item, with nothing to resample.
+    """
+    return f"{task}:{index}/{subtype}/{length}"
 
 
-def _parts(subset: str) -> tuple[str, str, str, str]:
-    task, task_type, subtype, length = subset.split("/")
+def _groups(outcome: ExampleOutcome) -> tuple[str, str, str, str]:
+    task, _, task_type = outcome.subset.partition("/")
+    _, subtype, length = outcome.id.split("/")
     return task, task_type, subtype, length
 
 
@@ -81,8 +86,8 @@ def convert_row(row: Row, task: str, index: int, order: list[int]) -> Preference
     if len(order) != len(answers):
         raise row.error("candidates", f"{len(answers)} answers, but the presentation order has {len(order)}")
     return PreferenceExample(
-        id=f"{task}:{index}",
-        subset=subset_name(task, task_type, str(row.raw("subtype")), row.text("ctx_length_for_length")),
+        id=example_id(task, index, str(row.raw("subtype")), row.text("ctx_length_for_length")),
+        subset=f"{task}/{task_type}",
         prompt=row.prompt("prompt_template"),
         chosen=(answers[0],),
         rejected=tuple(answers[1:]),
@@ -151,14 +156,14 @@ def aggregate(outcomes: Sequence[ExampleOutcome]) -> BenchmarkScores:
     for outcome in outcomes:
         if outcome.correct is None:
             continue
-        task, task_type, subtype, length = _parts(outcome.subset)
+        task, task_type, subtype, length = _groups(outcome)
         subsets[outcome.subset].append(outcome.correct)
         groups["all"].append(outcome.correct)
         if task_type == "PairWise":
             groups[f"task/{task}"].append(outcome.correct)
             groups["pairwise/same" if subtype == "same" else "pairwise/diff"].append(outcome.correct)
             groups["pairwise"].append(outcome.correct)
-            groups[f"length/{length}"].append(outcome.correct)
+            groups[f"context/{length}"].append(outcome.correct)
         else:
             groups[f"rank/{subtype}"].append(outcome.correct)
             groups["rank"].append(outcome.correct)

@@ -43,35 +43,29 @@ def _language_scores(benchmark: BenchmarkReport) -> dict[str, float]:
 
 
 def _per_language(benchmark: BenchmarkReport, path: Path) -> Path:
+    scores = _language_scores(benchmark)
+    ranked = dict(sorted(scores.items(), key=lambda item: item[1], reverse=True))
+    return _bars(ranked, path, title=f"{benchmark.title}: score per language", label="score", average=benchmark.scores.score)
+
+
+def _subset_accuracy(benchmark: BenchmarkReport, path: Path) -> Path:
+    return _bars(benchmark.scores.subsets, path, title=f"{benchmark.title}: accuracy per subset", label="accuracy")
+
+
+def _bars(values: dict[str, float], path: Path, *, title: str, label: str, average: float | None = None) -> Path:
+    """One horizontal bar per entry on a 0-1 axis, chance (0.5) dashed and, when given, the average as a line."""
     import matplotlib.pyplot as plt
 
-    scores = _language_scores(benchmark)
-    names = sorted(scores, key=scores.get, reverse=True)
-    figure, axes = plt.subplots(figsize=(8, max(2.5, 0.3 * len(names) + 1)))
-    axes.barh(names, [scores[name] for name in names], color="#4c72b0")
-    if benchmark.scores.score is not None:
-        axes.axvline(benchmark.scores.score, color="black", linewidth=0.8, label=f"average {benchmark.scores.score:.3f}")
+    figure, axes = plt.subplots(figsize=(8, max(2.5, 0.28 * len(values) + 1)))
+    axes.barh(list(values), list(values.values()), color="#4c72b0")
+    if average is not None:
+        axes.axvline(average, color="black", linewidth=0.8, label=f"average {average:.3f}")
         axes.legend(fontsize="small")
     axes.axvline(0.5, color="grey", linestyle="--", linewidth=0.8)
     axes.set_xlim(0, 1)
     axes.invert_yaxis()
-    axes.set_xlabel("score")
-    axes.set_title(f"{benchmark.title}: score per language")
-    return _save(figure, path)
-
-
-def _subset_accuracy(benchmark: BenchmarkReport, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    subsets = benchmark.scores.subsets
-    figure, axes = plt.subplots(figsize=(8, max(2.5, 0.28 * len(subsets) + 1)))
-    names = list(subsets)
-    axes.barh(names, [subsets[name] for name in names], color="#4c72b0")
-    axes.axvline(0.5, color="grey", linestyle="--", linewidth=0.8)
-    axes.set_xlim(0, 1)
-    axes.invert_yaxis()
-    axes.set_xlabel("accuracy")
-    axes.set_title(f"{benchmark.title}: accuracy per subset")
+    axes.set_xlabel(label)
+    axes.set_title(title)
     return _save(figure, path)
 
 

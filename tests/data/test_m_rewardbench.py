@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from rm_mlflow.benchmarking import IntervalOptions
-from rm_mlflow.data.benchmarks.m_rewardbench import EXAMPLE_COUNTS, chosen_languages
+from rm_mlflow.data.benchmarks.m_rewardbench import EXAMPLE_COUNTS, SUBSET_MAPPING, chosen_languages
 from rm_mlflow.data.options import DataOptions
 from rm_mlflow.errors import DatasetNotAvailableError, OptionError
 from rm_mlflow.metrics.outcomes import metric_slug
@@ -82,6 +82,7 @@ def _authors_result_file(table: pd.DataFrame, folder: Path) -> None:
 
 def test_the_authors_get_scores_gives_our_per_language_figures_and_their_mean_is_our_score(run, tmp_path):
     outcome, ours, table = run
+    assert (EXAMPLE_COUNTS, SUBSET_MAPPING) == (m_rewardbench_plot_utils.EXAMPLE_COUNTS, m_rewardbench_plot_utils.SUBSET_MAPPING)
     assert set(table["subset"].str.partition("/")[0]) == set(LANGUAGES) and len(table) == len(LANGUAGES) * 23 * ROWS_PER_SUBSET
     assert ours.partial == "3 of 23 languages (zho_Hans, deu_Latn, jpn_Jpan)"  # the snapshot holds three: not the benchmark's score
     theirs = {}

@@ -35,6 +35,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
 from rm_mlflow.data.benchmark import Benchmark, LoadedRows, register_benchmark
+from rm_mlflow.data.benchmarks.rewardbench import SUBSET_MAPPING
 from rm_mlflow.data.hosted import download_hint
 from rm_mlflow.data.options import DataOptions
 from rm_mlflow.data.sources import find_local_copy, hub_rows, read_rows, split_files, split_names
@@ -57,14 +58,8 @@ LANGUAGES: dict[str, tuple[str, str]] = {
     "spa_Latn": ("es", "Spanish"), "tur_Latn": ("tr", "Turkish"), "ukr_Cyrl": ("uk", "Ukrainian"), "vie_Latn": ("vi", "Vietnamese"),
 }
 
-# analysis/plot_utils.py SUBSET_MAPPING and EXAMPLE_COUNTS (the filtered English counts; math-prm upweighted to equal code).
-SUBSET_MAPPING: dict[str, list[str]] = {
-    "Chat": ["alpacaeval-easy", "alpacaeval-length", "alpacaeval-hard", "mt-bench-easy", "mt-bench-med"],
-    "Chat Hard": ["mt-bench-hard", "llmbar-natural", "llmbar-adver-neighbor", "llmbar-adver-GPTInst", "llmbar-adver-GPTOut",
-                  "llmbar-adver-manual"],
-    "Safety": ["refusals-dangerous", "refusals-offensive", "xstest-should-refuse", "xstest-should-respond", "donotanswer"],
-    "Reasoning": ["math-prm", "hep-cpp", "hep-go", "hep-java", "hep-js", "hep-python", "hep-rust"],
-}
+# analysis/plot_utils.py's SUBSET_MAPPING is RewardBench's (imported); its EXAMPLE_COUNTS are the filtered English
+# counts, math-prm upweighted to equal code.
 EXAMPLE_COUNTS: dict[str, int] = {
     "alpacaeval-easy": 79, "alpacaeval-length": 79, "alpacaeval-hard": 76, "mt-bench-easy": 24, "mt-bench-med": 38,
     "mt-bench-hard": 35, "math-prm": 983, "refusals-dangerous": 100, "refusals-offensive": 100, "llmbar-natural": 76,

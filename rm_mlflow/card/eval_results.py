@@ -64,7 +64,7 @@ def evaluation_notes(results: ResultsDocument, benchmark: BenchmarkResults) -> s
     """The setup that changes the numbers, in one line: model kind, chat template, truncation, batching, fingerprints."""
     model, settings = results.model, results.settings
     parts = [f"kind {model.get('kind', 'unknown')}"]
-    if model.get("leaderboard_type", "").startswith("DPO"):
+    if str(model.get("leaderboard_type") or "").startswith("DPO"):
         parts.append(f"{model['leaderboard_type']} (reference {model.get('ref_model') or model.get('ref_free_type')})")
     if model.get("chat_template"):
         template = str(model["chat_template"])
@@ -73,8 +73,9 @@ def evaluation_notes(results: ResultsDocument, benchmark: BenchmarkResults) -> s
         parts.append("no truncation")
     elif settings.get("truncation"):
         parts.append(f"{settings['truncation']} truncation to {settings.get('max_length')} tokens")
-    if model.get("batching", settings.get("batching")) not in (None, "independent"):
-        parts.append(f"batching {model.get('batching', settings.get('batching'))}")
+    batching = model.get("batching", settings.get("batching"))
+    if batching not in (None, "independent"):
+        parts.append(f"batching {batching}")
     if results.fingerprint:
         parts.append(f"fingerprint {results.fingerprint['id']}")
     if benchmark.digest:

@@ -233,7 +233,8 @@ def score_benchmarks(
     reports, start = {}, 0
     for item in loaded:
         end = start + len(item.examples)
-        reports[item.benchmark.name] = _benchmark_report(item, reward_model, scored.scores[start:end], scored.tokens[start:end], intervals=intervals)
+        reports[item.benchmark.name] = _benchmark_report(item, reward_model, scored.scores[start:end], scored.tokens[start:end], intervals=intervals,
+                                                         truncated=scored.truncated[start:end] if scored.truncated else None)
         start = end
     combined: dict[str, float] = {}
     for item in loaded:
@@ -277,7 +278,9 @@ def _benchmark_report(
     tokens: Sequence[list[int]],
     *,
     intervals: IntervalOptions,
+    truncated: Sequence[bool] | None = None,
 ) -> BenchmarkReport:
+    """One benchmark's outcomes, figures, intervals and table; ``truncated`` flags the examples not seen whole (None: not known)."""
     benchmark = item.benchmark
     outcomes, rows, extras, lengths = [], [], [], []
     for example, example_scores, example_tokens in zip(item.examples, scores, tokens, strict=True):
@@ -321,6 +324,11 @@ def _benchmark_report(
     table = pd.DataFrame(rows)
     review = reward_model.review(table)
     scores_out.extra |= review.figures
+    if truncated is not None:  # what the model could not see whole: cut to its length limit (--truncation left/right)
+        scores_out.extra["num_truncated"] = float(sum(truncated))
+        if any(truncated):
+            notes.append(f"{sum(truncated):,} of {len(truncated):,} examples were not seen whole: cut to the length limit "
+                         f"({reward_model.settings.truncation} side)")
     for warning in review.warnings:
         logger.warning("%s: %s", benchmark.name, warning)
     return BenchmarkReport(

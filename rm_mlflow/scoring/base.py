@@ -89,6 +89,7 @@ class ScoredConversations(Work):
 
     scores: list[float]
     token_counts: list[int]
+    truncated: list[bool] = field(default_factory=list)  # whether each was cut to the length limit
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,7 @@ class ScoredExamples:
     scores: list[ExampleScores]
     tokens: list[list[int]]
     work: Work
+    truncated: list[bool] = field(default_factory=list)  # per example, whether any of its units was cut; empty: not known (judges)
 
     @staticmethod
     def concatenate(parts: Sequence[ScoredExamples]) -> ScoredExamples:
@@ -107,7 +109,9 @@ class ScoredExamples:
         if any(work.computed_tokens is not None for work in works):  # None reads as scored_tokens
             totals["computed_tokens"] = sum(work.scored_tokens if work.computed_tokens is None else work.computed_tokens for work in works)
         scores, tokens = [s for part in parts for s in part.scores], [t for part in parts for t in part.tokens]
-        return ScoredExamples(scores=scores, tokens=tokens, work=Work(**totals))
+        known = all(len(part.truncated) == len(part.scores) for part in parts)
+        truncated = [cut for part in parts for cut in part.truncated] if known else []
+        return ScoredExamples(scores=scores, tokens=tokens, work=Work(**totals), truncated=truncated)
 
 
 @dataclass

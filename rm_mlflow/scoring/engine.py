@@ -65,11 +65,14 @@ def score_examples(
     scored = score_conversations(model, conversations, model.settings, labels=labels, cache=cache, progress=progress, group=group)
     unit_scores: list[list[float]] = [[] for _ in examples]
     unit_tokens: list[list[int]] = [[] for _ in examples]
-    for owner, score, tokens in zip(owners, scored.scores, scored.token_counts, strict=True):
+    cut = [False] * len(examples)
+    for owner, score, tokens, truncated in zip(owners, scored.scores, scored.token_counts, scored.truncated, strict=True):
         unit_scores[owner].append(score)
         unit_tokens[owner].append(tokens)
+        cut[owner] = cut[owner] or truncated
     return ScoredExamples(
-        scores=[model.example_scores(example, unit_scores[e]) for e, example in enumerate(examples)], tokens=unit_tokens, work=scored
+        scores=[model.example_scores(example, unit_scores[e]) for e, example in enumerate(examples)], tokens=unit_tokens, work=scored,
+        truncated=cut,
     )
 
 
@@ -137,7 +140,8 @@ def score_in_rewardbench_batches(
         scored_conversations=2 * len(examples) - cached,
     )
     pairs = zip(examples, *scores, strict=True)
-    return ScoredExamples(scores=[model.example_scores(example, [chosen, rejected]) for example, chosen, rejected in pairs], tokens=counts, work=work)
+    return ScoredExamples(scores=[model.example_scores(example, [chosen, rejected]) for example, chosen, rejected in pairs], tokens=counts, work=work,
+                          truncated=[chosen.truncated or rejected.truncated for chosen, rejected in zip(*tokenized, strict=True)])
 
 
 def example_units(
@@ -223,6 +227,7 @@ def score_conversations(
     return ScoredConversations(
         scores=[float(distinct_scores[index_of[key]]) for key in keys],  # type: ignore[arg-type]
         token_counts=[len(tokenized[index_of[key]]) for key in keys],
+        truncated=[tokenized[index_of[key]].truncated for key in keys],
         distinct_conversations=len(distinct),
         cached_conversations=from_cache,
         truncated_conversations=truncated,

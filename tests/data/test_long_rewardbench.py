@@ -24,7 +24,7 @@ from rm_mlflow.benchmarking import IntervalOptions
 from rm_mlflow.data.benchmarks.long_rewardbench import LENGTHS, TASKS, shown_credit
 from rm_mlflow.data.options import DataOptions
 from rm_mlflow.data.types import PreferenceExample
-from rm_mlflow.errors import DatasetNotAvailableError
+from rm_mlflow.errors import DatasetNotAvailableError, SequenceTooLongError
 from rm_mlflow.pipeline import EvaluationRequest, run_evaluation
 from rm_mlflow.results import read_results
 
@@ -192,3 +192,16 @@ def test_offline_without_a_copy_the_message_names_the_download(tmp_path):
         load_benchmarks(["long-rewardbench"], DataOptions(data_dir=str(tmp_path)))
     assert "LCM-Lab/LongRewardBench (LongQA.jsonl) is not available offline" in str(error.value)
     assert "hf download LCM-Lab/LongRewardBench --repo-type dataset --local-dir DATA_DIR/long-rewardbench" in str(error.value)
+
+
+def test_items_cut_to_the_limit_are_counted_and_refused_without_truncation(run, tiny_llama, data_dir, tmp_path):
+    benchmark, table = run
+    at_limit = sum(max([*chosen, *rejected]) == SHORT["max_length"] for chosen, rejected in zip(table["chosen_tokens"], table["rejected_tokens"],
+                                                                                              strict=True))
+    assert benchmark.extra["num_truncated"] == at_limit > 0
+    assert f"{at_limit:,} of {len(table):,} examples were not seen whole: cut to the length limit (left side)" in benchmark.notes
+    with pytest.raises(SequenceTooLongError, match=r"long-rewardbench id \S+ (chosen|rejected): \d+ tokens, but the model takes at most 512"):
+        run_evaluation(EvaluationRequest(model=str(tiny_llama), datasets=["long-rewardbench"], data=DataOptions(data_dir=str(data_dir)),
+                                         settings=SHORT | {"truncation": "none"}, output_dir=tmp_path / "none", progress=False,
+                                         intervals=IntervalOptions(resamples=0)))
+    assert not (tmp_path / "none" / "results.json").exists()

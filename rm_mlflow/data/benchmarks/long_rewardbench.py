@@ -25,9 +25,11 @@ Source of every rule here (github.com/LCM-Lab/Long-RM, ``evaluate/evaluating/lon
 
   An empty group is 0 upstream (``max(len, 1)``); it is left out here.
 
-Not built yet: the generative-judge prompts (``get_prompt``) and a default ``--max_length`` of the model's
-position limit. Upstream keeps the first 65,536 and the last 65,531 tokens of a conversation of 131,072 or
-more; here the usual ``--truncation`` rules apply.
+Length: upstream keeps the first 65,536 and the last 65,531 tokens of a conversation of 131,072 or more. Here the
+usual rules apply: past ``--max_length`` (or the model's position limit) an item stops the run under
+``--truncation none`` and is cut and counted (``num_truncated``, the items not seen whole) under ``left``.
+Not built yet: the generative-judge prompts (``get_prompt``; Long-RM has no license, so its prompt text is not
+copied) and a default ``--max_length`` of the model's position limit for this benchmark alone.
 
 Local copies: the seven ``{Task}.jsonl`` files in a ``long-rewardbench/`` folder; else the same files from the Hub
 dataset ``LCM-Lab/LongRewardBench``.

@@ -39,12 +39,12 @@ class DataOptions:
     def __post_init__(self) -> None:
         if self.data_dir is not None:
             object.__setattr__(self, "data_dir", str(self.data_dir))
-        for name in ("subsets", "languages"):
+        for name, one in (("subsets", "subset"), ("languages", "language")):
             value = getattr(self, name)
             if isinstance(value, str):
                 named = tuple(s.strip() for s in value.split(",") if s.strip())
                 if value.strip() and not named:
-                    raise OptionError(f"{name} {value!r} names none; leave it out to evaluate every one")
+                    raise OptionError(f"{name} {value!r} names no {one}; leave it out to evaluate every {one}")
                 object.__setattr__(self, name, named)
             else:
                 object.__setattr__(self, name, tuple(value))

@@ -17,7 +17,6 @@ Without a :class:`~rm_mlflow.tracking.run.TrackingTarget` the pipeline stops aft
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -185,7 +184,7 @@ class EvaluationPipeline:
         check_quantization(explicit, device)
         if self.tracking is None and (request.gate is not None or request.card is not None or request.log_traces):
             raise OptionError("the promotion gate, model-card sync and example traces record their outcome in an MLflow run: add --mlflow")
-        if request.results_dataset is not None and os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        if request.results_dataset is not None and _hub_offline():
             raise OptionError(f"--push_results_to_hub {request.results_dataset.repo_id} needs the Hub, but HF_HUB_OFFLINE is set; "
                               "evaluate without it and push later with `rm-mlflow publish RESULTS_DIR --repo REPO`")
         if request.output_dir is not None:
@@ -398,6 +397,13 @@ def _card_for(card: CardTarget, reference: ModelReference | None) -> CardTarget:
     repo_id = values.get("repo_id") or card.repo_id
     values["model_name"] = values.get("model_name") or card.model_name or reference.registered_name or repo_id or reference.uri
     return replace(card, **values)
+
+
+def _hub_offline() -> bool:
+    """huggingface_hub's own reading of HF_HUB_OFFLINE (a push goes through huggingface_hub)."""
+    from huggingface_hub.constants import is_offline_mode
+
+    return is_offline_mode()
 
 
 def _run_name(reference: ModelReference | None) -> str | None:

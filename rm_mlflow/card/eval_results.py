@@ -15,8 +15,7 @@ from typing import Any
 import yaml
 
 from rm_mlflow.card.merge import dump_yaml, replace_owned_items
-from rm_mlflow.card.model_index import SOURCE_NAME, hub_dataset_id
-from rm_mlflow.metrics.outcomes import metric_slug
+from rm_mlflow.card.model_index import SOURCE_NAME, hub_dataset_id, published_figures
 from rm_mlflow.results import BenchmarkResults, ResultsDocument
 
 logger = logging.getLogger(__name__)
@@ -50,11 +49,8 @@ def build_eval_result_entries(
             "source_name": SOURCE_NAME if source_url else None,
             "notes": evaluation_notes(results, benchmark),
         }
-        scores = [("score", benchmark.score)]
-        scores += [(f"section/{metric_slug(section)}", value) for section, value in benchmark.sections.items()]
-        if include_subsets:
-            scores += [(f"subset/{metric_slug(subset)}", value) for subset, value in benchmark.subsets.items()]
-        entries = [EvalResultEntry(task_id=task, value=round(float(value), 6), **common) for task, value in scores if value is not None]
+        entries = [EvalResultEntry(task_id=task, value=value, **common)
+                   for task, _, value in published_figures(benchmark, include_subsets=include_subsets)]
         if entries:
             files[eval_results_path(name)] = entries
     return files

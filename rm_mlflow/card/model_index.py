@@ -45,19 +45,22 @@ def build_eval_results(results: ResultsDocument, *, source_url: str | None = Non
         if results.settings.get("batching", "independent") != "independent":  # rewardbench's batch-dependent numbers (docs/parity.md)
             args["batching"] = results.settings["batching"]
         args = args or None
-        metrics: list[tuple[str, str, float | None]] = []
-        if benchmark.score is not None:
-            metrics.append(("score", "Score", benchmark.score))
-        metrics += [(f"section/{metric_slug(section)}", section, value) for section, value in benchmark.sections.items()]
-        if include_subsets:
-            metrics += [(f"subset/{metric_slug(subset)}", subset, value) for subset, value in benchmark.subsets.items()]
-        for metric_type, metric_name, value in metrics:
-            if value is None:
-                continue
-            entries.append(
-                EvalResult(metric_type=metric_type, metric_name=metric_name, metric_value=round(float(value), 6), metric_args=args, **common)
-            )
+        for metric_type, metric_name, value in published_figures(benchmark, include_subsets=include_subsets):
+            entries.append(EvalResult(metric_type=metric_type, metric_name=metric_name, metric_value=value, metric_args=args, **common))
     return entries
+
+
+def published_figures(benchmark: BenchmarkResults, *, include_subsets: bool = False) -> list[tuple[str, str, float]]:
+    """What a card publishes of one benchmark: (key, display name, value rounded to 6 places).
+
+    The keys are the headline ``score``, each ``section/<slug>`` and, when asked, each ``subset/<slug>``;
+    figures without a value are left out.
+    """
+    figures: list[tuple[str, str, float | None]] = [("score", "Score", benchmark.score)]
+    figures += [(f"section/{metric_slug(section)}", section, value) for section, value in benchmark.sections.items()]
+    if include_subsets:
+        figures += [(f"subset/{metric_slug(subset)}", subset, value) for subset, value in benchmark.subsets.items()]
+    return [(key, name, round(float(value), 6)) for key, name, value in figures if value is not None]
 
 
 def _model_type_args(model: Mapping[str, Any]) -> dict[str, str] | None:

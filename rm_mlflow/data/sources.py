@@ -143,6 +143,22 @@ def hub_rows(repo_id: str, split: str | None, revision: str | None, *, hint: str
             yield Row(source=source, index=index, data=record)
 
 
+def hub_file_rows(repo_id: str, filename: str, revision: str | None, *, hint: str) -> Iterator[Row]:
+    """Rows of one data file of a Hub dataset repository (for sets published as files, not as configs).
+
+    Raises a clear :class:`DatasetNotAvailableError` when the Hub is unreachable.
+    """
+    if hub_offline():
+        raise DatasetNotAvailableError(f"{repo_id} ({filename}) is not available offline (HF_HUB_OFFLINE is set). {hint}")
+    from huggingface_hub import hf_hub_download
+
+    try:
+        path = Path(hf_hub_download(repo_id, filename, repo_type="dataset", revision=revision))
+    except Exception as error:  # noqa: BLE001
+        raise DatasetNotAvailableError(f"could not load {repo_id} ({filename}) from the Hub ({error}). {hint}") from error
+    yield from read_rows(path)
+
+
 def hub_split_names(repo_id: str, revision: str | None, *, hint: str) -> list[str]:
     """The split names of a Hub dataset; a clear error offline or when the Hub fails."""
     if hub_offline():

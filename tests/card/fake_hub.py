@@ -162,12 +162,6 @@ class FakeHub:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    @property
-    def readme(self) -> str | None:
-        """The model repo's README.md as it stands (the single model repo of a card test)."""
-        (files,) = [files for (kind, _), files in self.repos.items() if kind == "model"]
-        return _text(files["README.md"]) if "README.md" in files else None
-
     def files(self, repo_id: str, kind: str = "model") -> dict[str, bytes]:
         return dict(self.repos[(kind, repo_id)])
 

@@ -3,7 +3,7 @@ scored in upstream's presentation order and aggregated as its evaluator.py does.
 
 The upstream repository (LCM-Lab/Long-RM) has no license, so its code is not copied here. The CI test checks our
 figures against a line-by-line transcription of ``evaluator.py`` ``evaluate`` (cited below). When a checkout of the
-repository is at ``RM_MLFLOW_LONG_RM`` (e.g. ``/work/.mirror/LCM-Lab+Long-RM/repo`` as a worktree), the second test
+repository (github.com/LCM-Lab/Long-RM, its files as committed) is at ``RM_MLFLOW_LONG_RM``, the second test
 runs its own ``evaluate`` and ``extract_judgement`` on our per-example scores.
 """
 

@@ -45,7 +45,7 @@ from pathlib import Path
 from rm_mlflow.data.benchmark import Benchmark, LoadedRows, register_benchmark
 from rm_mlflow.data.hosted import download_hint
 from rm_mlflow.data.options import DataOptions
-from rm_mlflow.data.sources import find_local_copy, hub_offline, read_rows
+from rm_mlflow.data.sources import find_local_copy, hub_file_rows, read_rows
 from rm_mlflow.data.types import PreferenceExample
 from rm_mlflow.data.validation import ConversionReport, Row, convert_rows
 from rm_mlflow.errors import DatasetNotAvailableError
@@ -118,16 +118,7 @@ def _task_rows(task: str, root: Path | None, options: DataOptions, hint: str) ->
         if not path.is_file():
             raise DatasetNotAvailableError(f"long-rewardbench: no {task}.jsonl under {root}")
         return list(read_rows(path))
-    if hub_offline():
-        raise DatasetNotAvailableError(f"{HUB_ID} ({task}.jsonl) is not available offline (HF_HUB_OFFLINE is set). {hint}")
-    from huggingface_hub import hf_hub_download
-
-    try:
-        path = Path(hf_hub_download(HUB_ID, f"{task}.jsonl", repo_type="dataset", revision=options.revision))
-    except Exception as error:  # noqa: BLE001
-        raise DatasetNotAvailableError(f"could not load {HUB_ID} ({task}.jsonl) from the Hub ({error}). {hint}") from error
-    return list(read_rows(path))
-
+    return list(hub_file_rows(HUB_ID, f"{task}.jsonl", options.revision, hint=hint))
 
 def load(benchmark: Benchmark, options: DataOptions, report: ConversionReport) -> LoadedRows:
     """Every task's file, local or from the Hub, in upstream's presentation order."""

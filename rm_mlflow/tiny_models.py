@@ -251,3 +251,125 @@ def build_tiny_judge(output_dir: Path | str, *, verdict: str = "[[A]]", rating: 
         encoding="utf-8",
     )
     return output_dir
+
+
+VL_CHAT_TEMPLATE = (
+    "{% for message in messages %}{{ '<|' + message['role'] + '|>\n' }}"
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}{% for part in message['content'] %}"
+    "{% if part['type'] == 'text' %}{{ part['text'] }}{% else %}{{ '<image>' }}{% endif %}{% endfor %}{% endif %}"
+    "{{ eos_token + '\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}"
+)
+
+
+def draw_tiny_image(path: Path | str | None, *, hue: str, seed: int, size: int = 48) -> bytes:
+    """A real PNG drawn with Pillow: a ``hue`` ("red" or "blue") field with random shapes and a digit; saved to ``path`` when given."""
+    import io
+    import random
+
+    from PIL import Image, ImageDraw
+
+    rng = random.Random(seed)
+    strong, weak = 200 + rng.randrange(40), (rng.randrange(60), rng.randrange(60))
+    base = (strong, *weak) if hue == "red" else (*weak, strong)
+    image = Image.new("RGB", (size + rng.randrange(16), size + rng.randrange(16)), base)
+    draw = ImageDraw.Draw(image)
+    for _ in range(3):
+        x, y = rng.randrange(size // 2), rng.randrange(size // 2)
+        shade = tuple(min(255, channel + 40) for channel in base)
+        (draw.ellipse if rng.random() < 0.5 else draw.rectangle)((x, y, x + 6 + rng.randrange(12), y + 6 + rng.randrange(12)), fill=shade)
+    draw.text((4, 4), str(rng.randrange(10)), fill=(255, 255, 255))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    data = buffer.getvalue()
+    if path is not None:
+        Path(path).write_bytes(data)
+    return data
+
+
+def build_tiny_vl_judge(output_dir: Path | str, *, steps: int = 150, seed: int = 0) -> Path:
+    """Train a tiny LLaVA (a CLIP vision tower and a 2-layer Llama) into a judge that reads the image's colour, and save it with its processor.
+
+    It is trained (seconds on a CPU) on VL-RewardBench's judge prompt over random short answers and drawn images to
+    reply ``"Overall Judgment: Answer 1 is better."`` when the picture is red and ``"... Answer 2 ..."`` when it is
+    blue, whatever the answers say. A real vision-language judge whose verdict depends on the pixels it was sent:
+    for testing that images reach it, never as a judge of quality.
+    """
+    import io
+    import random
+
+    import torch
+    from PIL import Image
+    from transformers import (
+        CLIPImageProcessor,
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+    )
+
+    from rm_mlflow.judges.protocols.vl_rewardbench import prompt_text
+
+    rng = random.Random(seed)
+    words = "the a cat dog red blue square circle two three left right above image shows there is".split()
+
+    def text(n: int) -> str:
+        return " ".join(rng.choice(words) for _ in range(n))
+
+    samples = []
+    for index in range(64):
+        hue = "red" if index % 2 == 0 else "blue"
+        prompt = prompt_text(text(6), [text(10), text(10)])
+        reply = f"Overall Judgment: Answer {1 if hue == 'red' else 2} is better."
+        samples.append((prompt, draw_tiny_image(None, hue=hue, seed=seed * 1000 + index), reply))
+    tokenizer = build_tokenizer([prompt for prompt, _, _ in samples] + [reply for _, _, reply in samples], vocab_size=700)
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<image>"]})
+    image_processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    processor = LlavaProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=8, vision_feature_select_strategy="default",
+                               chat_template=VL_CHAT_TEMPLATE, num_additional_image_tokens=1)
+    torch.manual_seed(seed)
+    config = LlavaConfig(
+        vision_config=CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=32,
+                                       patch_size=8, projection_dim=32),
+        text_config=LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                                num_key_value_heads=2, max_position_embeddings=4096, pad_token_id=tokenizer.pad_token_id,
+                                bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id),
+        image_token_id=tokenizer.convert_tokens_to_ids("<image>"), vision_feature_select_strategy="default", vision_feature_layer=-1,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    model = LlavaForConditionalGeneration(config)
+    encoded = []
+    for prompt, image_bytes, reply in samples:
+        chat = [{"role": "user", "content": [{"type": "text", "text": prompt}, {"type": "image"}]}]
+        rendered = processor.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
+        image = Image.open(io.BytesIO(image_bytes)).convert("RGB")
+        inputs = processor(text=rendered, images=image, return_tensors="pt")
+        reply_ids = tokenizer(reply, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        ids = inputs["input_ids"][0].tolist()
+        encoded.append((ids + reply_ids, [-100] * len(ids) + reply_ids, inputs["pixel_values"]))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(steps):
+        batch = rng.sample(encoded, 8)
+        width = max(len(ids) for ids, _, _ in batch)
+        input_ids = torch.tensor([ids + [tokenizer.pad_token_id] * (width - len(ids)) for ids, _, _ in batch])
+        labels = torch.tensor([labels + [-100] * (width - len(labels)) for _, labels, _ in batch])
+        attention_mask = (torch.arange(width)[None, :] < torch.tensor([len(ids) for ids, _, _ in batch])[:, None]).long()
+        loss = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels, pixel_values=torch.cat([p for _, _, p in batch])).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.eval()
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    model.generation_config.do_sample = False
+    model.save_pretrained(output_dir)
+    processor.save_pretrained(output_dir)
+    (output_dir / "README.md").write_text(
+        "# Tiny colour-reading vision-language judge\n\n"
+        f"A LLaVA (1-layer CLIP vision tower, 2-layer Llama) trained by rm-mlflow (seed {seed}, {steps} steps, final loss {loss.item():.4f}) "
+        "to answer VL-RewardBench's judge prompt with Answer 1 for a red picture and Answer 2 for a blue one, whatever the answers say. "
+        "For tests that images reach the judge only.\n",
+        encoding="utf-8",
+    )
+    return output_dir

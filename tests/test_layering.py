@@ -10,7 +10,7 @@ from tests.helpers import REPO_ROOT
 PACKAGE = REPO_ROOT / "rm_mlflow"
 # Lower layers never import higher ones (metrics is benchmark-free arithmetic at the bottom).
 LAYERS = [
-    ("rm_mlflow.errors", "rm_mlflow._registry", "rm_mlflow._lazy", "rm_mlflow.retry", "rm_mlflow.progress"),
+    ("rm_mlflow.errors", "rm_mlflow._registry", "rm_mlflow._lazy", "rm_mlflow.retry", "rm_mlflow.progress", "rm_mlflow._cache_dir"),
     ("rm_mlflow.metrics",),
     ("rm_mlflow.data",),
     ("rm_mlflow.scoring", "rm_mlflow.judges", "rm_mlflow.tiny_models"),

@@ -43,6 +43,13 @@ Aggregator = Callable[[Sequence[ExampleOutcome]], BenchmarkScores]
 Combiner = Callable[[Mapping[str, BenchmarkScores]], dict[str, float]]
 # Each game's decision against the label (+1 right, -1 wrong, 0 none), from an example's scores or a judge's votes.
 GameRule = Callable[[PreferenceExample, ExampleScores], tuple[int, ...]]
+# An example's correctness from its games' decisions; None leaves it out of accuracy (VL-RewardBench's unclear majorities).
+VoteRule = Callable[[tuple[int, ...]], float | None]
+
+
+def net_vote(votes: tuple[int, ...]) -> float:
+    """Right when the decisions net positive (JudgeBench: a tie or a loss is wrong)."""
+    return 1.0 if sum(votes) > 0 else 0.0
 
 
 @dataclass(frozen=True)
@@ -58,8 +65,9 @@ class Benchmark:
         example_credit: a rule that also needs the example (Long-RewardBench's presentation order):
             ``(example, chosen scores, rejected scores) -> credit``; used in place of ``correctness`` when set.
         combine: cross-benchmark figures, given every benchmark's scores of the same evaluation.
-        games: for benchmarks scored by games (JudgeBench): each game's decision; an example is then correct when
-            its net vote is positive, and ``correctness`` is not used.
+        games: for benchmarks scored by games (JudgeBench): each game's decision; ``decide`` then reads the
+            example's correctness from them (by default: right when the net vote is positive), and ``correctness`` is not used.
+        decide: how the games' decisions make the example's correctness (None: left out of accuracy).
         cluster_of: which examples a bootstrap resamples together (each example alone by default).
         hub_id: the dataset's Hugging Face Hub id, when it lives there.
         default_split: the split used when none is asked for.
@@ -79,6 +87,7 @@ class Benchmark:
     example_credit: Callable[[PreferenceExample, tuple[float, ...], tuple[float, ...]], float] | None = None
     combine: Combiner | None = None
     games: GameRule | None = None
+    decide: VoteRule = net_vote
     cluster_of: ClusterOf = by_example
     hub_id: str | None = None
     default_split: str = "train"
@@ -94,7 +103,7 @@ class Benchmark:
         chosen, rejected = scores.chosen, scores.rejected
         votes = self.games(example, scores) if self.games is not None else ()
         if votes:
-            correct: float | None = 1.0 if sum(votes) > 0 else 0.0
+            correct: float | None = self.decide(votes)
         elif scores.credit is not None:
             correct = scores.credit
         elif not rejected:
@@ -154,7 +163,10 @@ def examples_digest(examples: Sequence[PreferenceExample]) -> str:
     """A digest of every example's id, subset, prompt and responses, in order: one changed character changes it."""
     digest = hashlib.sha256()
     for example in examples:
-        digest.update(json.dumps([example.id, example.subset, example.prompt, example.chosen, example.rejected], ensure_ascii=False).encode())
+        fields = [example.id, example.subset, example.prompt, example.chosen, example.rejected]
+        if example.images:  # by content; a text-only example's digest is what it always was
+            fields.append([image.sha256 for image in example.images])
+        digest.update(json.dumps(fields, ensure_ascii=False).encode())
         digest.update(b"\n")
     return digest.hexdigest()[:16]
 

@@ -148,15 +148,35 @@ def hub_file_rows(repo_id: str, filename: str, revision: str | None, *, hint: st
 
     Raises a clear :class:`DatasetNotAvailableError` when the Hub is unreachable.
     """
+    yield from read_rows(hub_file(repo_id, filename, revision, hint=hint))
+
+
+def hub_file(repo_id: str, filename: str, revision: str | None, *, hint: str) -> Path:
+    """One file of a Hub dataset repository, downloaded (or found in the Hub cache); a clear error offline or when the Hub fails."""
     if hub_offline():
         raise DatasetNotAvailableError(f"{repo_id} ({filename}) is not available offline (HF_HUB_OFFLINE is set). {hint}")
     from huggingface_hub import hf_hub_download
 
     try:
-        path = Path(hf_hub_download(repo_id, filename, repo_type="dataset", revision=revision))
+        return Path(hf_hub_download(repo_id, filename, repo_type="dataset", revision=revision))
     except Exception as error:  # noqa: BLE001
         raise DatasetNotAvailableError(f"could not load {repo_id} ({filename}) from the Hub ({error}). {hint}") from error
-    yield from read_rows(path)
+
+
+def parquet_rows(path: Path, *, batch_rows: int = 16) -> Iterator[Row]:
+    """The rows of a parquet file, ``batch_rows`` at a time (image sets: one batch of pictures in memory, never the file)."""
+    import pyarrow.parquet as pq
+
+    try:
+        reader = pq.ParquetFile(path)
+    except Exception as error:  # noqa: BLE001 - pyarrow raises many types for a malformed file
+        raise DataValidationError(str(path), None, None, f"not a readable parquet file: {first_line(error)}") from None
+    index = 0
+    with reader:
+        for batch in reader.iter_batches(batch_size=batch_rows):
+            for record in batch.to_pylist():
+                index += 1
+                yield Row(source=str(path), index=index, data=record)
 
 
 def hub_split_names(repo_id: str, revision: str | None, *, hint: str) -> list[str]:

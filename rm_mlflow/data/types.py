@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
+
+if TYPE_CHECKING:
+    from rm_mlflow.data.images import ImageRef
 
 ExampleKind = Literal["pairwise", "best_of_n", "multi_chosen", "instruction"]
 # metadata key: the benchmark's protocol has generative judges rate each answer of this row, with the named rating prompt
@@ -12,6 +15,9 @@ RATE_EACH_ANSWER = "judge_rates_each_answer"
 # metadata key: the orders the benchmark's protocol shows a pair in, each a tuple of indices into responses() for answers A, B
 # (JudgeBench: the published order, then the swapped one); a judge asks exactly these, one game each, instead of drawing an order
 GAME_ORDERS = "game_orders"
+# metadata key: the judge protocol (rm_mlflow.judges.protocols) a benchmark's authors judge this row by (VL-RewardBench's own
+# prompt, parsing and k-sample majority), in place of rewardbench's prompts
+JUDGE_PROTOCOL = "judge_protocol"
 
 
 class ChatMessage(TypedDict):
@@ -26,7 +32,7 @@ class PreferenceExample:
     """One prompt with the responses a reward model must rank.
 
     ``prompt`` is the conversation before the scored response (multi-turn allowed, ending with a
-    user turn). Pairs are one chosen vs one rejected, best-of-N is one chosen vs N rejected,
+    user turn); ``images`` go with its last user turn. Pairs are one chosen vs one rejected, best-of-N is one chosen vs N rejected,
     RewardBench 2 Ties rows have several chosen. Instruction rows have one response and no
     rejected: they are scored, never counted for accuracy.
     """
@@ -37,6 +43,7 @@ class PreferenceExample:
     chosen: tuple[str, ...]
     rejected: tuple[str, ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict, compare=False)
+    images: tuple[ImageRef, ...] = ()  # what the prompt shows, by reference (rm_mlflow.data.images); decoded only when a model looks
 
     @property
     def kind(self) -> ExampleKind:

@@ -33,13 +33,15 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from rm_mlflow.data.types import GAME_ORDERS, RATE_EACH_ANSWER, PreferenceExample
+from rm_mlflow.data.images import ImageRef
+from rm_mlflow.data.types import GAME_ORDERS, JUDGE_PROTOCOL, RATE_EACH_ANSWER, PreferenceExample
 from rm_mlflow.errors import ModelLoadError, OptionError, SequenceTooLongError
 from rm_mlflow.judges.backends import Generation, JudgeBackend, build_backend, choose_backend
 from rm_mlflow.judges.backends.base import no_room_message
 from rm_mlflow.judges.backends.endpoint import ENDPOINT_FILE
 from rm_mlflow.judges.base import Judge, JudgeCall, Judgments, Verdict
 from rm_mlflow.judges.prompts import LETTERS, four_prompt, judge_messages, pair_prompt, parse_choice, parse_rating, rating_prompt
+from rm_mlflow.judges.protocols import JUDGE_PROTOCOLS
 from rm_mlflow.metrics.outcomes import metric_slug
 from rm_mlflow.scoring.base import Conversation, ExampleScores, MarginReading, Review, Work
 from rm_mlflow.scoring.distributed import SINGLE_PROCESS, ProcessGroup
@@ -56,8 +58,14 @@ _MACHINE_ONLY = ("batch_size", "max_tokens_per_batch", "judge_concurrency", "jud
 
 
 def chat_key(chat: Conversation) -> str:
-    """The cache key of a judge chat."""
-    return hashlib.sha256(json.dumps([[m["role"], m["content"]] for m in chat]).encode()).hexdigest()
+    """The cache key of a judge chat; an image in it counts by its content hash."""
+    return hashlib.sha256(json.dumps([[m["role"], m["content"]] for m in chat], default=_image_key).encode()).hexdigest()
+
+
+def _image_key(value: Any) -> str:
+    if isinstance(value, ImageRef):
+        return value.reference
+    raise TypeError(f"a judge chat holds a {type(value).__name__}")
 
 
 class GenerativeJudge(Judge):
@@ -80,6 +88,8 @@ class GenerativeJudge(Judge):
     # -- what to ask -------------------------------------------------------------------------------------------
     def plan(self, example: PreferenceExample) -> list[JudgeCall]:
         """Every judge call ``example`` needs, in a fixed order (the same on every run with the same seed)."""
+        if (protocol := example.metadata.get(JUDGE_PROTOCOL)) is not None:  # the benchmark authors' own judge path
+            return JUDGE_PROTOCOLS.get(protocol).plan(example, self.settings.judge, self._draw)
         responses = example.responses()
         variant = example.metadata.get(RATE_EACH_ANSWER)
         if variant or self.settings.judge.mode == "ratings" or not example.rejected:
@@ -166,6 +176,8 @@ class GenerativeJudge(Judge):
     # -- reading the answers -----------------------------------------------------------------------------------
     def parse(self, call: JudgeCall, answer: Generation) -> Verdict:
         """A rating (1-10) for a rating call, else the letter of the answer the judge picked; None when the answer holds none."""
+        if call.form in JUDGE_PROTOCOLS:
+            return JUDGE_PROTOCOLS.get(call.form).parse(call, answer)
         if call.form == "rating":
             return parse_rating(answer.text)
         verdict = parse_choice(answer.text, LETTERS[: len(call.shown)])
@@ -173,6 +185,8 @@ class GenerativeJudge(Judge):
 
     def aggregate(self, example: PreferenceExample, calls: Sequence[JudgeCall], answers: Sequence[Generation]) -> ExampleScores:
         """Credit from the verdicts (see the module docstring), and every answer with its verdict as table columns."""
+        if calls and calls[0].form in JUDGE_PROTOCOLS:
+            return JUDGE_PROTOCOLS.get(calls[0].form).aggregate(example, calls, answers)
         verdicts = [self.parse(call, answer) for call, answer in zip(calls, answers, strict=True)]
         n = len(example.chosen)
         details: dict[str, Any] = {
@@ -246,6 +260,7 @@ class GenerativeJudge(Judge):
             "judge_mode": self.settings.judge.mode,
             "judge_orders": self.settings.judge.orders,
             "judge_seed": self.settings.judge.seed,
+            "judge_samples": self.settings.judge.samples,
             "max_new_tokens": self.settings.judge.max_new_tokens,
             "device": self.device,
             **self.backend.describe(),

@@ -25,12 +25,11 @@ they are kept in a cache shared by every evaluation (``RM_MLFLOW_CACHE_DIR``, de
 from __future__ import annotations
 
 import inspect
-import os
 from collections.abc import Sequence
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
+from rm_mlflow._cache_dir import cache_dir
 from rm_mlflow.data.types import ChatMessage, PreferenceExample
 from rm_mlflow.errors import ModelLoadError, OptionError
 from rm_mlflow.scoring.base import Conversation, MarginReading, RewardModel, TokenizedConversation, padded
@@ -52,12 +51,6 @@ from rm_mlflow.scoring.templates import ChatFormatter
 
 MAX_PROMPT_LENGTH = 128  # DPOInference.max_prompt_length
 COMPANION = "companion"  # the role of the example's other responses carried in a unit (they set the truncation, not the score)
-CACHE_DIR_ENV = "RM_MLFLOW_CACHE_DIR"
-
-
-def cache_dir() -> Path:
-    """Where caches shared across evaluations live (``RM_MLFLOW_CACHE_DIR``, default ``~/.cache/rm-mlflow``)."""
-    return Path(os.environ.get(CACHE_DIR_ENV) or Path.home() / ".cache" / "rm-mlflow").expanduser()
 
 
 class DPORewardModel(RewardModel):

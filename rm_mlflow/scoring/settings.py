@@ -120,6 +120,9 @@ class JudgeSettings:
         "generative judges: one seeded order per comparison (default), or both (every order; reports position consistency)",
         choices=JUDGE_ORDERS, key="judge_orders", model=True))
     seed: int = field(default=0, metadata=option("generative judges: seed of the A/B order (default 0)", key="judge_seed", model=True))
+    samples: int = field(default=1, metadata=option(
+        "generative judges, on benchmarks whose authors vote over samples (VL-RewardBench): calls per item, each in its own drawn "
+        "answer order, decided by majority (default 1)", key="judge_samples", model=True, positive=True))
     max_new_tokens: int = field(default=2048, metadata=option(
         "generative judges: longest answer in tokens (default 2048)", model=True, positive=True))
     concurrency: int = field(default=10, metadata=option(
@@ -135,7 +138,7 @@ class JudgeSettings:
         _check_choice("judge_backend", self.backend, JUDGE_BACKEND_NAMES)
         _check_choice("judge_mode", self.mode, JUDGE_MODES)
         _check_choice("judge_orders", self.orders, JUDGE_ORDERS)
-        for name, value in (("max_new_tokens", self.max_new_tokens), ("judge_concurrency", self.concurrency),
+        for name, value in (("max_new_tokens", self.max_new_tokens), ("judge_concurrency", self.concurrency), ("judge_samples", self.samples),
                             ("tensor_parallel_size", self.tensor_parallel_size)):
             _check_positive(name, value)
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):

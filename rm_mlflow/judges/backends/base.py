@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rm_mlflow._registry import Registry
-from rm_mlflow.errors import OptionError, RmMlflowError
+from rm_mlflow.errors import ModelLoadError, OptionError, RmMlflowError
 from rm_mlflow.scoring.base import Conversation, TokenizedConversation
 from rm_mlflow.scoring.lengths import tokenize_with_limit
 from rm_mlflow.scoring.settings import ScoringSettings
@@ -62,6 +62,9 @@ def judge_prompt_tokens(
     position limit: a longer one is refused (``truncation none``, naming it) or cut. rewardbench's own comment says
     not to add special tokens again (its vLLM path then passes the text anyway, so a template that writes BOS gets two there).
     """
+    if any(not isinstance(message["content"], str) for chat in chats for message in chat):
+        raise ModelLoadError("these judge prompts carry images, and this judge is text-only: pass a vision-language judge "
+                             "(a model transformers loads with AutoModelForImageTextToText, or an endpoint serving one)")
     room = settings.max_length if max_positions is None else min(settings.max_length, max_positions - settings.judge.max_new_tokens)
     if room < 1:
         raise OptionError(no_room_message(settings.judge.max_new_tokens, max_positions))

@@ -75,7 +75,8 @@ class EndpointBackend(JudgeBackend):
     def _complete(self, chat: Conversation) -> Generation:
         import requests
 
-        body = {"model": self.model, "messages": [dict(m) for m in chat], "max_tokens": self.settings.judge.max_new_tokens, "temperature": 0}
+        body = {"model": self.model, "messages": [wire_message(m) for m in chat], "max_tokens": self.settings.judge.max_new_tokens,
+                "temperature": 0}
         where = redact_url(self.url)
         try:
             with self._session.post(self.url, data=json.dumps(body), timeout=(10, 600), stream=True) as response:
@@ -92,6 +93,16 @@ class EndpointBackend(JudgeBackend):
     def describe(self) -> dict[str, Any]:
         """Backend, the endpoint's address (no credentials) and the model name sent."""
         return {"backend": self.name, "endpoint": redact_url(self.url), "endpoint_model": self.model}
+
+
+def wire_message(message: Any) -> dict[str, Any]:
+    """A chat turn as OpenAI's API takes it: text as is; a turn with images as content parts, each image a base64 ``data:`` URL."""
+    content = message["content"]
+    if isinstance(content, str):
+        return dict(message)
+    parts = [{"type": "text", "text": part["text"]} if part["type"] == "text" else
+             {"type": "image_url", "image_url": {"url": part["image"].data_url()}} for part in content]
+    return {"role": message["role"], "content": parts}
 
 
 def completions_url(endpoint: str) -> str:

@@ -7,8 +7,9 @@ from typing import Any
 
 from rm_mlflow.errors import ModelLoadError
 from rm_mlflow.judges.backends.base import BackendSpec, Generation, JudgeBackend, OnDone, judge_prompt_tokens, register_backend
+from rm_mlflow.judges.backends.transformers_vision import build_vision, is_vision_language
 from rm_mlflow.scoring.base import Conversation, TokenizedConversation, padded
-from rm_mlflow.scoring.hf import input_device, load_tokenizer, load_weights
+from rm_mlflow.scoring.hf import input_device, load_config, load_tokenizer, load_weights
 from rm_mlflow.scoring.lengths import position_limit
 from rm_mlflow.scoring.settings import ScoringSettings, default_token_budget
 from rm_mlflow.scoring.templates import RAW, TOKENIZER, resolve_template
@@ -87,10 +88,12 @@ def _as_list(value: Any) -> list[int]:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def build_transformers(model: str, settings: ScoringSettings) -> TransformersBackend:
-    """The judge's weights and tokenizer (left padding, a chat template the judge prompt goes in)."""
+def build_transformers(model: str, settings: ScoringSettings) -> JudgeBackend:
+    """The judge's weights and tokenizer (left padding, a chat template the judge prompt goes in); a vision-language judge's own backend."""
     from transformers import AutoModelForCausalLM
 
+    if is_vision_language(load_config(model, settings)):
+        return build_vision(model, settings)
     tokenizer = load_tokenizer(model, settings)
     tokenizer.padding_side = "left"
     if settings.chat_template == RAW:

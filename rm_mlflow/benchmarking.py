@@ -303,6 +303,7 @@ def _benchmark_report(
                 "chosen_chars": lengths[-1][0],
                 "rejected_chars": lengths[-1][1],
                 "num_turns": len(example.prompt),
+                **({"images": [image.reference for image in example.images]} if example.images else {}),
                 **({"votes": list(outcome.votes)} if outcome.votes else {}),
                 **example_scores.extras,
                 **example_scores.details,

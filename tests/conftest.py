@@ -49,6 +49,14 @@ def tiny_judge(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_vl_judge(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny LLaVA trained in-test into a judge that answers Answer 1 for a red picture, Answer 2 for a blue one (see build_tiny_vl_judge)."""
+    from rm_mlflow.tiny_models import build_tiny_vl_judge
+
+    return build_tiny_vl_judge(tmp_path_factory.mktemp("tiny-vl-judge") / "judge")
+
+
+@pytest.fixture(scope="session")
 def judge_server(tmp_path_factory: pytest.TempPathFactory, tiny_judge) -> Iterator[JudgeServer]:
     """``transformers serve`` on loopback serving the tiny judge: a real OpenAI-compatible endpoint."""
     server = JudgeServer(tiny_judge, tmp_path_factory.mktemp("judge-server")).start()

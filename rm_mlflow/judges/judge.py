@@ -39,6 +39,7 @@ from rm_mlflow.errors import ModelLoadError, OptionError, SequenceTooLongError
 from rm_mlflow.judges.backends import Generation, JudgeBackend, build_backend, choose_backend
 from rm_mlflow.judges.backends.base import no_room_message
 from rm_mlflow.judges.backends.endpoint import ENDPOINT_FILE
+from rm_mlflow.judges.backends.transformers_vision import is_vision_language
 from rm_mlflow.judges.base import Judge, JudgeCall, Judgments, Verdict
 from rm_mlflow.judges.prompts import LETTERS, four_prompt, judge_messages, pair_prompt, parse_choice, parse_rating, rating_prompt
 from rm_mlflow.judges.protocols import JUDGE_PROTOCOLS
@@ -328,8 +329,10 @@ def load_generative(model: str, settings: ScoringSettings) -> GenerativeJudge:
 GENERATIVE = register_loader(
     ModelLoader(
         name="generative",
-        description="LLM judges (rewardbench-gen prompts): local transformers generation, vLLM, or an OpenAI-compatible --judge_endpoint",
-        accepts=lambda config, settings: False,  # a causal LM may be a policy, a DPO model or a judge: asked for by name
+        description="LLM and vision-language judges (rewardbench-gen prompts, or a benchmark authors' own): local transformers "
+                    "generation, vLLM, or an OpenAI-compatible --judge_endpoint",
+        # a causal LM may be a policy, a DPO model or a judge: asked for by name; an image-text-to-text model generates, so judges
+        accepts=lambda config, settings: is_vision_language(config),
         load=load_generative,
         claims=lambda settings: settings.judge.endpoint is not None,
         preflight=check_judge_options,

@@ -1,9 +1,10 @@
 """Per-example views in MLflow: the wrongly ranked examples and a seeded sample of the rest as traces with feedback.
 
-Each trace holds one example (its prompt and responses as inputs, the scores, correctness and margin as
-outputs) in the run's experiment, linked to the run (``mlflow.sourceRun``), so the run page's Traces tab
-lists them; two feedback assessments from the code source ``rm-mlflow`` say whether the model ranked it
-correctly and by what margin, and are what the evaluation UI filters and shows.
+Each trace holds one example (its prompt and responses as inputs, with the artifact paths of its images when it
+has any, the scores, correctness and margin as outputs) in the run's experiment, linked to the run
+(``mlflow.sourceRun``), so the run page's Traces tab lists them; two feedback assessments from the code source
+``rm-mlflow`` say whether the model ranked it correctly and by what margin, and are what the evaluation UI filters
+and shows.
 """
 
 from __future__ import annotations
@@ -11,14 +12,18 @@ from __future__ import annotations
 import logging
 import math
 import random
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from rm_mlflow.benchmarking import EvaluationReport
 from rm_mlflow.data.benchmark import LoadedBenchmark
+from rm_mlflow.data.images import ImageRef
 
 logger = logging.getLogger(__name__)
 SOURCE_RUN = "mlflow.sourceRun"  # mlflow.tracing.constant.TraceMetadataKey.SOURCE_RUN
+IMAGE_ARTIFACTS = "example_images"  # where a traced example's images go in its run's artifacts
 
 
 def pick_examples(correct: Sequence[float | None], limit: int, seed: int) -> list[int]:
@@ -42,10 +47,13 @@ def log_example_traces(
         table = report.benchmarks[name].examples
         for index in pick_examples(table["correct"].tolist(), limit, seed):
             example, row = loaded.examples[index], table.iloc[index]
+            inputs = {"prompt": [dict(m) for m in example.prompt], "chosen": list(example.chosen), "rejected": list(example.rejected)}
+            if example.images:  # the pictures themselves go beside the trace, as run artifacts named by content hash
+                inputs["images"] = [_log_image(image, run_id) for image in example.images]
             span = mlflow.start_span_no_context(
                 name=f"{name}/{example.subset}",
                 span_type="EVALUATOR",
-                inputs={"prompt": [dict(m) for m in example.prompt], "chosen": list(example.chosen), "rejected": list(example.rejected)},
+                inputs=inputs,
                 experiment_id=experiment_id,
                 metadata={SOURCE_RUN: run_id},
                 tags={"rm_mlflow.benchmark": name, "rm_mlflow.subset": example.subset, "rm_mlflow.example_id": example.id},
@@ -63,6 +71,18 @@ def log_example_traces(
         mlflow.log_feedback(trace_id=trace_id, name="margin", value=outputs["margin"], source=source,
                             rationale="lowest chosen score minus highest rejected score")
     return len(feedback)
+
+
+def _log_image(image: ImageRef, run_id: str) -> str:
+    """Log one example's image to the run under ``example_images/`` (once per content) and return its artifact path."""
+    import mlflow
+
+    name = f"{image.sha256}.{image.format.lower()}"
+    with tempfile.TemporaryDirectory() as folder:
+        copy = Path(folder) / name
+        copy.write_bytes(image.read_bytes())
+        mlflow.MlflowClient().log_artifact(run_id, str(copy), IMAGE_ARTIFACTS)
+    return f"{IMAGE_ARTIFACTS}/{name}"
 
 
 def _floats(values: Any) -> list[float]:

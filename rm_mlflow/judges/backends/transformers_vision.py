@@ -20,9 +20,16 @@ from rm_mlflow.scoring.settings import ScoringSettings
 
 
 def is_vision_language(config: Any) -> bool:
-    """Whether transformers loads this checkpoint with ``AutoModelForImageTextToText`` (LLaVA, Qwen2-VL, Idefics, ...)."""
+    """Whether the checkpoint is an image-text-to-text generator (LLaVA, Qwen2-VL, Idefics, ...), as ``transformers serve`` tells.
+
+    By its saved architecture, so a vision-language reward model with a classification head is not one; by its model
+    type when no architecture is saved.
+    """
     from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
 
+    architectures = getattr(config, "architectures", None)
+    if architectures:
+        return architectures[0] in set(MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES.values())
     return getattr(config, "model_type", None) in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
 
 

@@ -13,7 +13,7 @@ import shlex
 
 import pytest
 
-from tests.helpers import REPO_ROOT, SAMPLE_DATA, free_port, write_jsonl
+from tests.helpers import REPO_ROOT, SAMPLE_DATA, free_port, vl_row, write_jsonl, write_vl_parquet
 
 TABLE = REPO_ROOT / "docs" / "bad-inputs.md"
 ROW = re.compile(
@@ -37,7 +37,7 @@ def table_rows() -> list[dict[str, str]]:
 def placeholders(tmp_path_factory, tiny_llama, shared_data, tiny_causal_lms, tiny_custom_head) -> dict[str, str]:
     import shutil
 
-    from rm_mlflow.tiny_models import build_tiny_reward_model
+    from rm_mlflow.tiny_models import build_tiny_reward_model, draw_tiny_image
 
     root = tmp_path_factory.mktemp("bad-inputs")
     shutil.copytree(tiny_causal_lms["policy"], root / "no-tokenizer")
@@ -59,6 +59,14 @@ def placeholders(tmp_path_factory, tiny_llama, shared_data, tiny_causal_lms, tin
     (root / "rm-bench-short" / "rm-bench").mkdir(parents=True)
     (root / "rm-bench-short" / "rm-bench" / "chat_filtered.json").write_text(
         '[{"id": 1, "prompt": "Q", "subset": "alpacaeval", "chosen": ["a", "b"], "rejected": ["c", "d", "e"]}]')
+    write_vl_parquet([vl_row("RLAIF-V_1", {"bytes": None, "path": "gone.png"})], root / "vl-missing" / "vl-rewardbench" / "test.parquet")
+    write_vl_parquet([vl_row("RLAIF-V_1", {"bytes": b"\x89PNG\r\n\x1a\n" + bytes(64), "path": "x.png"})],
+                     root / "vl-broken" / "vl-rewardbench" / "test.parquet")
+    write_vl_parquet([vl_row("RLAIF-V_1", {"bytes": None, "path": "huge.png"})], root / "vl-huge" / "vl-rewardbench" / "test.parquet")
+    write_vl_parquet([vl_row("RLAIF-V_1", {"bytes": draw_tiny_image(None, hue="red", seed=1), "path": "a.png"})],
+                     root / "vl-good" / "vl-rewardbench" / "test.parquet")
+    with (root / "vl-huge" / "vl-rewardbench" / "huge.png").open("wb") as huge:  # sparse: refused by its size, never read
+        huge.truncate(40 * 2**20)
     os.mkfifo(root / "pipe.jsonl")
     (root / "loop.jsonl").symlink_to(root / "loop.jsonl")
     return {

@@ -148,6 +148,8 @@ def _checked_format(data: bytes) -> str:
             image.load()
     except ImageError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+    except UnidentifiedImageError:
+        raise ImageError(f"not a decodable image (no format Pillow reads; it starts {data[:8]!r})") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         raise ImageError(f"not a decodable image ({str(error).splitlines()[0][:120] or type(error).__name__})") from None
     return image_format

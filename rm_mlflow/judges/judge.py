@@ -337,5 +337,7 @@ GENERATIVE = register_loader(
         claims=lambda settings: settings.judge.endpoint is not None,
         preflight=check_judge_options,
         preview=lambda model, settings: check_local_judge(model, settings),  # checks only: a judge is not scored by the engine
+        # an endpoint's model is a name on a server, which says whether it takes image parts
+        sees_images=lambda model, settings: not choose_backend(settings).local or is_vision_language(load_config(model, settings)),
     )
 )

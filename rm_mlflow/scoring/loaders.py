@@ -34,6 +34,17 @@ class ModelLoader:
     preflight: Callable[[ScoringSettings], None] | None = None  # checks the kind's options before any data, weights or run
     # a weightless model (config and tokenizer only) whose ``tokenize`` applies the kind's formatting and length rules
     preview: Callable[[str, ScoringSettings], RewardModel | None] | None = None
+    # whether the model, by its config, sees an example's images (None: the kind reads text only); asked before weights load
+    sees_images: Callable[[str, ScoringSettings], bool] | None = None
+
+
+def check_sees_images(kind: str, model: str, settings: ScoringSettings, benchmark: str) -> None:
+    """Refuse, before any weights load, a model that would read only the text of ``benchmark``'s image-bearing items."""
+    kind = kind if kind != "auto" else detect_kind(model, settings)
+    loader = MODEL_LOADERS.get(kind)
+    if loader.sees_images is None or not loader.sees_images(model, settings):
+        raise ModelLoadError(f"{benchmark}: its items carry images, and {model} ({kind}) reads text only; evaluate a vision-language judge "
+                             "(an image-text-to-text model, or --judge_endpoint serving one)")
 
 
 # the modules that register the shipped kinds (a generative judge is not a forward-pass model: it lives in rm_mlflow.judges)

@@ -81,11 +81,17 @@ def preview_model(plan: ModelPlan) -> RewardModel | None:
     Hugging Face folders and Hub ids, and ``rm_mlflow``-flavor models, have one; other MLflow flavors load
     their weights to reach the tokenizer, so they have none.
     """
+    folder = model_folder(plan)
+    return None if folder is None else preview_reward_model(folder, plan.settings, kind=plan.kind)
+
+
+def model_folder(plan: ModelPlan) -> str | None:
+    """Where the planned model's config and tokenizer are read without its weights (a Hub id, a folder); None for other MLflow flavors."""
     if plan.reference.source == "huggingface":
-        return preview_reward_model(plan.reference.uri, plan.settings, kind=plan.kind)
+        return plan.reference.uri
     if FLAVOR_NAME not in plan.pyfunc_model.metadata.flavors:
         return None
-    return preview_reward_model(str(plan.pyfunc_model.get_raw_model().model_dir), plan.settings, kind=plan.kind)
+    return str(plan.pyfunc_model.get_raw_model().model_dir)
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from process_memory import rss_mib
 
 REPO = Path(__file__).resolve().parent.parent
 TEXT = REPO.parent / "shared" / "data" / "llmbar" / "Natural.json"
@@ -38,13 +39,13 @@ def measure(tokens: int, model_dir: Path, work: Path) -> dict:
     prompt = tokenizer.decode(tokenizer(text)["input_ids"][: tokens - 64])
     work.mkdir(parents=True, exist_ok=True)
     (work / "pair.jsonl").write_text(json.dumps({"prompt": prompt, "chosen": "A short grounded answer.", "rejected": "No."}) + "\n")
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before, _ = rss_mib()
     start = time.perf_counter()
     outcome = run_evaluation(EvaluationRequest(model=str(model_dir), datasets=[str(work / "pair.jsonl")], settings={"max_length": 131072},
                                                output_dir=work / "out", progress=False, intervals=IntervalOptions(resamples=0)))
     longest = max(max(row) for row in outcome.report.benchmarks["pair"].examples["chosen_tokens"])
-    return {"tokens": int(longest), "seconds": time.perf_counter() - start, "before_mib": before / 1024,
-            "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {"tokens": int(longest), "seconds": time.perf_counter() - start, "before_mib": before,
+            "peak_mib": rss_mib()[1]}
 
 
 def main() -> int:

@@ -1,7 +1,8 @@
-"""Real processes on loopback for the tests and the benchmarks: an ``mlflow server``, ``rm-mlflow serve``, a ``transformers serve`` judge.
+"""Real loopback servers and published-schema benchmark files, for the tests and the benchmarks.
 
-One copy, in the package (as ``transformers.testing_utils`` is), so the benchmarks under ``benchmarks/`` use
-the same servers as the tests without importing ``tests/``. Nothing here is used by the library itself.
+The servers: an ``mlflow server``, ``rm-mlflow serve``, a ``transformers serve`` judge. One copy, in the package
+(as ``transformers.testing_utils`` is), so the benchmarks under ``benchmarks/`` use the same servers and files as
+the tests without importing ``tests/``. Nothing here is used by the library itself.
 """
 
 from __future__ import annotations
@@ -221,3 +222,24 @@ class JudgeServer:
         """Stop the server (SIGTERM, then SIGKILL after 20s)."""
         if self.process is not None:
             stop_process_group(self.process)
+
+
+def write_vl_parquet(rows: list[dict], path: Path) -> Path:
+    """VL-RewardBench rows as one parquet file in the Hub's schema, the image a {bytes, path} struct as datasets' Image feature stores it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+    schema = pa.schema([("id", pa.string()), ("query", pa.string()), ("response", pa.list_(pa.string())), ("image", image),
+                        ("human_ranking", pa.list_(pa.int64())), ("models", pa.list_(pa.string())), ("judge", pa.string()),
+                        ("rationale", pa.string()), ("query_source", pa.string())])
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path, row_group_size=8)
+    return path
+
+
+def vl_row(item_id: str, image: dict, *, query: str = "What is in the picture?", responses=("A red square.", "A blue circle."),
+           ranking=(0, 1)) -> dict:
+    """One VL-RewardBench row in the Hub schema."""
+    return {"id": item_id, "query": query, "response": list(responses), "image": image, "human_ranking": list(ranking),
+            "models": ["model-a", "model-b"], "judge": "human", "rationale": "", "query_source": "test"}

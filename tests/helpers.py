@@ -23,7 +23,9 @@ from rm_mlflow.testing import (  # noqa: F401 - the servers tests start, importe
     ServiceProcess,
     free_port,
     running_mlflow_server,
+    vl_row,
     wait_for_http,
+    write_vl_parquet,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -37,27 +39,6 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     return path
-
-
-def write_vl_parquet(rows: list[dict], path: Path) -> Path:
-    """VL-RewardBench rows as one parquet file in the Hub's schema, the image a {bytes, path} struct as datasets' Image feature stores it."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
-    schema = pa.schema([("id", pa.string()), ("query", pa.string()), ("response", pa.list_(pa.string())), ("image", image),
-                        ("human_ranking", pa.list_(pa.int64())), ("models", pa.list_(pa.string())), ("judge", pa.string()),
-                        ("rationale", pa.string()), ("query_source", pa.string())])
-    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path, row_group_size=8)
-    return path
-
-
-def vl_row(item_id: str, image: dict, *, query: str = "What is in the picture?", responses=("A red square.", "A blue circle."),
-           ranking=(0, 1)) -> dict:
-    """One VL-RewardBench row in the Hub schema."""
-    return {"id": item_id, "query": query, "response": list(responses), "image": image, "human_ranking": list(ranking),
-            "models": ["model-a", "model-b"], "judge": "human", "rationale": "", "query_source": "test"}
 
 
 def rewardbench_rows() -> list[dict]:

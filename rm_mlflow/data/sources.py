@@ -168,12 +168,13 @@ def parquet_rows(path: Path, *, batch_rows: int = 16) -> Iterator[Row]:
     import pyarrow.parquet as pq
 
     try:
-        reader = pq.ParquetFile(path)
+        # read as it goes: pre-buffering reads column chunks ahead, and arrow's allocator keeps what it freed
+        reader = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
     except Exception as error:  # noqa: BLE001 - pyarrow raises many types for a malformed file
         raise DataValidationError(str(path), None, None, f"not a readable parquet file: {first_line(error)}") from None
     index = 0
     with reader:
-        for batch in reader.iter_batches(batch_size=batch_rows):
+        for batch in reader.iter_batches(batch_size=batch_rows, use_threads=False):
             for record in batch.to_pylist():
                 index += 1
                 yield Row(source=str(path), index=index, data=record)

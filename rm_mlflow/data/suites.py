@@ -41,5 +41,6 @@ register_suite(Suite("rewardbench-v1", "RewardBench v1 as its leaderboard scores
 register_suite(Suite("reasoning", "correct against wrong answers to hard questions", ("judgebench", "rewardmath", "rm-bench")))
 register_suite(Suite("multilingual", "English against 23 other languages: RewardBench and its translations, with the gap",
                      ("rewardbench", "m-rewardbench")))
-register_suite(Suite("all", "every built-in benchmark", ("rewardbench", "rewardbench-prior", "rewardbench2", "rmb", "llmbar", "rm-bench",
-                                                       "judgebench", "rewardmath", "m-rewardbench", "long-rewardbench")))
+register_suite(Suite("all", "every built-in text benchmark (vl-rewardbench needs a vision-language judge)",
+                     ("rewardbench", "rewardbench-prior", "rewardbench2", "rmb", "llmbar", "rm-bench", "judgebench", "rewardmath",
+                      "m-rewardbench", "long-rewardbench")))

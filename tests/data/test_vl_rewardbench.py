@@ -220,12 +220,18 @@ def test_a_registered_vl_judge_is_evaluated_by_mlflow_and_by_the_registration_se
         info = rm_mlflow.log_model(str(tiny_vl_judge), registered_model_name="tiny-vl-judge", settings={"max_new_tokens": 24, "judge_samples": 3})
     logged = Path(mlflow.artifacts.download_artifacts(info.model_uri, dst_path=str(tmp_path / "logged")))
     assert (logged / "reward_model" / "processor_config.json").is_file() and (logged / "reward_model" / "chat_template.jinja").is_file()
-    with mlflow.start_run():
+    with mlflow.start_run() as run:
         result = mlflow.models.evaluate(model="models:/tiny-vl-judge/1", data=["vl-rewardbench"], model_type="reward_model",
                                         evaluators="reward_model",
-                                        evaluator_config={"data_dir": str(root), "progress": False, "bootstrap_resamples": 0})
+                                        evaluator_config={"data_dir": str(root), "progress": False, "bootstrap_resamples": 0, "log_traces": 2})
     assert result.metrics["vl-rewardbench/score"] == pytest.approx(local_run.scores.score, abs=1e-12)  # the logged judge_samples applied
     assert result.metrics["vl-rewardbench/section/hallucination"] == pytest.approx(local_run.scores.sections["hallucination"], abs=1e-12)
+    traces = mlflow.search_traces(run_id=run.info.run_id, return_type="list")
+    shown = {path for trace in traces for path in trace.data.spans[0].inputs["images"]}
+    stored = {item.path for item in client.list_artifacts(run.info.run_id, "example_images")}
+    assert traces and shown == stored and all(path.endswith(".png") for path in stored)  # each traced example's picture beside its trace
+    first = Path(mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path=sorted(stored)[0], dst_path=str(tmp_path / "img")))
+    assert first.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     client.set_registered_model_tag("tiny-vl-judge", "rm_eval", "true")
     queue = JobQueue(tmp_path / "queue.sqlite")

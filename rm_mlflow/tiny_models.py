@@ -20,8 +20,11 @@ ARCHITECTURES = ("llama", "gpt2")
 HEADS = ("classifier", "causal-lm")
 
 
-def build_tokenizer(corpus: Iterable[str], vocab_size: int = 2000):
-    """A byte-level BPE tokenizer trained on ``corpus`` (any text still tokenizes), with BOS/EOS/PAD and a chat template."""
+def build_tokenizer(corpus: Iterable[str], vocab_size: int = 2000, *, model_tokens: dict[str, str] | None = None):
+    """A byte-level BPE tokenizer trained on ``corpus`` (any text still tokenizes), with BOS/EOS/PAD and a chat template.
+
+    ``model_tokens`` are the named special tokens a processor looks up (Gemma 3's ``boi_token``, ``image_token``, ...).
+    """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -29,7 +32,8 @@ def build_tokenizer(corpus: Iterable[str], vocab_size: int = 2000):
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS + list((model_tokens or {}).values()),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
     tokenizer.train_from_iterator(list(corpus), trainer=trainer)
     wrapped = PreTrainedTokenizerFast(
@@ -39,6 +43,7 @@ def build_tokenizer(corpus: Iterable[str], vocab_size: int = 2000):
         pad_token="<pad>",
         unk_token="<unk>",
         model_input_names=["input_ids", "attention_mask"],
+        **({"model_specific_special_tokens": dict(model_tokens)} if model_tokens else {}),
     )
     wrapped.chat_template = CHAT_TEMPLATE
     return wrapped
@@ -372,4 +377,46 @@ def build_tiny_vl_judge(output_dir: Path | str, *, steps: int = 150, seed: int =
         "For tests that images reach the judge only.\n",
         encoding="utf-8",
     )
+    return output_dir
+
+
+def build_tiny_vl_classifier(output_dir: Path | str, *, seed: int = 0) -> Path:
+    """Save a randomly initialised vision-language reward model and its processor.
+
+    A tiny Gemma 3: SigLIP vision tower, 2-layer text model, a one-logit head. Its scores are random functions of the
+    picture and the text; never a trained model.
+    """
+    import torch
+    from transformers import Gemma3Config, Gemma3ForSequenceClassification, Gemma3Processor, Gemma3TextConfig, SiglipVisionConfig
+    from transformers.models.gemma3.image_processing_pil_gemma3 import Gemma3ImageProcessorPil
+
+    from rm_mlflow.data.sample import sample_corpus
+
+    image_tokens = {"boi_token": "<start_of_image>", "eoi_token": "<end_of_image>", "image_token": "<image_soft_token>"}
+    tokenizer = build_tokenizer(sample_corpus(), vocab_size=800, model_tokens=image_tokens)
+    processor = Gemma3Processor(image_processor=Gemma3ImageProcessorPil(size={"height": 32, "width": 32}), tokenizer=tokenizer,
+                                chat_template=VL_CHAT_TEMPLATE.replace("'<image>'", "'<start_of_image>'"), image_seq_length=4)
+    torch.manual_seed(seed)
+    config = Gemma3Config(
+        text_config=Gemma3TextConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                                     num_key_value_heads=1, head_dim=16, max_position_embeddings=4096, pad_token_id=tokenizer.pad_token_id),
+        vision_config=SiglipVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=32,
+                                         patch_size=8),
+        mm_tokens_per_image=4, boi_token_index=tokenizer.convert_tokens_to_ids(image_tokens["boi_token"]),
+        eoi_token_index=tokenizer.convert_tokens_to_ids(image_tokens["eoi_token"]),
+        image_token_index=tokenizer.convert_tokens_to_ids(image_tokens["image_token"]), num_labels=1,
+    )
+    config.pad_token_id = tokenizer.pad_token_id
+    model = Gemma3ForSequenceClassification(config).eval()
+    with torch.no_grad():  # Gemma 3 starts its image projection at zero, which would make the picture count for nothing
+        for name, parameter in model.named_parameters():
+            if "multi_modal_projector" in name and parameter.dim() > 1:
+                parameter.normal_(std=0.5)
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(output_dir)
+    processor.save_pretrained(output_dir)
+    (output_dir / "README.md").write_text(
+        f"# Tiny vision-language reward model\n\nA randomly initialised Gemma 3 classifier (seed {seed}) built by rm-mlflow for tests. "
+        "NOT trained: its scores carry no preference signal.\n", encoding="utf-8")
     return output_dir

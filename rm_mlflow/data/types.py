@@ -59,5 +59,14 @@ class PreferenceExample:
         return self.chosen + self.rejected
 
     def conversation(self, response: str) -> tuple[ChatMessage, ...]:
-        """The prompt followed by ``response`` as the assistant's turn: what the reward model scores."""
-        return self.prompt + (ChatMessage(role="assistant", content=response),)
+        """The prompt followed by ``response`` as the assistant's turn: what the reward model scores.
+
+        With images, the last user turn is content parts: the images first (as VL-RewardBench's queries had
+        ``<image>`` before the question), then its text.
+        """
+        prompt = self.prompt
+        if self.images:
+            last = max(i for i, message in enumerate(prompt) if message["role"] == "user")
+            parts = (*({"type": "image", "image": image} for image in self.images), {"type": "text", "text": prompt[last]["content"]})
+            prompt = (*prompt[:last], ChatMessage(role="user", content=parts), *prompt[last + 1 :])  # type: ignore[typeddict-item]
+        return prompt + (ChatMessage(role="assistant", content=response),)

@@ -39,7 +39,6 @@ from rm_mlflow.errors import ModelLoadError, OptionError, SequenceTooLongError
 from rm_mlflow.judges.backends import Generation, JudgeBackend, build_backend, choose_backend
 from rm_mlflow.judges.backends.base import no_room_message
 from rm_mlflow.judges.backends.endpoint import ENDPOINT_FILE
-from rm_mlflow.judges.backends.transformers_vision import is_vision_language
 from rm_mlflow.judges.base import Judge, JudgeCall, Judgments, Verdict
 from rm_mlflow.judges.prompts import LETTERS, four_prompt, judge_messages, pair_prompt, parse_choice, parse_rating, rating_prompt
 from rm_mlflow.judges.protocols import JUDGE_PROTOCOLS
@@ -50,6 +49,7 @@ from rm_mlflow.scoring.hf import load_config, require_trust
 from rm_mlflow.scoring.lengths import TooLongAt, position_limit
 from rm_mlflow.scoring.loaders import ModelLoader, register_loader
 from rm_mlflow.scoring.settings import ScoringSettings
+from rm_mlflow.scoring.vision import is_vision_language
 
 logger = logging.getLogger(__name__)
 PROMPT_SET = "rewardbench-mtbench-pair-v2"  # and generative_v2's four-answer and ratings prompts

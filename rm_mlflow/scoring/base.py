@@ -36,14 +36,19 @@ class TokenizedConversation:
     mask_first: bool = False
     truncated: bool = False
     response_start: int = 0
+    # a unit with images: its conversation, which the kind's processor renders again when it scores (token ids alone
+    # cannot say which picture their image tokens stand for)
+    conversation: Conversation | None = field(default=None, compare=False)
+    images: tuple[str, ...] = ()  # the images' content hashes, part of the cache key
 
     def __len__(self) -> int:
         return len(self.input_ids)
 
     @property
-    def cache_key(self) -> tuple[int, ...]:
-        """What identifies this unit's score for a given model: the tokens and, when set, where the response starts."""
-        return self.input_ids if not self.response_start else (*self.input_ids, -1, self.response_start)
+    def cache_key(self) -> tuple[int | str, ...]:
+        """What identifies this unit's score for a given model: the tokens, where the response starts (when set), the images (by content)."""
+        key: tuple[int | str, ...] = self.input_ids if not self.response_start else (*self.input_ids, -1, self.response_start)
+        return key if not self.images else (*key, -3, *self.images)
 
 
 @dataclass(frozen=True)

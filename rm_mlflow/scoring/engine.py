@@ -249,11 +249,18 @@ def check_lengths(model: RewardModel, examples: Sequence[PreferenceExample], nam
     _tokenize_distinct(model, conversations, labels)
 
 
+def conversation_key(conversation: Conversation) -> tuple:
+    """A conversation as a hashable value: its turns' roles and text, an image part by its content hash."""
+    return tuple((m["role"], m["content"] if isinstance(m["content"], str) else
+                  tuple((part["type"], part["text"] if part["type"] == "text" else part["image"].sha256) for part in m["content"]))
+                 for m in conversation)
+
+
 def _tokenize_distinct(
     model: RewardModel, conversations: Sequence[Conversation], labels: Sequence[str] | None
 ) -> tuple[list[tuple], dict[tuple, int], list[Conversation], list[TokenizedConversation]]:
     """Each distinct conversation tokenized once: (key per input, index of each key, distinct conversations, their tokens)."""
-    keys = [tuple((m["role"], m["content"]) for m in conversation) for conversation in conversations]
+    keys = [conversation_key(conversation) for conversation in conversations]
     index_of: dict[tuple, int] = {}
     distinct: list[Conversation] = []
     owner: list[int] = []  # which input first introduced each distinct conversation
@@ -383,7 +390,7 @@ def _by_prompt(units: Iterable[int], distinct: Sequence[Conversation]) -> list[l
     """``units`` grouped by their prompt (every message but the last), in order of first appearance."""
     by_prompt: dict[tuple, list[int]] = {}
     for i in units:
-        by_prompt.setdefault(tuple((m["role"], m["content"]) for m in distinct[i][:-1]), []).append(i)
+        by_prompt.setdefault(conversation_key(distinct[i][:-1]), []).append(i)
     return list(by_prompt.values())
 
 

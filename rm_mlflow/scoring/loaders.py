@@ -49,7 +49,7 @@ def check_sees_images(kind: str, model: str, settings: ScoringSettings, benchmar
 
 # the modules that register the shipped kinds (a generative judge is not a forward-pass model: it lives in rm_mlflow.judges)
 BUILT_IN_KINDS = ("rm_mlflow.scoring.sequence_classifier", "rm_mlflow.scoring.dpo", "rm_mlflow.scoring.custom", "rm_mlflow.scoring.pairwise",
-                  "rm_mlflow.judges.judge")
+                  "rm_mlflow.scoring.vision_classifier", "rm_mlflow.judges.judge")
 
 
 def _discover_kinds() -> None:

@@ -30,6 +30,7 @@ from rm_mlflow.scoring.loaders import ModelLoader, register_loader, weightless
 from rm_mlflow.scoring.packing import LAYOUT_KEYWORD, pack_rows, packed_attention_for
 from rm_mlflow.scoring.settings import ScoringSettings, default_token_budget, resolve_dtype
 from rm_mlflow.scoring.templates import ChatFormatter
+from rm_mlflow.scoring.vision import has_vision_tower
 
 logger = logging.getLogger(__name__)
 # The pair the shared-prefix path is checked on when a model loads: both ways must give the same scores.
@@ -251,7 +252,8 @@ def _check_head(config: Any, settings: ScoringSettings, name: str) -> None:
 
 def _is_sequence_classifier(config: Any, settings: ScoringSettings) -> bool:
     stock = not custom_code(config) and not settings.custom.named
-    return stock and any(name.endswith("ForSequenceClassification") for name in (getattr(config, "architectures", None) or []))
+    named = any(name.endswith("ForSequenceClassification") for name in (getattr(config, "architectures", None) or []))
+    return stock and named and not has_vision_tower(config)  # a vision-language classifier is its own kind (vl-classifier)
 
 
 def load_sequence_classifier(model_id: str, settings: ScoringSettings) -> SequenceClassifierRewardModel:

@@ -242,3 +242,39 @@ def test_a_registered_vl_judge_is_evaluated_by_mlflow_and_by_the_registration_se
     tags = client.get_model_version("tiny-vl-judge", "1").tags
     assert job is not None and tags[STATUS_TAG] == "succeeded", tags
     assert float(tags[SCORE_TAG]) == pytest.approx(local_run.scores.score, abs=1e-4)
+
+
+@pytest.fixture(scope="module")
+def tiny_vl_classifier(tmp_path_factory) -> Path:
+    from rm_mlflow.tiny_models import build_tiny_vl_classifier
+
+    return build_tiny_vl_classifier(tmp_path_factory.mktemp("tiny-vl-classifier") / "rm")
+
+
+def test_a_vl_reward_model_scores_each_answer_with_its_picture(tiny_vl_classifier, vl_data, tmp_path):
+    """A random-init Gemma 3 classifier, found from its config: each score is the processor's rendering through the model, and the same
+    text over another picture is another unit (the score cache keys images by content)."""
+    import torch
+    from PIL import Image
+    from transformers import AutoModelForSequenceClassification, AutoProcessor
+
+    root, rows = vl_data
+    same_text = [dict(rows[0], id="RLAIF-V_9000"), dict(rows[0], id="RLAIF-V_9001", image={"bytes": draw_tiny_image(None, hue="blue", seed=77),
+                                                                                            "path": "other.png"})]
+    write_vl_parquet([*rows[:4], *same_text], tmp_path / "vl-rewardbench" / "test.parquet")
+    report = score_reward_model(str(tiny_vl_classifier), ["vl-rewardbench"], data=DataOptions(data_dir=str(tmp_path)),
+                                settings=ScoringSettings.from_mapping({}), progress=False)
+    assert report.model["kind"] == "vl-classifier"
+    table = report.benchmarks["vl-rewardbench"].examples.set_index("id")
+    processor = AutoProcessor.from_pretrained(tiny_vl_classifier)
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_vl_classifier).eval()
+    for row in [*rows[:2], *same_text]:
+        image = Image.open(io.BytesIO(row["image"]["bytes"])).convert("RGB")
+        better = row["response"][row["human_ranking"].index(0)]
+        chat = [{"role": "user", "content": [{"type": "image", "image": image}, {"type": "text", "text": row["query"]}]},
+                {"role": "assistant", "content": [{"type": "text", "text": better}]}]
+        with torch.no_grad():
+            expected = model(**processor.apply_chat_template(chat, tokenize=True, return_dict=True, return_tensors="pt")).logits[0, 0].item()
+        assert table.loc[row["id"], "chosen_scores"][0] == pytest.approx(expected, abs=1e-5)
+    assert table.loc["RLAIF-V_9000", "chosen_scores"][0] != table.loc["RLAIF-V_9001", "chosen_scores"][0]
+    assert set(table["correct"]) <= {0.0, 1.0}  # every item decided by chosen > rejected, none left out

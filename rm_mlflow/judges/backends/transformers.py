@@ -7,12 +7,13 @@ from typing import Any
 
 from rm_mlflow.errors import ModelLoadError
 from rm_mlflow.judges.backends.base import BackendSpec, Generation, JudgeBackend, OnDone, judge_prompt_tokens, register_backend
-from rm_mlflow.judges.backends.transformers_vision import build_vision, is_vision_language
+from rm_mlflow.judges.backends.transformers_vision import build_vision
 from rm_mlflow.scoring.base import Conversation, TokenizedConversation, padded
 from rm_mlflow.scoring.hf import input_device, load_config, load_tokenizer, load_weights
 from rm_mlflow.scoring.lengths import position_limit
 from rm_mlflow.scoring.settings import ScoringSettings, default_token_budget
 from rm_mlflow.scoring.templates import RAW, TOKENIZER, resolve_template
+from rm_mlflow.scoring.vision import is_vision_language
 
 
 class TransformersBackend(JudgeBackend):

@@ -11,38 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from rm_mlflow.errors import ModelLoadError, OptionError
+from rm_mlflow.errors import OptionError
 from rm_mlflow.judges.backends.base import Generation, JudgeBackend, OnDone, no_room_message
 from rm_mlflow.scoring.base import Conversation
 from rm_mlflow.scoring.hf import input_device, load_weights
 from rm_mlflow.scoring.lengths import TooLongAt
 from rm_mlflow.scoring.settings import ScoringSettings
-
-
-def is_vision_language(config: Any) -> bool:
-    """Whether the checkpoint is an image-text-to-text generator (LLaVA, Qwen2-VL, Idefics, ...), as ``transformers serve`` tells.
-
-    By its saved architecture, so a vision-language reward model with a classification head is not one; by its model
-    type when no architecture is saved.
-    """
-    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
-
-    architectures = getattr(config, "architectures", None)
-    if architectures:
-        return architectures[0] in set(MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES.values())
-    return getattr(config, "model_type", None) in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
-
-
-def processor_messages(chat: Conversation) -> list[dict[str, Any]]:
-    """The chat as processors take it: every turn a list of parts, each image decoded (one chat's images, never more)."""
-    messages = []
-    for message in chat:
-        content = message["content"]
-        parts = [{"type": "text", "text": content}] if isinstance(content, str) else [
-            {"type": "text", "text": part["text"]} if part["type"] == "text" else {"type": "image", "image": part["image"].load()}
-            for part in content]
-        messages.append({"role": message["role"], "content": parts})
-    return messages
+from rm_mlflow.scoring.vision import load_processor, processor_messages
 
 
 class VisionTransformersBackend(JudgeBackend):
@@ -103,13 +78,8 @@ def _eos_ids(model: Any) -> set[int]:
 
 def build_vision(model: str, settings: ScoringSettings) -> VisionTransformersBackend:
     """The judge's processor (with a chat template) and its ``AutoModelForImageTextToText`` weights."""
-    from transformers import AutoModelForImageTextToText, AutoProcessor
+    from transformers import AutoModelForImageTextToText
 
-    try:
-        processor = AutoProcessor.from_pretrained(model, revision=settings.revision, trust_remote_code=settings.trust_remote_code)
-    except Exception as error:  # noqa: BLE001
-        raise ModelLoadError(f"{model}: cannot load its processor: {error}") from error
-    if not getattr(processor, "chat_template", None):
-        raise ModelLoadError(f"{model}: the processor has no chat template to put the judge prompt in")
+    processor = load_processor(model, settings)
     weights = load_weights(AutoModelForImageTextToText, model, settings, what="a vision-language judge (an image-text-to-text model)")
     return VisionTransformersBackend(weights, processor, settings)

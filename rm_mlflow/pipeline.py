@@ -224,7 +224,7 @@ class EvaluationPipeline:
 
         for item in benchmarks:
             if any(example.images for example in item.examples):
-                check_sees_images(plan.kind, model_folder(plan) or plan.reference.uri, plan.settings, item.benchmark.name)
+                check_sees_images(plan.kind, plan.reference.uri, model_folder(plan), plan.settings, item.benchmark.name)
         preview = preview_model(plan)
         if preview is None:
             return []

@@ -230,20 +230,8 @@ def build_tiny_judge(output_dir: Path | str, *, verdict: str = "[[A]]", rating: 
         text = tokenizer.apply_chat_template(list(chat), tokenize=False, add_generation_prompt=True)
         prompt_ids = tokenizer(text, add_special_tokens=False)["input_ids"]
         reply_ids = tokenizer(reply, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-        encoded.append((prompt_ids + reply_ids, [-100] * len(prompt_ids) + reply_ids))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    model.train()
-    for _ in range(steps):
-        batch = rng.sample(encoded, 8)
-        width = max(len(ids) for ids, _ in batch)
-        input_ids = torch.tensor([ids + [tokenizer.pad_token_id] * (width - len(ids)) for ids, _ in batch])
-        labels = torch.tensor([labels + [-100] * (width - len(labels)) for _, labels in batch])
-        attention_mask = (torch.arange(width)[None, :] < torch.tensor([len(ids) for ids, _ in batch])[:, None]).long()
-        loss = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-    model.eval()
+        encoded.append((prompt_ids + reply_ids, [-100] * len(prompt_ids) + reply_ids, {}))
+    loss = _teach(model, tokenizer.pad_token_id, encoded, steps=steps, rng=rng)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     model.generation_config.do_sample = False
@@ -251,11 +239,35 @@ def build_tiny_judge(output_dir: Path | str, *, verdict: str = "[[A]]", rating: 
     tokenizer.save_pretrained(output_dir)
     (output_dir / "README.md").write_text(
         "# Tiny biased judge\n\n"
-        f"A 2-layer Llama trained by rm-mlflow (seed {seed}, {steps} steps, final loss {loss.item():.4f}) to answer every comparison "
+        f"A 2-layer Llama trained by rm-mlflow (seed {seed}, {steps} steps, final loss {loss:.4f}) to answer every comparison "
         f"with {verdict!r} and every rating request with {rating}, whatever the answers say. For tests of verdict counting only.\n",
         encoding="utf-8",
     )
     return output_dir
+
+
+def _teach(model: Any, pad_id: int, encoded: list[tuple[list[int], list[int], dict[str, Any]]], *, steps: int, rng: Any) -> float:
+    """Train ``model`` on (token ids, labels, other inputs) triples, 8 at a time, right-padded, with AdamW; returns the last loss.
+
+    The other inputs (a picture's ``pixel_values``) are concatenated along the batch.
+    """
+    import torch
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(steps):
+        batch = rng.sample(encoded, 8)
+        width = max(len(ids) for ids, _, _ in batch)
+        input_ids = torch.tensor([ids + [pad_id] * (width - len(ids)) for ids, _, _ in batch])
+        labels = torch.tensor([labels + [-100] * (width - len(labels)) for _, labels, _ in batch])
+        attention_mask = (torch.arange(width)[None, :] < torch.tensor([len(ids) for ids, _, _ in batch])[:, None]).long()
+        others = {key: torch.cat([inputs[key] for _, _, inputs in batch]) for key in batch[0][2]}
+        loss = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels, **others).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.eval()
+    return float(loss.item())
 
 
 VL_CHAT_TEMPLATE = (
@@ -351,20 +363,8 @@ def build_tiny_vl_judge(output_dir: Path | str, *, steps: int = 150, seed: int =
         inputs = processor(text=rendered, images=image, return_tensors="pt")
         reply_ids = tokenizer(reply, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
         ids = inputs["input_ids"][0].tolist()
-        encoded.append((ids + reply_ids, [-100] * len(ids) + reply_ids, inputs["pixel_values"]))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    model.train()
-    for _ in range(steps):
-        batch = rng.sample(encoded, 8)
-        width = max(len(ids) for ids, _, _ in batch)
-        input_ids = torch.tensor([ids + [tokenizer.pad_token_id] * (width - len(ids)) for ids, _, _ in batch])
-        labels = torch.tensor([labels + [-100] * (width - len(labels)) for _, labels, _ in batch])
-        attention_mask = (torch.arange(width)[None, :] < torch.tensor([len(ids) for ids, _, _ in batch])[:, None]).long()
-        loss = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels, pixel_values=torch.cat([p for _, _, p in batch])).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-    model.eval()
+        encoded.append((ids + reply_ids, [-100] * len(ids) + reply_ids, {"pixel_values": inputs["pixel_values"]}))
+    loss = _teach(model, tokenizer.pad_token_id, encoded, steps=steps, rng=rng)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     model.generation_config.do_sample = False
@@ -372,7 +372,7 @@ def build_tiny_vl_judge(output_dir: Path | str, *, steps: int = 150, seed: int =
     processor.save_pretrained(output_dir)
     (output_dir / "README.md").write_text(
         "# Tiny colour-reading vision-language judge\n\n"
-        f"A LLaVA (1-layer CLIP vision tower, 2-layer Llama) trained by rm-mlflow (seed {seed}, {steps} steps, final loss {loss.item():.4f}) "
+        f"A LLaVA (1-layer CLIP vision tower, 2-layer Llama) trained by rm-mlflow (seed {seed}, {steps} steps, final loss {loss:.4f}) "
         "to answer VL-RewardBench's judge prompt with Answer 1 for a red picture and Answer 2 for a blue one, whatever the answers say. "
         "For tests that images reach the judge only.\n",
         encoding="utf-8",

@@ -38,13 +38,18 @@ class ModelLoader:
     sees_images: Callable[[str, ScoringSettings], bool] | None = None
 
 
-def check_sees_images(kind: str, model: str, settings: ScoringSettings, benchmark: str) -> None:
-    """Refuse, before any weights load, a model that would read only the text of ``benchmark``'s image-bearing items."""
-    kind = kind if kind != "auto" else detect_kind(model, settings)
-    loader = MODEL_LOADERS.get(kind)
-    if loader.sees_images is None or not loader.sees_images(model, settings):
-        raise ModelLoadError(f"{benchmark}: its items carry images, and {model} ({kind}) reads text only; evaluate a vision-language judge "
-                             "(an image-text-to-text model, or --judge_endpoint serving one)")
+def check_sees_images(kind: str, model: str, folder: str | None, settings: ScoringSettings, benchmark: str) -> None:
+    """Refuse, before any weights load, a model that would read only the text of ``benchmark``'s image-bearing items.
+
+    ``folder`` is where the model's config is read (None for an MLflow flavor other than rm_mlflow's: those are text pipelines).
+    """
+    if folder is not None:
+        kind = kind if kind != "auto" else detect_kind(folder, settings)
+        sees = MODEL_LOADERS.get(kind).sees_images
+        if sees is not None and sees(folder, settings):
+            return
+    raise ModelLoadError(f"{benchmark}: its items carry images, and {model} ({kind}) reads text only; evaluate a vision-language model "
+                         "(an image-text-to-text judge, a vl-classifier reward model, or --judge_endpoint serving a judge)")
 
 
 # the modules that register the shipped kinds (a generative judge is not a forward-pass model: it lives in rm_mlflow.judges)

@@ -15,7 +15,7 @@ from rm_mlflow.errors import OptionError
 from rm_mlflow.judges.backends.base import Generation, JudgeBackend, OnDone, no_room_message
 from rm_mlflow.scoring.base import Conversation
 from rm_mlflow.scoring.hf import input_device, load_weights
-from rm_mlflow.scoring.lengths import TooLongAt
+from rm_mlflow.scoring.lengths import TooLongAt, position_limit
 from rm_mlflow.scoring.settings import ScoringSettings
 from rm_mlflow.scoring.vision import load_processor, processor_messages
 
@@ -36,8 +36,6 @@ class VisionTransformersBackend(JudgeBackend):
 
     def max_positions(self) -> int | None:
         """The text model's position limit."""
-        from rm_mlflow.scoring.lengths import position_limit
-
         return position_limit(getattr(self.model.config, "text_config", None) or self.model.config)
 
     def generate(self, chats: Sequence[Conversation], on_done: OnDone, *, progress: Callable[[int], None] | None = None) -> None:
@@ -46,6 +44,7 @@ class VisionTransformersBackend(JudgeBackend):
         room = self.settings.max_length if positions is None else min(self.settings.max_length, positions - self.settings.judge.max_new_tokens)
         if room < 1:
             raise OptionError(no_room_message(self.settings.judge.max_new_tokens, positions))
+        eos = _eos_ids(self.model)
         for index, chat in enumerate(chats):
             inputs = self.processor.apply_chat_template(processor_messages(chat), add_generation_prompt=True, tokenize=True,
                                                         return_dict=True, return_tensors="pt")
@@ -57,7 +56,6 @@ class VisionTransformersBackend(JudgeBackend):
                 output = self.model.generate(**inputs.to(self.device), do_sample=False, num_beams=1,
                                              max_new_tokens=self.settings.judge.max_new_tokens)
             new = output[0, width:].tolist()
-            eos = _eos_ids(self.model)
             end = next((i + 1 for i, token in enumerate(new) if token in eos), len(new))
             on_done(index, Generation(text=self.processor.decode(new[:end], skip_special_tokens=True), prompt_tokens=width,
                                       completion_tokens=end))

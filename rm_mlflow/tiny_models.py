@@ -380,10 +380,10 @@ def build_tiny_vl_judge(output_dir: Path | str, *, steps: int = 150, seed: int =
     return output_dir
 
 
-def build_tiny_vl_classifier(output_dir: Path | str, *, seed: int = 0) -> Path:
+def build_tiny_vl_classifier(output_dir: Path | str, *, seed: int = 0, num_labels: int = 1) -> Path:
     """Save a randomly initialised vision-language reward model and its processor.
 
-    A tiny Gemma 3: SigLIP vision tower, 2-layer text model, a one-logit head. Its scores are random functions of the
+    A tiny Gemma 3: SigLIP vision tower, 2-layer text model, a head of ``num_labels`` logits (objectives). Its scores are random functions of the
     picture and the text; never a trained model.
     """
     import torch
@@ -404,7 +404,7 @@ def build_tiny_vl_classifier(output_dir: Path | str, *, seed: int = 0) -> Path:
                                          patch_size=8),
         mm_tokens_per_image=4, boi_token_index=tokenizer.convert_tokens_to_ids(image_tokens["boi_token"]),
         eoi_token_index=tokenizer.convert_tokens_to_ids(image_tokens["eoi_token"]),
-        image_token_index=tokenizer.convert_tokens_to_ids(image_tokens["image_token"]), num_labels=1,
+        image_token_index=tokenizer.convert_tokens_to_ids(image_tokens["image_token"]), num_labels=num_labels,
     )
     config.pad_token_id = tokenizer.pad_token_id
     model = Gemma3ForSequenceClassification(config).eval()

@@ -22,6 +22,7 @@ from rm_mlflow.scoring.hf import config_and_tokenizer, custom_code, load_weights
 from rm_mlflow.scoring.loaders import ModelLoader, register_loader, weightless
 from rm_mlflow.scoring.sequence_classifier import SequenceClassifierRewardModel
 from rm_mlflow.scoring.settings import ScoringSettings
+from rm_mlflow.scoring.vision import has_vision_tower
 
 DEFAULT_ATTRIBUTES = ("score", "scores", "rewards", "end_scores", "logits")  # tried in order when none is named
 
@@ -58,38 +59,13 @@ class CustomHeadRewardModel(SequenceClassifierRewardModel):
             if not callable(method):
                 raise ModelLoadError(f"{self.name}: the model has no method {custom.score_method!r}")
             output = method(input_ids=input_ids, attention_mask=attention_mask)
-            return self._pick(output, custom.score_attribute) if custom.score_attribute else _as_tensor(output, custom.score_method, self.name)
-        return self._pick(self.model(input_ids=input_ids, attention_mask=attention_mask), custom.score_attribute)
-
-    def _pick(self, output: Any, attribute: str | None) -> Any:
-        names = (attribute,) if attribute else DEFAULT_ATTRIBUTES
-        for name in names:
-            value = getattr(output, name, None)
-            if value is None and isinstance(output, dict):
-                value = output.get(name)
-            if value is not None:
-                return _as_tensor(value, name, self.name)
-        available = sorted(key for key in (output.keys() if hasattr(output, "keys") else vars(output)) if not key.startswith("_"))
-        raise ModelLoadError(
-            f"{self.name}: the model's output has no {' or '.join(repr(n) for n in names)} (it has: {', '.join(available) or 'nothing'}); "
-            "pass --score_attribute with one of those"
-        )
+            return pick_reward(output, custom.score_attribute, self.name) if custom.score_attribute else _as_tensor(output, custom.score_method,
+                                                                                                                 self.name)
+        return pick_reward(self.model(input_ids=input_ids, attention_mask=attention_mask), custom.score_attribute, self.name)
 
     def reduce(self, values: Any) -> list[float]:
         """One reward per row: a single value as is; several objectives by ``--objective_weights`` or ``--score_index``."""
-        values = values.float()
-        if values.dim() == 1:
-            values = values.unsqueeze(-1)
-        if values.dim() != 2:
-            raise ModelLoadError(f"{self.name}: the reward has shape {tuple(values.shape)}; expected one value (or one per objective) per row")
-        weights = self.settings.custom.objective_weights
-        if weights is not None:
-            if len(weights) != values.shape[-1]:
-                raise OptionError(f"{self.name}: {len(weights)} objective weight(s) for {values.shape[-1]} objective(s)")
-            return (values * self._torch.tensor(weights, device=values.device)).sum(-1).cpu().tolist()
-        if self.settings.score_index >= values.shape[-1]:
-            raise OptionError(f"{self.name}: score_index {self.settings.score_index} but the output has {values.shape[-1]} objective(s)")
-        return values[:, self.settings.score_index].cpu().tolist()
+        return reduce_rewards(values, self.settings, self.name)
 
     def describe(self) -> dict[str, Any]:
         """As for classifiers, with where the reward is read from."""
@@ -100,6 +76,41 @@ class CustomHeadRewardModel(SequenceClassifierRewardModel):
             "score_method": self.settings.custom.score_method,
             "objective_weights": list(self.settings.custom.objective_weights) if self.settings.custom.objective_weights else None,
         }
+
+
+def pick_reward(output: Any, attribute: str | None, model: str) -> Any:
+    """The reward tensor in a forward output: the named attribute (or key), else the first of :data:`DEFAULT_ATTRIBUTES` present."""
+    names = (attribute,) if attribute else DEFAULT_ATTRIBUTES
+    for name in names:
+        value = getattr(output, name, None)
+        if value is None and isinstance(output, dict):
+            value = output.get(name)
+        if value is not None:
+            return _as_tensor(value, name, model)
+    available = sorted(key for key in (output.keys() if hasattr(output, "keys") else vars(output)) if not key.startswith("_"))
+    raise ModelLoadError(
+        f"{model}: the model's output has no {' or '.join(repr(n) for n in names)} (it has: {', '.join(available) or 'nothing'}); "
+        "pass --score_attribute with one of those"
+    )
+
+
+def reduce_rewards(values: Any, settings: ScoringSettings, model: str) -> list[float]:
+    """One reward per row: a single value as is; several objectives by ``--objective_weights`` or ``--score_index``."""
+    import torch
+
+    values = values.float()
+    if values.dim() == 1:
+        values = values.unsqueeze(-1)
+    if values.dim() != 2:
+        raise ModelLoadError(f"{model}: the reward has shape {tuple(values.shape)}; expected one value (or one per objective) per row")
+    weights = settings.custom.objective_weights
+    if weights is not None:
+        if len(weights) != values.shape[-1]:
+            raise OptionError(f"{model}: {len(weights)} objective weight(s) for {values.shape[-1]} objective(s)")
+        return (values * torch.tensor(weights, device=values.device)).sum(-1).cpu().tolist()
+    if settings.score_index >= values.shape[-1]:
+        raise OptionError(f"{model}: score_index {settings.score_index} but the output has {values.shape[-1]} objective(s)")
+    return values[:, settings.score_index].cpu().tolist()
 
 
 def _as_tensor(value: Any, name: str, model: str) -> Any:
@@ -113,7 +124,7 @@ def _as_tensor(value: Any, name: str, model: str) -> Any:
 
 
 def _has_custom_code(config: Any, settings: ScoringSettings) -> bool:
-    return bool(custom_code(config)) or settings.custom.named
+    return (bool(custom_code(config)) or settings.custom.named) and not has_vision_tower(config)  # with one: vl-classifier
 
 
 def load_custom(model_id: str, settings: ScoringSettings) -> CustomHeadRewardModel:

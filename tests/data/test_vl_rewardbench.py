@@ -278,3 +278,30 @@ def test_a_vl_reward_model_scores_each_answer_with_its_picture(tiny_vl_classifie
         assert table.loc[row["id"], "chosen_scores"][0] == pytest.approx(expected, abs=1e-5)
     assert table.loc["RLAIF-V_9000", "chosen_scores"][0] != table.loc["RLAIF-V_9001", "chosen_scores"][0]
     assert set(table["correct"]) <= {0.0, 1.0}  # every item decided by chosen > rejected, none left out
+
+
+def test_a_multi_objective_vl_head_is_read_as_text_custom_heads_are(vl_data, tmp_path):
+    """--score_attribute and --objective_weights on a three-logit vision-language head: the weighted sum, as for ArmoRM-style text heads."""
+    import torch
+    from PIL import Image
+    from transformers import AutoModelForSequenceClassification, AutoProcessor
+
+    from rm_mlflow.tiny_models import build_tiny_vl_classifier
+
+    root, rows = vl_data
+    model_dir = build_tiny_vl_classifier(tmp_path / "three-heads", seed=3, num_labels=3)
+    weights = (0.5, 0.3, 0.2)
+    settings = ScoringSettings.from_mapping({"score_attribute": "logits", "objective_weights": ",".join(map(str, weights))})
+    report = score_reward_model(str(model_dir), ["vl-rewardbench"], data=DataOptions(data_dir=str(root), limit=1), settings=settings,
+                                progress=False)
+    assert report.model["kind"] == "vl-classifier" and report.model["objective_weights"] == list(weights)
+    table = report.benchmarks["vl-rewardbench"].examples.set_index("id")
+    row = rows[0]
+    processor, model = AutoProcessor.from_pretrained(model_dir), AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
+    image = Image.open(io.BytesIO(row["image"]["bytes"])).convert("RGB")
+    worse = row["response"][row["human_ranking"].index(1)]
+    chat = [{"role": "user", "content": [{"type": "image", "image": image}, {"type": "text", "text": row["query"]}]},
+            {"role": "assistant", "content": [{"type": "text", "text": worse}]}]
+    with torch.no_grad():
+        logits = model(**processor.apply_chat_template(chat, tokenize=True, return_dict=True, return_tensors="pt")).logits[0]
+    assert table.loc[row["id"], "rejected_scores"][0] == pytest.approx(float((logits * torch.tensor(weights)).sum()), abs=1e-5)

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from rm_mlflow.data.benchmark import Benchmark, LoadedBenchmark, all_examples
+from rm_mlflow.data.benchmark import MODEL_POSITIONS, Benchmark, LoadedBenchmark, all_examples
 from rm_mlflow.data.loading import load_benchmarks
 from rm_mlflow.data.options import DataOptions
 from rm_mlflow.data.types import PreferenceExample
@@ -162,7 +162,8 @@ def score_reward_model(
     Args:
         model: a local model folder or Hub id (loaded with ``settings`` and ``model_kind``), or a loaded reward model or judge.
         datasets: registered benchmark names, local files or folders, Hub dataset ids, or :class:`Benchmark` objects.
-        settings: how to format, truncate and batch (ignored for a loaded model, which carries its own).
+        settings: how to format, truncate and batch (ignored for a loaded model, which carries its own). A ``max_length`` other
+            than the default counts as chosen; with the default, a benchmark with its own (Long-RewardBench) uses that.
         data: where local copies live, split, subsets, per-subset limit, bad-row handling.
         cache_path: append scores to this file as batches finish and reuse them on a rerun.
         model_kind: the model loader (``auto`` picks it from the model's config).
@@ -180,7 +181,27 @@ def score_reward_model(
     else:
         reward_model = model
     cache = ScoreCache(cache_path, fingerprint=ScoreCache.fingerprint_of(reward_model)) if cache_path else None
-    return score_benchmarks(reward_model, loaded, data=data, cache=cache, progress=progress, intervals=intervals)
+    given = reward_model.settings.max_length != ScoringSettings().max_length  # a settings object cannot say whether it was chosen
+    return score_benchmarks(reward_model, loaded, data=data, cache=cache, progress=progress, intervals=intervals, max_length_given=given)
+
+
+def benchmark_max_lengths(model: Scorer, loaded: Sequence[LoadedBenchmark], *, max_length_given: bool) -> list[int]:
+    """The ``max_length`` each benchmark is scored with: the model's, or, when none was given, a benchmark's own default."""
+    positions = model.max_positions()
+    own = not max_length_given and positions is not None
+    return [positions if own and item.benchmark.default_max_length == MODEL_POSITIONS else model.settings.max_length  # type: ignore[misc]
+            for item in loaded]
+
+
+def _segments(loaded: Sequence[LoadedBenchmark], lengths: Sequence[int], *, each: bool) -> list[tuple[int, list[LoadedBenchmark]]]:
+    """Consecutive benchmarks with the same ``max_length`` together (each alone when ``each``), with that length."""
+    segments: list[tuple[int, list[LoadedBenchmark]]] = []
+    for item, length in zip(loaded, lengths, strict=True):
+        if segments and not each and segments[-1][0] == length:
+            segments[-1][1].append(item)
+        else:
+            segments.append((length, [item]))
+    return segments
 
 
 @singledispatch
@@ -204,6 +225,7 @@ def score_benchmarks(
     progress: bool = True,
     intervals: IntervalOptions | None = None,
     group: ProcessGroup = SINGLE_PROCESS,
+    max_length_given: bool = True,
 ) -> EvaluationReport:
     """Score every response of every loaded benchmark once (shared conversations deduplicated), then aggregate each benchmark.
 
@@ -215,6 +237,8 @@ def score_benchmarks(
         progress: show a progress bar.
         intervals: bootstrap intervals for every figure (default: 1000 seeded resamples at 95%).
         group: the data-parallel processes this one belongs to: it scores its share and gets every score.
+        max_length_given: whether the model's ``max_length`` was chosen (by the caller or with the logged model); when not,
+            a benchmark with its own default (Long-RewardBench: the model's position limit) is scored with that.
     """
     data = data or DataOptions()
     intervals = intervals or IntervalOptions()
@@ -224,17 +248,25 @@ def score_benchmarks(
     settings = reward_model.settings
     model_info = reward_model.describe()
 
-    examples, names = all_examples(loaded)
-    if settings.batching == "rewardbench":  # rewardbench batches each dataset from its own first row
-        scored = ScoredExamples.concatenate([score_examples(reward_model, *all_examples([item]), cache=cache, progress=progress, group=group)
-                                             for item in loaded])
-    else:
-        scored = score_examples(reward_model, examples, names, cache=cache, progress=progress, group=group)
+    examples, _ = all_examples(loaded)
+    lengths = benchmark_max_lengths(reward_model, loaded, max_length_given=max_length_given)
+    # one scoring pass per run of benchmarks that share a max_length (all of them, unless one has its own default);
+    # rewardbench batches each dataset from its own first row
+    parts = []
+    for length, segment in _segments(loaded, lengths, each=settings.batching == "rewardbench"):
+        with reward_model.with_max_length(length):
+            parts.append(score_examples(reward_model, *all_examples(segment), cache=cache, progress=progress, group=group))
+    scored = parts[0] if len(parts) == 1 else ScoredExamples.concatenate(parts)
     reports, start = {}, 0
-    for item in loaded:
+    for item, length in zip(loaded, lengths, strict=True):
         end = start + len(item.examples)
-        reports[item.benchmark.name] = _benchmark_report(item, reward_model, scored.scores[start:end], scored.tokens[start:end], intervals=intervals,
-                                                         truncated=scored.truncated[start:end] if scored.truncated else None)
+        reports[item.benchmark.name] = report = _benchmark_report(
+            item, reward_model, scored.scores[start:end], scored.tokens[start:end], intervals=intervals,
+            truncated=scored.truncated[start:end] if scored.truncated else None)
+        if length != settings.max_length:
+            report.scores.extra["max_length"] = float(length)
+            report.notes.append(f"scored up to {length:,} tokens, the model's position limit: this benchmark's default when no "
+                                "--max_length is given")
         start = end
     combined: dict[str, float] = {}
     for item in loaded:

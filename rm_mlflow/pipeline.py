@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rm_mlflow.benchmarking import EvaluationReport, IntervalOptions, score_benchmarks
+from rm_mlflow.benchmarking import EvaluationReport, IntervalOptions, benchmark_max_lengths, score_benchmarks
 from rm_mlflow.card.results_dataset import ResultsDatasetTarget
 from rm_mlflow.card.sync import CardTarget
 from rm_mlflow.data.benchmark import Benchmark, LoadedBenchmark, all_examples
@@ -229,8 +229,11 @@ class EvaluationPipeline:
         if preview is None:
             return []
         check_rewardbench_batching(preview, *all_examples(benchmarks))
-        if preview.settings.truncation == "none":
-            check_lengths(preview, *all_examples(benchmarks))
+        if preview.settings.truncation == "none":  # each benchmark under the max_length it will be scored with
+            lengths = benchmark_max_lengths(preview, benchmarks, max_length_given="max_length" in plan.chosen)
+            for item, length in zip(benchmarks, lengths, strict=True):
+                with preview.with_max_length(length):
+                    check_lengths(preview, *all_examples([item]))
         patient = Patient(model=plan.reference.uri, settings=preview.settings, weightless=preview, sample=sample_of(benchmarks))
         findings = examine(patient, only=EVERY_RUN)
         flagged = [finding for finding in findings if finding.verdict in ("warning", "defect")]
@@ -268,6 +271,7 @@ class EvaluationPipeline:
         report = score_benchmarks(
             model, resolved.benchmarks, data=self.request.data, cache=cache, progress=self.request.progress and self.group.is_main,
             intervals=self.request.intervals, group=self.group,
+            max_length_given=resolved.plan is None or "max_length" in resolved.plan.chosen,  # a model given loaded carries its own
         )
         report.throughput["model_load_seconds"] = load_seconds
         report.checks = [{"check": f.check, "verdict": f.verdict, "detail": f.detail} for f in resolved.findings]

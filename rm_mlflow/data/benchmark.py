@@ -39,6 +39,7 @@ class LoadedRows:
 
 LoadFunction = Callable[["Benchmark", DataOptions, ConversionReport], LoadedRows]
 Aggregator = Callable[[Sequence[ExampleOutcome]], BenchmarkScores]
+MODEL_POSITIONS = "model positions"  # Benchmark.default_max_length: the model's position limit
 # Figures that need several benchmarks' scores (e.g. RewardBench's original score with the prior sets).
 Combiner = Callable[[Mapping[str, BenchmarkScores]], dict[str, float]]
 # Each game's decision against the label (+1 right, -1 wrong, 0 none), from an example's scores or a judge's votes.
@@ -77,6 +78,8 @@ class Benchmark:
         local_dirnames: folder names a local copy may have under ``--data-dir``.
         local_layout: the files a local copy holds in that folder, for ``rm-mlflow benchmarks``.
         download_hint: what to download, and where, when no copy is reachable.
+        default_max_length: ``MODEL_POSITIONS`` when the benchmark, unless ``max_length`` is given, is scored up to the
+            model's position limit rather than the run's default (Long-RewardBench's 128K contexts).
     """
 
     name: str
@@ -97,6 +100,7 @@ class Benchmark:
     local_dirnames: tuple[str, ...] = ()
     local_layout: str = ""
     download_hint: str = ""
+    default_max_length: str | None = None
 
     def outcome(self, example: PreferenceExample, scores: ExampleScores) -> ExampleOutcome:
         """One scored example under this benchmark's rule: its games' net vote, the kind's own credit, or :attr:`correctness`."""

@@ -26,7 +26,8 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -249,6 +250,21 @@ class GenerativeJudge(Judge):
                 "--max_new_tokens and the judge's raw answers in the per-example table (rewardbench issue #252)"
             )
         return review
+
+    def max_positions(self) -> int | None:
+        """The local judge's position limit (None behind an endpoint: the server enforces its own)."""
+        positions = getattr(self.backend, "max_positions", None)
+        return positions() if positions is not None else None
+
+    @contextmanager
+    def with_max_length(self, max_length: int) -> Iterator[GenerativeJudge]:
+        """As for any scorer; the backend, which bounds the prompts, reads the same settings."""
+        with super().with_max_length(max_length):
+            saved, self.backend.settings = self.backend.settings, self.settings
+            try:
+                yield self
+            finally:
+                self.backend.settings = saved
 
     # -- identity ----------------------------------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:

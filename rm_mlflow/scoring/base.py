@@ -12,8 +12,9 @@ each rejected one. The engine only ever sees units: it deduplicates, length-sort
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from rm_mlflow.data.types import ChatMessage, PreferenceExample
@@ -160,6 +161,20 @@ class Scorer(ABC):
         """Figures and warnings from a benchmark's per-example table (a judge counts its unparsed verdicts per subset)."""
         return Review()
 
+    def max_positions(self) -> int | None:
+        """The longest sequence the model can take, when it has a hard limit."""
+        return None
+
+    @contextmanager
+    def with_max_length(self, max_length: int) -> Iterator[Scorer]:
+        """Score under another ``max_length`` inside the block (a benchmark's own default: Long-RewardBench's position limit)."""
+        saved = self.settings
+        self.settings = replace(saved, max_length=max_length)
+        try:
+            yield self
+        finally:
+            self.settings = saved
+
     def cache_fingerprint(self) -> dict[str, Any]:
         """What identifies this model's cached scores: its description and settings (a kind may leave out machine-only settings).
 
@@ -205,10 +220,6 @@ class RewardModel(Scorer):
         """The example's chosen and rejected scores from its units' scores (by default, one per response)."""
         n = len(example.chosen)
         return ExampleScores(chosen=tuple(unit_scores[:n]), rejected=tuple(unit_scores[n:]))
-
-    def max_positions(self) -> int | None:
-        """The longest sequence the model can take, when it has a hard limit."""
-        return None
 
     def shares_prefixes(self) -> bool:
         """Whether :meth:`score_prefix_groups` may score units that share a token prefix (decided and checked by the kind)."""

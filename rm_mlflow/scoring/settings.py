@@ -164,7 +164,9 @@ class ScoringSettings:
     tokenizer: str | None = field(default=None, metadata=option("tokenizer to use instead of the model's"))
     chat_template: str = field(default="tokenizer", metadata=option(
         "'tokenizer' (the tokenizer's own; the default), 'raw', a named template (chatml, tulu, llama-3) or a Jinja file", model=True))
-    max_length: int = field(default=2048, metadata=option("truncation length in tokens (default 2048)", model=True, positive=True))
+    max_length: int = field(default=2048, metadata=option(
+        "truncation length in tokens (default 2048; a benchmark with contexts beyond it, Long-RewardBench, defaults to the model's "
+        "position limit)", model=True, positive=True))
     truncation: TruncationMode = field(default="none", metadata=option(
         "'none' (default, as the rewardbench CLI), 'left' (run_rm.py: keep the end) or 'right'", choices=TRUNCATION_MODES, model=True))
     batch_size: int = field(default=64, metadata=option("most sequences per forward pass (default 64)", positive=True))

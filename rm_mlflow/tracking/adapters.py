@@ -38,14 +38,16 @@ class ModelPlan:
     settings: ScoringSettings
     kind: str = "auto"
     pyfunc_model: Any = None
+    chosen: frozenset[str] = frozenset()  # the settings someone set (the caller, or the model's logged ones); the rest are defaults
 
 
 def plan_model(reference: ModelReference, explicit: Mapping[str, Any], *, kind: str = "auto") -> ModelPlan:
     """Validate the caller's ``explicit`` settings once, with what the model itself records, into a :class:`ModelPlan`."""
     if reference.source == "huggingface":
-        return ModelPlan(reference, ScoringSettings.from_mapping(explicit, source="scoring settings"), kind)
+        return ModelPlan(reference, ScoringSettings.from_mapping(explicit, source="scoring settings"), kind, chosen=frozenset(explicit))
     pyfunc_model = open_mlflow_model(reference)
-    return ModelPlan(reference, *pyfunc_settings(pyfunc_model, explicit, kind), pyfunc_model)
+    logged = pyfunc_model.get_raw_model().chosen_settings() if FLAVOR_NAME in pyfunc_model.metadata.flavors else set()
+    return ModelPlan(reference, *pyfunc_settings(pyfunc_model, explicit, kind), pyfunc_model, chosen=frozenset(explicit) | logged)
 
 
 def pyfunc_settings(pyfunc_model: Any, explicit: Mapping[str, Any], kind: str = "auto") -> tuple[ScoringSettings, str]:

@@ -145,6 +145,10 @@ class _RewardModelPyfunc:
         self.model_config = dict(model_config or {})
         self._loaded: tuple[tuple[ScoringSettings, str], Scorer] | None = None
 
+    def chosen_settings(self) -> set[str]:
+        """The names of the settings logged with the model or given as its MLflow model config."""
+        return set(self.logged_settings) | set(self.model_config)
+
     def settings(self, overrides: Mapping[str, Any], kind: str = "auto") -> tuple[ScoringSettings, str]:
         """The logged settings under ``overrides``, validated, and the kind: ``kind`` unless ``auto``, else the logged one."""
         values = self.logged_settings | self.model_config | dict(overrides)

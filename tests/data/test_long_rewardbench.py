@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import sys
 import types
 from collections import defaultdict
@@ -205,3 +206,21 @@ def test_items_cut_to_the_limit_are_counted_and_refused_without_truncation(run, 
                                          settings=SHORT | {"truncation": "none"}, output_dir=tmp_path / "none", progress=False,
                                          intervals=IntervalOptions(resamples=0)))
     assert not (tmp_path / "none" / "results.json").exists()
+
+
+def test_without_a_max_length_items_are_seen_up_to_the_models_position_limit(tiny_llama, data_dir, tmp_path):
+    """Long-RewardBench's own default: the model's 4,096 positions, not the run's 2,048; RewardBench in the same run keeps 2,048."""
+    from rm_mlflow.data.sample import SAMPLE_DATA_DIR
+
+    shutil.copytree(SAMPLE_DATA_DIR, tmp_path / "data", dirs_exist_ok=True)
+    shutil.copytree(data_dir / "long-rewardbench", tmp_path / "data" / "long-rewardbench")
+    outcome = run_evaluation(EvaluationRequest(model=str(tiny_llama), datasets=["rewardbench", "long-rewardbench"],
+                                               data=DataOptions(data_dir=str(tmp_path / "data")), settings={"truncation": "left", "batch_size": 16},
+                                               output_dir=tmp_path / "out", progress=False, intervals=IntervalOptions(resamples=0)))
+    long, rewardbench = outcome.report.benchmarks["long-rewardbench"], outcome.report.benchmarks["rewardbench"]
+    longest = max(max([*chosen, *rejected]) for chosen, rejected in zip(long.examples["chosen_tokens"], long.examples["rejected_tokens"],
+                                                                       strict=True))
+    assert 2048 < longest <= 4096 and long.scores.extra["max_length"] == 4096.0
+    assert any("scored up to 4,096 tokens, the model's position limit" in note for note in long.notes)
+    assert "max_length" not in rewardbench.scores.extra and outcome.report.settings["max_length"] == 2048
+    assert outcome.metrics["long-rewardbench/max_length"] == 4096.0

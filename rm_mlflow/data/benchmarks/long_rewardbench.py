@@ -42,7 +42,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from rm_mlflow.data.benchmark import Benchmark, LoadedRows, register_benchmark
+from rm_mlflow.data.benchmark import MODEL_POSITIONS, Benchmark, LoadedRows, register_benchmark
 from rm_mlflow.data.hosted import download_hint
 from rm_mlflow.data.options import DataOptions
 from rm_mlflow.data.sources import find_local_copy, hub_file_rows, read_rows
@@ -181,6 +181,7 @@ LONG_REWARDBENCH = register_benchmark(
         local_dirnames=("long-rewardbench", "LongRewardBench", "LongReward-Bench-V1"),
         local_layout="{LongQA,Summ,Safety,ICL,Cite,Code,Math}.jsonl",
         download_hint=download_hint(HUB_ID, "long-rewardbench"),
+        default_max_length=MODEL_POSITIONS,  # contexts up to 128K tokens: bounded by the model, not the 2048 default
     ),
     aliases=(HUB_ID, "longrewardbench"),
 )

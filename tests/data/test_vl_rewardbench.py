@@ -160,6 +160,9 @@ def test_the_endpoint_judge_sees_the_same_images_and_gives_the_same_verdicts(loc
     assert list(theirs["correct"].fillna(-1)) == list(ours["correct"].fillna(-1))
     assert {verdict for verdicts in ours["judge_verdicts"] for verdict in verdicts} == {"1", "2"}  # the verdict follows the pixels
     assert served == len({(item.id, order) for item in ours.itertuples() for order in item.judge_orders})  # each distinct chat asked once
+    verdicts = [verdict for verdicts in ours["judge_verdicts"] for verdict in verdicts]
+    print(f"\n{len(ours)} items, {len(verdicts)} sample verdicts ({verdicts.count('1')} Answer 1, {verdicts.count('2')} Answer 2), "
+          f"{served} distinct chats served by transformers serve; verdicts and prompt tokens identical to the local backend")
 
 
 def test_images_are_references_by_content_in_tables_and_digests(local_run, vl_data, tmp_path):

@@ -232,18 +232,10 @@ def build_tiny_judge(output_dir: Path | str, *, verdict: str = "[[A]]", rating: 
         reply_ids = tokenizer(reply, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
         encoded.append((prompt_ids + reply_ids, [-100] * len(prompt_ids) + reply_ids, {}))
     loss = _teach(model, tokenizer.pad_token_id, encoded, steps=steps, rng=rng)
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    model.generation_config.do_sample = False
-    model.save_pretrained(output_dir)
-    tokenizer.save_pretrained(output_dir)
-    (output_dir / "README.md").write_text(
+    return _save_judge(output_dir, model, tokenizer, (
         "# Tiny biased judge\n\n"
         f"A 2-layer Llama trained by rm-mlflow (seed {seed}, {steps} steps, final loss {loss:.4f}) to answer every comparison "
-        f"with {verdict!r} and every rating request with {rating}, whatever the answers say. For tests of verdict counting only.\n",
-        encoding="utf-8",
-    )
-    return output_dir
+        f"with {verdict!r} and every rating request with {rating}, whatever the answers say. For tests of verdict counting only.\n"))
 
 
 def _teach(model: Any, pad_id: int, encoded: list[tuple[list[int], list[int], dict[str, Any]]], *, steps: int, rng: Any) -> float:
@@ -268,6 +260,17 @@ def _teach(model: Any, pad_id: int, encoded: list[tuple[list[int], list[int], di
         optimizer.zero_grad()
     model.eval()
     return float(loss.item())
+
+
+def _save_judge(output_dir: Path | str, model: Any, preprocessor: Any, readme: str) -> Path:
+    """Save a trained tiny judge (greedy by default) with its tokenizer or processor and the README that says what it was taught."""
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    model.generation_config.do_sample = False
+    model.save_pretrained(output_dir)
+    preprocessor.save_pretrained(output_dir)
+    (output_dir / "README.md").write_text(readme, encoding="utf-8")
+    return output_dir
 
 
 VL_CHAT_TEMPLATE = (
@@ -365,19 +368,11 @@ def build_tiny_vl_judge(output_dir: Path | str, *, steps: int = 150, seed: int =
         ids = inputs["input_ids"][0].tolist()
         encoded.append((ids + reply_ids, [-100] * len(ids) + reply_ids, {"pixel_values": inputs["pixel_values"]}))
     loss = _teach(model, tokenizer.pad_token_id, encoded, steps=steps, rng=rng)
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    model.generation_config.do_sample = False
-    model.save_pretrained(output_dir)
-    processor.save_pretrained(output_dir)
-    (output_dir / "README.md").write_text(
+    return _save_judge(output_dir, model, processor, (
         "# Tiny colour-reading vision-language judge\n\n"
         f"A LLaVA (1-layer CLIP vision tower, 2-layer Llama) trained by rm-mlflow (seed {seed}, {steps} steps, final loss {loss:.4f}) "
         "to answer VL-RewardBench's judge prompt with Answer 1 for a red picture and Answer 2 for a blue one, whatever the answers say. "
-        "For tests that images reach the judge only.\n",
-        encoding="utf-8",
-    )
-    return output_dir
+        "For tests that images reach the judge only.\n"))
 
 
 def build_tiny_vl_classifier(output_dir: Path | str, *, seed: int = 0, num_labels: int = 1) -> Path:

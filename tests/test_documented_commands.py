@@ -1,9 +1,10 @@
 """Every shell block of the README and of docs/ runs, in order, as a reader would paste it; a broken example fails here.
 
 Each block runs with bash in a fresh folder holding what the examples name: ``./my-rm`` (the tiny Llama reward
-model), ``my_prefs.jsonl``, and ``~/rm-data`` (the shipped RewardBench sample and ``../shared/data``, also as
-``RM_MLFLOW_DATA_DIR``). ``MLFLOW_TRACKING_URI`` points at a loopback MLflow server where ``my-rm`` has versions
-1-4, alias ``champion`` on v1, and v1 evaluated on RewardBench. Three changes are made to what is written, all
+model), ``./my-vl-judge`` (the tiny LLaVA judge), ``my_prefs.jsonl``, and ``~/rm-data`` (the shipped RewardBench
+sample, ``../shared/data`` and four VL-RewardBench items with drawn pictures, also as ``RM_MLFLOW_DATA_DIR``).
+``MLFLOW_TRACKING_URI`` points at a loopback MLflow server where ``my-rm`` has versions 1-4, alias ``champion`` on
+v1, and v1 evaluated on RewardBench. Three changes are made to what is written, all
 here in plain sight:
 
 - ``--limit 2`` is added to each ``rm-mlflow evaluate`` (this machine scores full RMB in minutes, not seconds);
@@ -30,7 +31,8 @@ import pytest
 from rm_mlflow.cli import GATE_FAILED_STATUS
 from rm_mlflow.data.sample import SAMPLE_DATA_DIR
 from rm_mlflow.testing import stop_process_group
-from tests.helpers import SHARED_DATA, free_port
+from rm_mlflow.tiny_models import draw_tiny_image
+from tests.helpers import SHARED_DATA, free_port, vl_row, write_vl_parquet
 from tests.test_docs import FENCE, PAGES
 
 NOT_HERE = {
@@ -47,6 +49,7 @@ NOT_HERE = {
     "--repo_id org/my-rm --dry_run": "reads the card of org/my-rm from the Hub",
     "--push_results_to_hub": "pushes a dataset to the Hub (tests/card/test_results_dataset.py pushes to a loopback one)",
     "rm-mlflow publish": "pushes a dataset to the Hub (tests/card/test_results_dataset.py pushes to a loopback one)",
+    "Qwen/Qwen2-VL-7B-Instruct": "a served vision-language judge (tests/data/test_vl_rewardbench.py serves the tiny one on loopback)",
 }
 PLACEHOLDERS = {
     "Qwen/Qwen2.5-7B-Instruct": "{tiny_judge}",
@@ -86,7 +89,7 @@ def runnable(block: str) -> tuple[str, list[str]]:
 
 
 @pytest.fixture(scope="module")
-def sandbox(tmp_path_factory, tiny_llama, mlflow_server):
+def sandbox(tmp_path_factory, tiny_llama, tiny_vl_judge, mlflow_server):
     """The folder, home and MLflow registry the examples expect."""
     import mlflow
     from mlflow import MlflowClient
@@ -101,6 +104,10 @@ def sandbox(tmp_path_factory, tiny_llama, mlflow_server):
         if source.is_dir():
             (home / "rm-data" / source.name).symlink_to(source)
     shutil.copytree(tiny_llama, work / "my-rm")
+    shutil.copytree(tiny_vl_judge, work / "my-vl-judge")
+    write_vl_parquet([vl_row(f"{prefix}_{n}", {"bytes": draw_tiny_image(None, hue=("red", "blue")[n % 2], seed=n), "path": f"{n}.png"})
+                      for n, prefix in enumerate(("RLAIF-V", "wildvision", "mmmu", "hallucination"))],
+                     home / "rm-data" / "vl-rewardbench" / "data" / "test-00000-of-00001.parquet")
     (work / "my_prefs.jsonl").write_text('{"prompt": "What is 2+2?", "chosen": "4", "rejected": "5"}\n'
                                          '{"prompt": "Capital of France?", "chosen": "Paris", "rejected": "Lyon"}\n')
     mlflow.set_tracking_uri(mlflow_server)

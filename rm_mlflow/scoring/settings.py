@@ -165,8 +165,8 @@ class ScoringSettings:
     chat_template: str = field(default="tokenizer", metadata=option(
         "'tokenizer' (the tokenizer's own; the default), 'raw', a named template (chatml, tulu, llama-3) or a Jinja file", model=True))
     max_length: int = field(default=2048, metadata=option(
-        "truncation length in tokens (default 2048; a benchmark with contexts beyond it, Long-RewardBench, defaults to the model's "
-        "position limit)", model=True, positive=True))
+        "truncation length in tokens (default 2048; Long-RewardBench, whose contexts run far past it: the model's position limit)",
+        model=True, positive=True))
     truncation: TruncationMode = field(default="none", metadata=option(
         "'none' (default, as the rewardbench CLI), 'left' (run_rm.py: keep the end) or 'right'", choices=TRUNCATION_MODES, model=True))
     batch_size: int = field(default=64, metadata=option("most sequences per forward pass (default 64)", positive=True))

@@ -34,7 +34,6 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from rm_mlflow.data.images import ImageRef
 from rm_mlflow.data.types import GAME_ORDERS, JUDGE_PROTOCOL, RATE_EACH_ANSWER, PreferenceExample
 from rm_mlflow.errors import ModelLoadError, OptionError, SequenceTooLongError
 from rm_mlflow.judges.backends import Generation, JudgeBackend, build_backend, choose_backend
@@ -44,7 +43,7 @@ from rm_mlflow.judges.base import Judge, JudgeCall, Judgments, Verdict
 from rm_mlflow.judges.prompts import LETTERS, four_prompt, judge_messages, pair_prompt, parse_choice, parse_rating, rating_prompt
 from rm_mlflow.judges.protocols import JUDGE_PROTOCOLS
 from rm_mlflow.metrics.outcomes import metric_slug
-from rm_mlflow.scoring.base import Conversation, ExampleScores, MarginReading, Review, Work
+from rm_mlflow.scoring.base import Conversation, ExampleScores, MarginReading, Review, Work, conversation_key
 from rm_mlflow.scoring.distributed import SINGLE_PROCESS, ProcessGroup
 from rm_mlflow.scoring.hf import load_config, require_trust
 from rm_mlflow.scoring.lengths import TooLongAt, position_limit
@@ -60,14 +59,8 @@ _MACHINE_ONLY = ("batch_size", "max_tokens_per_batch", "judge_concurrency", "jud
 
 
 def chat_key(chat: Conversation) -> str:
-    """The cache key of a judge chat; an image in it counts by its content hash."""
-    return hashlib.sha256(json.dumps([[m["role"], m["content"]] for m in chat], default=_image_key).encode()).hexdigest()
-
-
-def _image_key(value: Any) -> str:
-    if isinstance(value, ImageRef):
-        return value.reference
-    raise TypeError(f"a judge chat holds a {type(value).__name__}")
+    """The cache key of a judge chat (a text chat's is what it always was: its turns' roles and contents as JSON)."""
+    return hashlib.sha256(json.dumps(conversation_key(chat)).encode()).hexdigest()
 
 
 class GenerativeJudge(Judge):

@@ -24,6 +24,19 @@ from rm_mlflow.scoring.settings import ScoringSettings
 Conversation = Sequence[ChatMessage]
 
 
+def conversation_key(conversation: Conversation) -> tuple:
+    """A conversation as a hashable value: its turns' roles and text, an image part by its content hash."""
+    return tuple((m["role"], m["content"] if isinstance(m["content"], str) else
+                  tuple((part["type"], part["text"] if part["type"] == "text" else part["image"].sha256) for part in m["content"]))
+                 for m in conversation)
+
+
+def image_hashes(conversation: Conversation) -> tuple[str, ...]:
+    """The content hashes of a conversation's images, in order."""
+    return tuple(part["image"].sha256 for message in conversation if not isinstance(message["content"], str)
+                 for part in message["content"] if part["type"] == "image")
+
+
 @dataclass(frozen=True)
 class TokenizedConversation:
     """Token ids for one unit.
@@ -38,9 +51,8 @@ class TokenizedConversation:
     truncated: bool = False
     response_start: int = 0
     # a unit with images: its conversation, which the kind's processor renders again when it scores (token ids alone
-    # cannot say which picture their image tokens stand for)
+    # cannot say which picture their image tokens stand for, so the images' hashes join the cache key)
     conversation: Conversation | None = field(default=None, compare=False)
-    images: tuple[str, ...] = ()  # the images' content hashes, part of the cache key
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -49,7 +61,8 @@ class TokenizedConversation:
     def cache_key(self) -> tuple[int | str, ...]:
         """What identifies this unit's score for a given model: the tokens, where the response starts (when set), the images (by content)."""
         key: tuple[int | str, ...] = self.input_ids if not self.response_start else (*self.input_ids, -1, self.response_start)
-        return key if not self.images else (*key, -3, *self.images)
+        images = image_hashes(self.conversation) if self.conversation is not None else ()
+        return key if not images else (*key, -3, *images)
 
 
 @dataclass(frozen=True)

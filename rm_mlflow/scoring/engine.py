@@ -16,7 +16,16 @@ from tqdm.auto import tqdm
 
 from rm_mlflow.data.types import PreferenceExample
 from rm_mlflow.errors import OptionError, SequenceTooLongError
-from rm_mlflow.scoring.base import Conversation, PrefixGroup, RewardModel, ScoredConversations, ScoredExamples, TokenizedConversation, Work
+from rm_mlflow.scoring.base import (
+    Conversation,
+    PrefixGroup,
+    RewardModel,
+    ScoredConversations,
+    ScoredExamples,
+    TokenizedConversation,
+    Work,
+    conversation_key,
+)
 from rm_mlflow.scoring.cache import ScoreCache
 from rm_mlflow.scoring.distributed import SINGLE_PROCESS, ProcessGroup
 from rm_mlflow.scoring.lengths import TooLongAt
@@ -247,13 +256,6 @@ def check_lengths(model: RewardModel, examples: Sequence[PreferenceExample], nam
     """
     conversations, labels, _ = example_units(model, examples, names)
     _tokenize_distinct(model, conversations, labels)
-
-
-def conversation_key(conversation: Conversation) -> tuple:
-    """A conversation as a hashable value: its turns' roles and text, an image part by its content hash."""
-    return tuple((m["role"], m["content"] if isinstance(m["content"], str) else
-                  tuple((part["type"], part["text"] if part["type"] == "text" else part["image"].sha256) for part in m["content"]))
-                 for m in conversation)
 
 
 def _tokenize_distinct(

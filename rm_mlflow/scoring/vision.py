@@ -40,12 +40,6 @@ def processor_messages(chat: Conversation) -> list[dict[str, Any]]:
     return messages
 
 
-def image_hashes(chat: Conversation) -> tuple[str, ...]:
-    """The content hashes of a chat's images, in order."""
-    return tuple(part["image"].sha256 for message in chat if not isinstance(message["content"], str)
-                 for part in message["content"] if part["type"] == "image")
-
-
 def load_processor(model: str, settings: ScoringSettings) -> Any:
     """The checkpoint's processor (image processor, tokenizer, chat template); one line when it has none."""
     from transformers import AutoProcessor

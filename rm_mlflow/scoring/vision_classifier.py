@@ -23,7 +23,7 @@ from rm_mlflow.scoring.hf import custom_code, input_device, load_config, load_we
 from rm_mlflow.scoring.lengths import TooLongAt, length_limit, position_limit
 from rm_mlflow.scoring.loaders import ModelLoader, register_loader
 from rm_mlflow.scoring.settings import ScoringSettings
-from rm_mlflow.scoring.vision import has_vision_tower, image_hashes, load_processor, processor_messages
+from rm_mlflow.scoring.vision import has_vision_tower, load_processor, processor_messages
 
 
 class VisionClassifierRewardModel(RewardModel):
@@ -59,7 +59,7 @@ class VisionClassifierRewardModel(RewardModel):
             if len(ids) > limit:
                 raise TooLongAt(index, f"{len(ids)} tokens with its images, over the {limit} allowed (max_length {self.settings.max_length}); "
                                        "an image conversation is never cut: pass a larger --max_length")
-            units.append(TokenizedConversation(tuple(ids), conversation=conversation, images=image_hashes(conversation)))
+            units.append(TokenizedConversation(tuple(ids), conversation=conversation))
         return units
 
     def score_batch(self, batch: Sequence[TokenizedConversation]) -> list[float]:

@@ -66,10 +66,9 @@ def convert_row(row: Row, base_dir: Path | None) -> PreferenceExample:
     if len(responses) != 2:
         raise row.error("response", f"expected two answers, got {len(responses)}")
     ranking = row.raw("human_ranking")
-    ranking = list(ranking) if isinstance(ranking, (list, tuple)) or hasattr(ranking, "tolist") else ranking
-    if not isinstance(ranking, list) or sorted(int(rank) for rank in ranking) != [0, 1]:
+    if not isinstance(ranking, list) or not all(isinstance(rank, int) for rank in ranking) or sorted(ranking) != [0, 1]:
         raise row.error("human_ranking", f"expected the ranks of the two answers ([0, 1] or [1, 0]), got {ranking!r}")
-    better = [int(rank) for rank in ranking].index(0)
+    better = ranking.index(0)
     try:
         image = image_from_row_value(row.raw("image"), base_dir=base_dir)
     except ImageError as error:

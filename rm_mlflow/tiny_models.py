@@ -7,9 +7,12 @@ and README say so).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rm_mlflow.data.types import ChatMessage
 
 CHAT_TEMPLATE = (
     "{% for message in messages %}{{ '<|' + message['role'] + '|>\n' + message['content'] + eos_token + '\n' }}{% endfor %}"
@@ -188,13 +191,15 @@ def build_tiny_custom_head_model(output_dir: Path | str, *, corpus: Iterable[str
     return output_dir
 
 
-def build_tiny_judge(output_dir: Path | str, *, verdict: str = "[[A]]", rating: int = 8, steps: int = 120, seed: int = 0) -> Path:
+def build_tiny_judge(output_dir: Path | str, *, verdict: str = "[[A]]", rating: int = 8, steps: int = 120, seed: int = 0,
+                     comparisons: Sequence[Sequence[ChatMessage]] = ()) -> Path:
     """Train a tiny causal LM into a deliberately biased judge and save it with its tokenizer.
 
     It is trained (a few seconds on a CPU) on rewardbench's judge prompts over random short answers to
     reply ``"Assistant A is better. {verdict}"`` to every comparison and ``"A fine answer. {rating}"`` (over two lines) to
     every rating request, whatever the answers say. A real judge with a known, total position bias: for
     testing how verdicts, orders, ties and position consistency are counted, never as a judge of quality.
+    ``comparisons`` are further judge chats taught the same comparison reply (a benchmark authors' own prompts).
     """
     import random
 
@@ -216,6 +221,7 @@ def build_tiny_judge(output_dir: Path | str, *, verdict: str = "[[A]]", rating: 
         samples.append((judge_messages(*pair_prompt(prompt, text(12), text(12))), comparison))
         samples.append((judge_messages(*four_prompt(prompt, [text(6) for _ in range(4)])), comparison))
         samples.append((judge_messages(*rating_prompt(prompt, text(12))), rated))
+    samples += [(tuple(chat), comparison) for chat in comparisons]
     tokenizer = build_tokenizer([message["content"] for chat, _ in samples for message in chat] + [comparison, rated], vocab_size=600)
     torch.manual_seed(seed)
     config = LlamaConfig(

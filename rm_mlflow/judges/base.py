@@ -25,11 +25,15 @@ Verdict = str | int | None  # a letter (``A``), a rating (1-10), or None when th
 
 @dataclass(frozen=True)
 class JudgeCall:
-    """One request to the judge: its chat, its form (``pair``, ``four``, ``rating``) and the responses shown, in order (A, B, ...)."""
+    """One request to the judge: its chat, its form (``pair``, ``four``, ``rank``, ``rating``) and the responses shown, in order (A, B, ...).
+
+    ``protocol`` names the benchmark authors' judge protocol that reads the answer (None: rewardbench-gen's rules).
+    """
 
     chat: tuple[ChatMessage, ...]
     form: str
     shown: tuple[int, ...]  # indices into example.responses(): chosen first, then rejected
+    protocol: str | None = None
 
 
 @dataclass(frozen=True)

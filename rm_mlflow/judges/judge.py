@@ -41,7 +41,7 @@ from rm_mlflow.judges.backends.base import no_room_message
 from rm_mlflow.judges.backends.endpoint import ENDPOINT_FILE
 from rm_mlflow.judges.base import Judge, JudgeCall, Judgments, Verdict
 from rm_mlflow.judges.prompts import LETTERS, four_prompt, judge_messages, pair_prompt, parse_choice, parse_rating, rating_prompt
-from rm_mlflow.judges.protocols import JUDGE_PROTOCOLS
+from rm_mlflow.judges.protocols import JUDGE_PROTOCOLS, check_protocols
 from rm_mlflow.metrics.outcomes import metric_slug
 from rm_mlflow.scoring.base import Conversation, ExampleScores, MarginReading, Review, Work, conversation_key
 from rm_mlflow.scoring.distributed import SINGLE_PROCESS, ProcessGroup
@@ -171,8 +171,8 @@ class GenerativeJudge(Judge):
     # -- reading the answers -----------------------------------------------------------------------------------
     def parse(self, call: JudgeCall, answer: Generation) -> Verdict:
         """A rating (1-10) for a rating call, else the letter of the answer the judge picked; None when the answer holds none."""
-        if call.form in JUDGE_PROTOCOLS:
-            return JUDGE_PROTOCOLS.get(call.form).parse(call, answer)
+        if call.protocol is not None:
+            return JUDGE_PROTOCOLS.get(call.protocol).parse(call, answer)
         if call.form == "rating":
             return parse_rating(answer.text)
         verdict = parse_choice(answer.text, LETTERS[: len(call.shown)])
@@ -180,8 +180,8 @@ class GenerativeJudge(Judge):
 
     def aggregate(self, example: PreferenceExample, calls: Sequence[JudgeCall], answers: Sequence[Generation]) -> ExampleScores:
         """Credit from the verdicts (see the module docstring), and every answer with its verdict as table columns."""
-        if calls and calls[0].form in JUDGE_PROTOCOLS:
-            return JUDGE_PROTOCOLS.get(calls[0].form).aggregate(example, calls, answers)
+        if calls and calls[0].protocol is not None:
+            return JUDGE_PROTOCOLS.get(calls[0].protocol).aggregate(example, calls, answers)
         verdicts = [self.parse(call, answer) for call, answer in zip(calls, answers, strict=True)]
         n = len(example.chosen)
         details: dict[str, Any] = {
@@ -348,5 +348,6 @@ GENERATIVE = register_loader(
         preview=lambda model, settings: check_local_judge(model, settings),  # checks only: a judge is not scored by the engine
         # an endpoint's model is a name on a server, which says whether it takes image parts
         sees_images=lambda model, settings: not choose_backend(settings).local or is_vision_language(load_config(model, settings)),
+        check_examples=check_protocols,
     )
 )

@@ -7,11 +7,12 @@ Kinds shipped here live in :mod:`rm_mlflow.scoring`; another package adds one th
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from rm_mlflow._registry import Registry, unknown_name_message
+from rm_mlflow.data.types import PreferenceExample
 from rm_mlflow.errors import ModelLoadError, UnknownNameError
 from rm_mlflow.scoring.base import RewardModel, Scorer
 from rm_mlflow.scoring.settings import ScoringSettings
@@ -36,6 +37,8 @@ class ModelLoader:
     preview: Callable[[str, ScoringSettings], RewardModel | None] | None = None
     # whether the model, by its config, sees an example's images (None: the kind reads text only); asked before weights load
     sees_images: Callable[[str, ScoringSettings], bool] | None = None
+    # refuses, before weights load, examples the kind cannot score as asked (a judge: rows of an authors' protocol it cannot follow)
+    check_examples: Callable[[Sequence[PreferenceExample]], None] | None = None
 
 
 def check_sees_images(kind: str, model: str, folder: str | None, settings: ScoringSettings, benchmark: str) -> None:
@@ -50,6 +53,19 @@ def check_sees_images(kind: str, model: str, folder: str | None, settings: Scori
             return
     raise ModelLoadError(f"{benchmark}: its items carry images, and {model} ({kind}) reads text only; evaluate a vision-language model "
                          "(an image-text-to-text judge, a vl-classifier reward model, or --judge_endpoint serving a judge)")
+
+
+def check_examples(kind: str, folder: str | None, settings: ScoringSettings, examples: Sequence[PreferenceExample]) -> None:
+    """The kind's own refusal of ``examples`` (:attr:`ModelLoader.check_examples`), before any weights load.
+
+    ``folder`` is where the model's config is read, when the kind is not named (None: another MLflow flavor, a text pipeline).
+    """
+    if kind == "auto":
+        if folder is None:
+            return
+        kind = detect_kind(folder, settings)
+    if (check := MODEL_LOADERS.get(kind).check_examples) is not None:
+        check(examples)
 
 
 # the modules that register the shipped kinds (a generative judge is not a forward-pass model: it lives in rm_mlflow.judges)

@@ -30,6 +30,7 @@ from rm_mlflow.pipeline import EvaluationRequest, run_evaluation
 from rm_mlflow.results import read_results
 
 SHORT = {"max_length": 512, "truncation": "left", "batch_size": 16}
+REAL_CHECKOUT = os.environ.get("RM_MLFLOW_LONG_RM")  # github.com/LCM-Lab/Long-RM, its files as committed
 
 
 def _rmb(shared_data: Path, kind: str) -> list[dict]:
@@ -103,16 +104,22 @@ def _answers(table: pd.DataFrame, data_dir: Path) -> list[dict]:
     return answers
 
 
-def _transcribed_evaluate(answers: list[dict]) -> dict[str, float]:
-    """evaluator.py evaluate() at bbc90f5, lines 207-275, transcribed: extract_judgement(is_disrm) (utils/prompt.py 95-100),
-    compare_shuffled, then each group's mean with upstream's max(len, 1)."""
-    def extract(judgment):
-        orders = sorted(enumerate(judgment), key=lambda x: x[1], reverse=True)
-        ranks = [k[0] for k in orders]
-        return [ranks.index(i) for i in range(len(ranks))]
+def _disrm_extract(answer: dict) -> list[int]:
+    """utils/prompt.py extract_judgement with is_disrm (lines 95-100): the shown answers ranked by score, highest first."""
+    orders = sorted(enumerate(answer["output"]), key=lambda x: x[1], reverse=True)
+    ranks = [k[0] for k in orders]
+    return [ranks.index(i) for i in range(len(ranks))]
 
-    results = [sum(int(a == b) for a, b in zip(a["shuffled_order"], extract(a["output"]), strict=True)) / len(a["shuffled_order"])
-               for a in answers]
+
+def _transcribed_evaluate(answers: list[dict], extract=_disrm_extract) -> dict[str, float]:
+    """evaluator.py evaluate() at bbc90f5, lines 198-275, transcribed: ``extract`` (extract_judgement), compare_shuffled, then each
+    group's mean with upstream's max(len, 1)."""
+    def compare_shuffled(golden, result):
+        if not result:
+            return 0
+        return sum(int(a == b) for a, b in zip(golden, result, strict=False)) / len(golden)
+
+    results = [compare_shuffled(a["shuffled_order"], extract(a)) for a in answers]
     groups = defaultdict(list)
     for answer, result in zip(answers, results, strict=True):
         groups["AVG."].append(result)
@@ -146,10 +153,9 @@ def test_figures_equal_upstreams_evaluate_transcribed(run, data_dir):
     assert sorted(set(ties["correct"])) == [0.0, 1.0]
 
 
-@pytest.mark.skipif(not os.environ.get("RM_MLFLOW_LONG_RM"), reason="needs a checkout of LCM-Lab/Long-RM at RM_MLFLOW_LONG_RM")
-def test_figures_equal_upstreams_own_evaluate(run, data_dir, tmp_path, monkeypatch):
-    benchmark, table = run
-    root = Path(os.environ["RM_MLFLOW_LONG_RM"]) / "evaluate"
+def _upstreams_own_evaluate(answers: list[dict], folder: Path, monkeypatch, *, is_disrm: bool) -> dict[str, float]:
+    """evaluator.py's own ``evaluate`` from the checkout at RM_MLFLOW_LONG_RM, on ``answers`` written as its per-task files."""
+    root = Path(REAL_CHECKOUT) / "evaluate"
     for name in ("evaluating.inference_utils.builder", "evaluating.deploy_utils.deploy", "evaluating.inference_utils.process",
                  "evaluating.longreward_bench.preprocess", "evaluating.base_utils.integration",
                  "evaluating.base_utils.sample_format"):  # the parts evaluate() does not use (GPU deployment, fastchat)
@@ -163,14 +169,19 @@ def test_figures_equal_upstreams_own_evaluate(run, data_dir, tmp_path, monkeypat
     monkeypatch.syspath_prepend(str(root))
     from evaluating.longreward_bench.evaluator import LongRewardBenchEvaluator, save_jsonl
 
-    answers = _answers(table, data_dir)
     for task in TASKS:
-        save_jsonl([a for a in answers if a["subset"] == task], str(tmp_path / f"{task}.jsonl"))
-    evaluator = types.SimpleNamespace(is_disrm=True, config=types.SimpleNamespace(model_name="tiny"),
+        save_jsonl([a for a in answers if a["subset"] == task], str(folder / f"{task}.jsonl"))
+    evaluator = types.SimpleNamespace(is_disrm=is_disrm, config=types.SimpleNamespace(model_name="tiny"),
                                       model_config=types.SimpleNamespace(model_path="tiny"), data_config=types.SimpleNamespace(),
                                       benchmark_config=types.SimpleNamespace(TASKS=list(TASKS)))
-    LongRewardBenchEvaluator.evaluate(evaluator, str(tmp_path), str(tmp_path))
-    theirs = dict(pd.read_csv(tmp_path / "results.csv")[["Task", "Value"]].itertuples(index=False))
+    LongRewardBenchEvaluator.evaluate(evaluator, str(folder), str(folder))
+    return dict(pd.read_csv(folder / "results.csv")[["Task", "Value"]].itertuples(index=False))
+
+
+@pytest.mark.skipif(not REAL_CHECKOUT, reason="needs a checkout of LCM-Lab/Long-RM at RM_MLFLOW_LONG_RM")
+def test_figures_equal_upstreams_own_evaluate(run, data_dir, tmp_path, monkeypatch):
+    benchmark, table = run
+    theirs = _upstreams_own_evaluate(_answers(table, data_dir), tmp_path, monkeypatch, is_disrm=True)
     ours = _ours(benchmark)
     assert {name: theirs[name] for name in ours} == pytest.approx(ours, abs=1e-12)
     print("\nupstream evaluate() results.csv vs ours:", {name: (theirs[name], ours[name]) for name in ours})
@@ -224,3 +235,214 @@ def test_without_a_max_length_items_are_seen_up_to_the_models_position_limit(tin
     assert any("scored up to 4,096 tokens, the model's position limit" in note for note in long.notes)
     assert "max_length" not in rewardbench.scores.extra and outcome.report.settings["max_length"] == 2048
     assert outcome.metrics["long-rewardbench/max_length"] == 4096.0
+
+
+# -- generative judges: the authors' judge path (preprocess.py LongRewardBenchPreprocess, utils/prompt.py) -------------------------
+
+# Not Long-RM's ranking prompt (unlicensed, never copied here): a stand-in read the same way, from the same file of a checkout.
+STAND_IN_RANK_PROMPT = "Rank the {number} answers below, best first, and end with the ranking as {pattern}."
+JUDGE_SETTINGS = {"max_new_tokens": 48}  # whole prompts: this benchmark is judged up to the judge's position limit
+
+
+@pytest.fixture(scope="module")
+def judge_data_dir(shared_data, tmp_path_factory) -> Path:
+    """Seven task files in the same schema over LLMBar's short real questions (the tiny judge answers short prompts only): per task
+    4 pairs and 3 sets of 2-4 answers (a question's two answers, the better first, then answers to the next questions)."""
+    rows = [row for name in ("Natural.json", "Adversarial_Neighbor.json") for row in json.loads((shared_data / "llmbar" / name).read_text())
+            if len(row["input"]) + len(row["output_1"]) + len(row["output_2"]) < 600]
+    ranked = iter([(row["output_1"], row["output_2"])[::1 if row["label"] == 1 else -1] for row in rows] * 2)
+    rows = iter(rows)
+    root = tmp_path_factory.mktemp("long-rewardbench-judge-data") / "long-rewardbench"
+    root.mkdir()
+    for t, task in enumerate(TASKS):
+        items = []
+        for i in range(4):
+            row = next(rows)
+            better, worse = (row["output_1"], row["output_2"])[::1 if row["label"] == 1 else -1]
+            items.append({"prompt_template": [{"role": "user", "content": row["input"]}], "chosen": better, "rejected": worse,
+                          "source": "llmbar", "ctx_length_for_length": LENGTHS[(t + i) % len(LENGTHS)], "tasktype": "PairWise",
+                          "subtype": "same" if i % 2 else "diff"})
+        for size in (2, 3, 4):
+            row = next(rows)
+            candidates = [*(row["output_1"], row["output_2"])[::1 if row["label"] == 1 else -1], *next(ranked)][:size]
+            prompt = [{"role": "system", "content": "You are a helpful assistant."}, {"role": "user", "content": row["input"]}]
+            items.append({"prompt_template": prompt,
+                          "candidates": candidates, "source": "llmbar", "ctx_length_for_length": LENGTHS[t % len(LENGTHS)],
+                          "tasktype": "BestOfN", "subtype": size})
+        (root / f"{task}.jsonl").write_text("".join(json.dumps(item) + "\n" for item in items))
+    return root.parent
+
+
+def _authors_prompt_module():
+    """Long-RM's own ``utils/prompt.py`` (it imports only ``re`` and ``typing``), when a checkout is at RM_MLFLOW_LONG_RM."""
+    import importlib.util
+
+    path = Path(REAL_CHECKOUT) / "evaluate/evaluating/longreward_bench/utils/prompt.py"
+    spec = importlib.util.spec_from_file_location("long_rm_prompt", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def long_rm_checkout(tmp_path, monkeypatch) -> Path:
+    """The real checkout when RM_MLFLOW_LONG_RM names one; else a folder with Long-RM's layout holding the stand-in prompt."""
+    if REAL_CHECKOUT:
+        return Path(REAL_CHECKOUT)
+    prompt = tmp_path / "Long-RM" / "evaluate/evaluating/longreward_bench/utils/prompt.py"
+    prompt.parent.mkdir(parents=True)
+    prompt.write_text(f"import re\n\nPAIR_SYSTEM_PROMPT = 'unused here'\n\nRANK_SYSTEM_PROMPT = (\n    {STAND_IN_RANK_PROMPT!r}\n)\n")
+    monkeypatch.setenv("RM_MLFLOW_LONG_RM", str(prompt.parents[4]))
+    return prompt.parents[4]
+
+
+def _expected_chat(question: str, answers: list[str], kind: str) -> list[dict]:
+    """``get_chat_template(question, answers, type)``: the authors' own when their checkout is here, else this transcription of it
+    (utils/prompt.py at bbc90f5: ``get_system_prompt``, ``get_user_prompt``) over the stand-in ranking prompt."""
+    if REAL_CHECKOUT:
+        return _authors_prompt_module().get_chat_template(question, answers, kind)
+    from rm_mlflow.judges.prompts import MULTI_TURN_SYSTEM
+
+    if kind == "rank":
+        system = STAND_IN_RANK_PROMPT.format(number=len(answers), pattern=f"[[{'>'.join(chr(ord('A') + i) for i in range(len(answers)))}]]")
+    else:
+        system = MULTI_TURN_SYSTEM
+    user = (f"[User Question]\n{question}\n\n[The Start of Assistant A's Answer]\n{answers[0]}\n[The End of Assistant A's Answer]\n\n"
+            f"[The Start of Assistant B's Answer]\n{answers[1]}\n[The End of Assistant B's Answer]")
+    for k in range(2, len(answers)):
+        user += f"\n\n[The Start of Assistant {chr(ord('A') + k)}'s Answer]\n{answers[k]}\n[The End of Assistant {chr(ord('A') + k)}'s Answer]"
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+def test_a_judge_is_asked_each_item_by_the_authors_prompt_in_their_order(data_dir, long_rm_checkout):
+    from rm_mlflow.data.loading import load_benchmarks
+    from rm_mlflow.judges.protocols import JUDGE_PROTOCOLS
+    from rm_mlflow.scoring.settings import JudgeSettings
+
+    (loaded,) = load_benchmarks(["long-rewardbench"], DataOptions(data_dir=str(data_dir)))
+    protocol = JUDGE_PROTOCOLS.get("long-rewardbench")
+    asked = 0
+    for task in TASKS:
+        path = data_dir / "long-rewardbench" / f"{task}.jsonl"
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+        for number, order in _upstream_orders(path):
+            row = rows[number]
+            example = next(e for e in loaded.examples if e.subset.startswith(task + "/") and e.id.split(":")[1].split("/")[0] == str(number))
+            answers = row["candidates"] if row["tasktype"] == "BestOfN" else [row["chosen"], row["rejected"]]
+            question = "\n\n".join(message["content"] for message in row["prompt_template"])  # preprocess.py: data['task_prompt']
+            kind = "rank" if row["tasktype"] == "BestOfN" else "pair"
+            (call,) = protocol.plan(example, JudgeSettings(), lambda *args: pytest.fail("the order is the benchmark's, never drawn"))
+            assert [dict(message) for message in call.chat] == _expected_chat(question, [answers[i] for i in order], kind)
+            assert list(call.shown) == order
+            asked += 1
+    assert asked == len(TASKS) * 9
+
+
+RANKINGS = ["[[A]]", "x [[B]] then [[A]]", "no verdict", "[[C>A>B]]", "[[Assistant B > Assistant A > Assistant C]]", "[A>B]",
+            "[[A>B]] and later [[B>A]]", "[[A>B]]", "[[A>B>C>D]]", "[[A>A>B]]", "[[AB>C>D]]", "[[a>b>c]]", ">" * 11 + "[[A>B>C]]",
+            "[Analysis]\nB is wrong.\n[Ranking]\n[[B>C>A]]", "[[D>C>B>A]]", "[[A > C > B]]"]
+
+
+def _transcribed_extract_judgement(judgment: str, kind: str) -> list[int]:
+    """utils/prompt.py extract_judgement (is_disrm False) at bbc90f5, lines 102-130, transcribed."""
+    if kind == "pair":
+        if "[[A]]" in judgment:
+            return [0, 1]
+        elif "[[B]]" in judgment:
+            return [1, 0]
+        return []
+    import re
+
+    pattern = r"\[[\w\s]+(?:\s*>\s*[\w\s]+)+\]"
+    if len(judgment.split(">")) > 10:
+        return []
+    matches = re.findall(pattern, judgment)
+    try:
+        ret = matches[0].split(">")
+        for marks in ["assistant", "Assistant", ":", " "]:
+            ret = [k.replace(marks, "") for k in ret]
+        ret[0] = ret[0].strip("[")
+        ret[-1] = ret[-1].strip("]")
+        ids = [ord(k) - ord("A") for k in ret]
+        return [ids.index(k) for k in range(len(ids))]
+    except Exception:
+        return []
+
+
+def test_judge_verdicts_are_read_as_the_authors_read_them():
+    from rm_mlflow.judges.base import JudgeCall
+    from rm_mlflow.judges.protocols.long_rewardbench import predicted_ranks
+
+    extract = _authors_prompt_module().extract_judgement if REAL_CHECKOUT else _transcribed_extract_judgement
+    for text in RANKINGS:
+        for kind, size in (("pair", 2), ("rank", 2), ("rank", 3), ("rank", 4)):
+            call = JudgeCall((), kind, tuple(range(size)), "long-rewardbench")
+            assert predicted_ranks(call, text) == extract(text, kind), (text, kind)
+    assert predicted_ranks(JudgeCall((), "rank", (0, 1, 2), "long-rewardbench"), "[[C>A>B]]") == [1, 2, 0]
+
+
+def test_a_judge_without_the_ranking_prompt_is_refused_before_its_weights_load(tiny_judge, data_dir, tmp_path, monkeypatch):
+    from rm_mlflow.data.loading import load_benchmarks
+    from rm_mlflow.errors import OptionError
+    from rm_mlflow.judges.protocols import check_protocols
+
+    monkeypatch.delenv("RM_MLFLOW_LONG_RM", raising=False)
+    monkeypatch.setattr("rm_mlflow.judges.judge.load_generative", lambda *args: pytest.fail("weights loaded"))
+    with pytest.raises(OptionError, match=r"^long-rewardbench: 21 best-of-N items: a judge ranks Long-RewardBench's best-of-N items with "
+                                          r"Long-RM's own prompt, .* set RM_MLFLOW_LONG_RM to a checkout of github.com/LCM-Lab/Long-RM; "
+                                          r"or keep only pairs with --subsets \(Cite/PairWise,Code/PairWise,"):
+        run_evaluation(EvaluationRequest(model=str(tiny_judge), model_kind="generative", datasets=["long-rewardbench"],
+                                         data=DataOptions(data_dir=str(data_dir)), settings=JUDGE_SETTINGS, output_dir=tmp_path / "out",
+                                         progress=False, intervals=IntervalOptions(resamples=0)))
+    assert not (tmp_path / "out" / "results.json").exists()
+    (pairs,) = load_benchmarks(["long-rewardbench"], DataOptions(data_dir=str(data_dir), subsets=tuple(f"{t}/PairWise" for t in TASKS)))
+    check_protocols(pairs.examples)  # pairs alone need no ranking prompt
+
+
+@pytest.fixture
+def ranking_judge(judge_data_dir, long_rm_checkout, tmp_path) -> Path:
+    """A tiny judge taught, on these items' own judge chats, to answer every comparison with the ranking ``[[B>A>C]]``: a pair's
+    answer holds no verdict, a set's ranks two of two, three of three or three of four positions."""
+    from rm_mlflow.data.loading import load_benchmarks
+    from rm_mlflow.judges.protocols import JUDGE_PROTOCOLS
+    from rm_mlflow.scoring.settings import JudgeSettings
+    from rm_mlflow.tiny_models import build_tiny_judge
+
+    (loaded,) = load_benchmarks(["long-rewardbench"], DataOptions(data_dir=str(judge_data_dir)))
+    chats = [call.chat for example in loaded.examples for call in JUDGE_PROTOCOLS.get("long-rewardbench").plan(example, JudgeSettings(), None)]
+    return build_tiny_judge(tmp_path / "ranking-judge", verdict="[[B>A>C]]", comparisons=chats)
+
+
+@pytest.mark.parametrize("judge", ["tiny_judge", "ranking_judge"])
+def test_a_judges_figures_equal_upstreams_evaluate(judge, request, judge_data_dir, long_rm_checkout, tmp_path, monkeypatch):
+    """The tiny judges' raw answers, written as upstream's generation output, through evaluate() (is_disrm False): the authors'
+    own with their checkout, else its transcription."""
+    run_evaluation(EvaluationRequest(model=str(request.getfixturevalue(judge)), model_kind="generative", datasets=["long-rewardbench"],
+                                     data=DataOptions(data_dir=str(judge_data_dir)), settings=JUDGE_SETTINGS, output_dir=tmp_path / "out",
+                                     progress=False, intervals=IntervalOptions(resamples=0)))
+    benchmark = read_results(tmp_path / "out" / "results.json").benchmarks["long-rewardbench"]
+    table = pd.read_parquet(tmp_path / "out" / "long-rewardbench_scores.parquet")
+    answers = []
+    for task in TASKS:
+        orders = dict(_upstream_orders(judge_data_dir / "long-rewardbench" / f"{task}.jsonl"))
+        for row in table[table["subset"].str.startswith(task + "/")].itertuples():
+            task_type = row.subset.split("/")[1]
+            number, subtype, length = row.id.split(":")[1].split("/")
+            assert list(row.judge_orders) == [",".join(map(str, orders[int(number)]))]
+            answers.append({"output": row.judge_outputs[0], "shuffled_order": orders[int(number)], "subset": task, "tasktype": task_type,
+                            "subtype": subtype if task_type == "PairWise" else int(subtype), "ctx_length": length})
+    ours = _ours(benchmark)
+    if REAL_CHECKOUT:
+        theirs = _upstreams_own_evaluate(answers, tmp_path, monkeypatch, is_disrm=False)
+        assert {name: theirs[name] for name in ours} == pytest.approx(ours, abs=1e-12)
+    else:
+        kind = lambda answer: "rank" if answer["tasktype"] == "BestOfN" else "pair"  # noqa: E731
+        assert _transcribed_evaluate(answers, lambda answer: _transcribed_extract_judgement(answer["output"], kind(answer))) == ours
+    ranked = table["subset"].str.endswith("/BestOfN")
+    if judge == "tiny_judge":  # "[[A]]": a pair is right exactly when its chosen answer is shown first; a set has no ranking
+        assert sorted(set(table.loc[~ranked, "correct"])) == [0.0, 1.0] and set(table.loc[ranked, "judge_unparsed"]) == {1}
+    else:  # "[[B>A>C]]": no pair verdict; a set's credit is the share of the first three shown positions in their true place
+        sets = table[ranked & (table["judge_unparsed"] == 0)]
+        assert set(table.loc[~ranked, "judge_unparsed"]) == {1} and len(sets) >= 0.8 * ranked.sum()
+        assert any(0 < credit < 1 for credit in sets["correct"])  # partial credit for a set ranked partly right
+    print(f"\n{judge} on {len(answers)} items, {int(table['judge_unparsed'].sum())} without a verdict; figures equal evaluate()'s: {ours}")

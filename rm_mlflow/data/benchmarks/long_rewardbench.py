@@ -26,10 +26,12 @@ Source of every rule here (github.com/LCM-Lab/Long-RM, ``evaluate/evaluating/lon
   An empty group is 0 upstream (``max(len, 1)``); it is left out here.
 
 Length: upstream keeps the first 65,536 and the last 65,531 tokens of a conversation of 131,072 or more. Here the
-usual rules apply: past ``--max_length`` (or the model's position limit) an item stops the run under
-``--truncation none`` and is cut and counted (``num_truncated``, the items not seen whole) under ``left``.
-Not built yet: the generative-judge prompts (``get_prompt``; Long-RM has no license, so its prompt text is not
-copied) and a default ``--max_length`` of the model's position limit for this benchmark alone.
+usual rules apply: past ``--max_length`` (by default the model's position limit, for this benchmark alone) an item
+stops the run under ``--truncation none`` and is cut and counted (``num_truncated``, the items not seen whole)
+under ``left``.
+
+Generative judges ask each row by the authors' judge path (``get_prompt``, ``extract_judgement``), which
+:mod:`rm_mlflow.judges.protocols.long_rewardbench` follows.
 
 Local copies: the seven ``{Task}.jsonl`` files in a ``long-rewardbench/`` folder; else the same files from the Hub
 dataset ``LCM-Lab/LongRewardBench``.
@@ -46,7 +48,7 @@ from rm_mlflow.data.benchmark import MODEL_POSITIONS, Benchmark, LoadedRows, reg
 from rm_mlflow.data.hosted import download_hint
 from rm_mlflow.data.options import DataOptions
 from rm_mlflow.data.sources import find_local_copy, hub_file_rows, read_rows
-from rm_mlflow.data.types import PreferenceExample
+from rm_mlflow.data.types import JUDGE_PROTOCOL, PreferenceExample
 from rm_mlflow.data.validation import ConversionReport, Row, convert_rows
 from rm_mlflow.errors import DatasetNotAvailableError
 from rm_mlflow.metrics import BenchmarkScores, ExampleOutcome, mean
@@ -56,6 +58,7 @@ TASKS = ("LongQA", "Summ", "Safety", "ICL", "Cite", "Code", "Math")  # evaluator
 TASK_TYPES = ("PairWise", "BestOfN")
 LENGTHS = ("4k", "8k", "16k", "32k", "64k", "128k")
 ORDER = "shuffled_order"
+PROTOCOL = "long-rewardbench"  # a judge asks these rows by the authors' own path (rm_mlflow.judges.protocols.long_rewardbench)
 
 
 def example_id(task: str, index: int, subtype: str, length: str) -> str:
@@ -93,7 +96,7 @@ def convert_row(row: Row, task: str, index: int, order: list[int]) -> Preference
         prompt=row.prompt("prompt_template"),
         chosen=(answers[0],),
         rejected=tuple(answers[1:]),
-        metadata={ORDER: order, "source": row.data.get("source")},
+        metadata={ORDER: order, "source": row.data.get("source"), JUDGE_PROTOCOL: PROTOCOL},
     )
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from rm_mlflow._registry import Registry
-from rm_mlflow.data.types import PreferenceExample
+from rm_mlflow.data.types import JUDGE_PROTOCOL, PreferenceExample
 from rm_mlflow.judges.backends.base import Generation
 from rm_mlflow.judges.base import JudgeCall, Verdict
 from rm_mlflow.scoring.base import ExampleScores
@@ -35,6 +35,7 @@ class JudgeProtocol:
     parse: Callable[[JudgeCall, Generation], Verdict]
     aggregate: Callable[[PreferenceExample, Sequence[JudgeCall], Sequence[Generation]], ExampleScores]
     prompt_set: str
+    preflight: Callable[[Sequence[PreferenceExample]], None] | None = None  # refuses, before any weights load, rows it cannot ask
 
 
 def _discover() -> None:
@@ -51,3 +52,14 @@ JUDGE_PROTOCOLS: Registry[JudgeProtocol] = Registry("judge protocol", discover=_
 def register_protocol(protocol: JudgeProtocol) -> JudgeProtocol:
     """Add a protocol to :data:`JUDGE_PROTOCOLS`."""
     return JUDGE_PROTOCOLS.add(protocol.name, protocol)
+
+
+def check_protocols(examples: Sequence[PreferenceExample]) -> None:
+    """Before a judge's weights load: every protocol the examples name can ask its rows (its ``preflight``)."""
+    named: dict[str, list[PreferenceExample]] = {}
+    for example in examples:
+        if (name := example.metadata.get(JUDGE_PROTOCOL)) is not None:
+            named.setdefault(name, []).append(example)
+    for name, rows in named.items():
+        if (preflight := JUDGE_PROTOCOLS.get(name).preflight) is not None:
+            preflight(rows)

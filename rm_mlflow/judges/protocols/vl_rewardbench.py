@@ -66,7 +66,7 @@ def plan(example: PreferenceExample, settings: JudgeSettings, draw: Draw) -> lis
         shown = published if draw(example, 2, f"sample {sample}") == 0 else published[::-1]
         parts = ({"type": "text", "text": prompt_text(str(example.prompt[-1]["content"]), [responses[i] for i in shown])},
                  *({"type": "image", "image": image} for image in example.images))
-        calls.append(JudgeCall((ChatMessage(role="user", content=parts),), NAME, shown))  # type: ignore[typeddict-item]
+        calls.append(JudgeCall((ChatMessage(role="user", content=parts),), "pair", shown, NAME))  # type: ignore[typeddict-item]
     return calls
 
 

@@ -239,8 +239,9 @@ class GenerativeJudge(Judge):
         if noisy:
             review.warnings.append(
                 f"the judge gave no parseable verdict in more than {100 * self.settings.judge.warn_share:.0f}% of the judgments of "
-                f"{len(noisy)} subset(s) ({'; '.join(noisy[:5])}{'; ...' if len(noisy) > 5 else ''}); each counts as a tie: check the chat template, "
-                "--max_new_tokens and the judge's raw answers in the per-example table (rewardbench issue #252)"
+                f"{len(noisy)} subset(s) ({'; '.join(noisy[:5])}{'; ...' if len(noisy) > 5 else ''}); each counts as the benchmark's "
+                "no-verdict rule has it (a tie under rewardbench's): check the chat template, --max_new_tokens and the judge's raw answers "
+                "in the per-example table (rewardbench issue #252)"
             )
         return review
 

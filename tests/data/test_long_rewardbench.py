@@ -40,28 +40,42 @@ def _rmb(shared_data: Path, kind: str) -> list[dict]:
     return rows
 
 
+def _write_task_files(folder: Path, pairs: int, pair, group) -> Path:
+    """Seven task files in the authors' row schema: per task ``pairs`` pairs (``pair(task number, i)`` gives prompt, chosen,
+    rejected and source; alternately diff and same, a length bucket each), then sets of 2, 3 and 4 (``group(size)``)."""
+    root = folder / "long-rewardbench"
+    root.mkdir()
+    for t, task in enumerate(TASKS):
+        rows = []
+        for i in range(pairs):
+            prompt, chosen, rejected, source = pair(t, i)
+            rows.append({"prompt_template": prompt, "chosen": chosen, "rejected": rejected, "source": source,
+                         "ctx_length_for_length": LENGTHS[(t + i) % len(LENGTHS)], "tasktype": "PairWise", "subtype": "same" if i % 2 else "diff"})
+        for size in (2, 3, 4):
+            prompt, candidates, source = group(size)
+            rows.append({"prompt_template": prompt, "candidates": candidates, "source": source, "ctx_length_for_length": LENGTHS[t % len(LENGTHS)],
+                         "tasktype": "BestOfN", "subtype": size})
+        (root / f"{task}.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return folder
+
+
 @pytest.fixture(scope="module")
 def data_dir(shared_data, tmp_path_factory) -> Path:
     """Seven task files: per task 6 pairs (same/diff, a length bucket each, one a tie: chosen == rejected, at a different row
     in each file, so it is shown in either order) and 3 sets of 2-4."""
     pairs, sets = iter(_rmb(shared_data, "Pairwise_set")), iter(row for row in _rmb(shared_data, "BoN_set") if len(row["loser_list"]) >= 3)
-    root = tmp_path_factory.mktemp("long-rewardbench-data") / "long-rewardbench"
-    root.mkdir()
-    for t, task in enumerate(TASKS):
-        rows = []
-        for i in range(6):
-            pair = next(pairs)
-            rejected = pair["chosen"]["answer"] if i == t % 6 else pair["reject"]["answer"]  # one pair of each task ties
-            rows.append({"prompt_template": pair["conversation_input"], "chosen": pair["chosen"]["answer"], "rejected": rejected,
-                         "source": f"rmb/{pair['category_path']}", "ctx_length_for_length": LENGTHS[(t + i) % len(LENGTHS)],
-                         "tasktype": "PairWise", "subtype": "same" if i % 2 else "diff"})
-        for size in (2, 3, 4):
-            group = next(sets)
-            candidates = [group["bon_best"]["answer"], *(loser["answer"] for loser in group["loser_list"])][:size]
-            rows.append({"prompt_template": group["conversation_input"], "candidates": candidates, "source": f"rmb/{group['category_path']}",
-                         "ctx_length_for_length": LENGTHS[t % len(LENGTHS)], "tasktype": "BestOfN", "subtype": size})
-        (root / f"{task}.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-    return root.parent
+
+    def pair(t: int, i: int):
+        row = next(pairs)
+        rejected = row["chosen"]["answer"] if i == t % 6 else row["reject"]["answer"]  # one pair of each task ties
+        return row["conversation_input"], row["chosen"]["answer"], rejected, f"rmb/{row['category_path']}"
+
+    def group(size: int):
+        row = next(sets)
+        return (row["conversation_input"], [row["bon_best"]["answer"], *(loser["answer"] for loser in row["loser_list"])][:size],
+                f"rmb/{row['category_path']}")
+
+    return _write_task_files(tmp_path_factory.mktemp("long-rewardbench-data"), 6, pair, group)
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +103,14 @@ def _upstream_orders(path: Path) -> list[tuple[int, list[int]]]:
     return shown
 
 
-def _answers(table: pd.DataFrame, data_dir: Path) -> list[dict]:
-    """What upstream's ScalarRMGPUProcess writes per item: ``output`` is the scores of the answers as shown."""
+def _shown_scores(row, order: list[int]) -> list[float]:
+    """What upstream's ScalarRMGPUProcess writes as an item's ``output``: the scores of the answers as shown."""
+    scores = [*row.chosen_scores, *row.rejected_scores]
+    return [scores[rank] for rank in order]
+
+
+def _answers(table: pd.DataFrame, data_dir: Path, output=_shown_scores) -> list[dict]:
+    """Our per-example table as upstream's per-task output lines, ``output(row, shown order)`` being the model's output."""
     answers = []
     for task in TASKS:
         orders = dict(_upstream_orders(data_dir / "long-rewardbench" / f"{task}.jsonl"))
@@ -98,8 +118,7 @@ def _answers(table: pd.DataFrame, data_dir: Path) -> list[dict]:
             task_type = row.subset.split("/")[1]
             number, subtype, length = row.id.split(":")[1].split("/")
             order = orders[int(number)]
-            scores = [*row.chosen_scores, *row.rejected_scores]
-            answers.append({"output": [scores[rank] for rank in order], "shuffled_order": order, "subset": task, "tasktype": task_type,
+            answers.append({"output": output(row, order), "shuffled_order": order, "subset": task, "tasktype": task_type,
                             "subtype": subtype if task_type == "PairWise" else int(subtype), "ctx_length": length})
     return answers
 
@@ -250,27 +269,19 @@ def judge_data_dir(shared_data, tmp_path_factory) -> Path:
     4 pairs and 3 sets of 2-4 answers (a question's two answers, the better first, then answers to the next questions)."""
     rows = [row for name in ("Natural.json", "Adversarial_Neighbor.json") for row in json.loads((shared_data / "llmbar" / name).read_text())
             if len(row["input"]) + len(row["output_1"]) + len(row["output_2"]) < 600]
-    ranked = iter([(row["output_1"], row["output_2"])[::1 if row["label"] == 1 else -1] for row in rows] * 2)
-    rows = iter(rows)
-    root = tmp_path_factory.mktemp("long-rewardbench-judge-data") / "long-rewardbench"
-    root.mkdir()
-    for t, task in enumerate(TASKS):
-        items = []
-        for i in range(4):
-            row = next(rows)
-            better, worse = (row["output_1"], row["output_2"])[::1 if row["label"] == 1 else -1]
-            items.append({"prompt_template": [{"role": "user", "content": row["input"]}], "chosen": better, "rejected": worse,
-                          "source": "llmbar", "ctx_length_for_length": LENGTHS[(t + i) % len(LENGTHS)], "tasktype": "PairWise",
-                          "subtype": "same" if i % 2 else "diff"})
-        for size in (2, 3, 4):
-            row = next(rows)
-            candidates = [*(row["output_1"], row["output_2"])[::1 if row["label"] == 1 else -1], *next(ranked)][:size]
-            prompt = [{"role": "system", "content": "You are a helpful assistant."}, {"role": "user", "content": row["input"]}]
-            items.append({"prompt_template": prompt,
-                          "candidates": candidates, "source": "llmbar", "ctx_length_for_length": LENGTHS[t % len(LENGTHS)],
-                          "tasktype": "BestOfN", "subtype": size})
-        (root / f"{task}.jsonl").write_text("".join(json.dumps(item) + "\n" for item in items))
-    return root.parent
+    best_first = [(row["output_1"], row["output_2"])[::1 if row["label"] == 1 else -1] for row in rows]
+    questions, more = iter(zip(rows, best_first, strict=True)), iter(best_first * 2)
+
+    def pair(t: int, i: int):
+        row, (better, worse) = next(questions)
+        return [{"role": "user", "content": row["input"]}], better, worse, "llmbar"
+
+    def group(size: int):
+        row, answers = next(questions)
+        prompt = [{"role": "system", "content": "You are a helpful assistant."}, {"role": "user", "content": row["input"]}]
+        return prompt, [*answers, *next(more)][:size], "llmbar"
+
+    return _write_task_files(tmp_path_factory.mktemp("long-rewardbench-judge-data"), 4, pair, group)
 
 
 def _authors_prompt_module():
@@ -422,15 +433,12 @@ def test_a_judges_figures_equal_upstreams_evaluate(judge, request, judge_data_di
                                      progress=False, intervals=IntervalOptions(resamples=0)))
     benchmark = read_results(tmp_path / "out" / "results.json").benchmarks["long-rewardbench"]
     table = pd.read_parquet(tmp_path / "out" / "long-rewardbench_scores.parquet")
-    answers = []
-    for task in TASKS:
-        orders = dict(_upstream_orders(judge_data_dir / "long-rewardbench" / f"{task}.jsonl"))
-        for row in table[table["subset"].str.startswith(task + "/")].itertuples():
-            task_type = row.subset.split("/")[1]
-            number, subtype, length = row.id.split(":")[1].split("/")
-            assert list(row.judge_orders) == [",".join(map(str, orders[int(number)]))]
-            answers.append({"output": row.judge_outputs[0], "shuffled_order": orders[int(number)], "subset": task, "tasktype": task_type,
-                            "subtype": subtype if task_type == "PairWise" else int(subtype), "ctx_length": length})
+
+    def raw_answer(row, order: list[int]) -> str:
+        assert list(row.judge_orders) == [",".join(map(str, order))]  # asked in upstream's own order
+        return row.judge_outputs[0]
+
+    answers = _answers(table, judge_data_dir, raw_answer)
     ours = _ours(benchmark)
     if REAL_CHECKOUT:
         theirs = _upstreams_own_evaluate(answers, tmp_path, monkeypatch, is_disrm=False)

@@ -28,7 +28,7 @@ import logging
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -181,7 +181,9 @@ class GenerativeJudge(Judge):
     def aggregate(self, example: PreferenceExample, calls: Sequence[JudgeCall], answers: Sequence[Generation]) -> ExampleScores:
         """Credit from the verdicts (see the module docstring), and every answer with its verdict as table columns."""
         if calls and calls[0].protocol is not None:
-            return JUDGE_PROTOCOLS.get(calls[0].protocol).aggregate(example, calls, answers)
+            protocol = JUDGE_PROTOCOLS.get(calls[0].protocol)
+            scores = protocol.aggregate(example, calls, answers)
+            return replace(scores, details=scores.details | {"judge_prompt_set": protocol.prompt_set})
         verdicts = [self.parse(call, answer) for call, answer in zip(calls, answers, strict=True)]
         n = len(example.chosen)
         details: dict[str, Any] = {
@@ -192,6 +194,7 @@ class GenerativeJudge(Judge):
             "judge_completion_tokens": [answer.completion_tokens for answer in answers],
             "judge_judgments": len(calls),
             "judge_unparsed": sum(v is None for v in verdicts),
+            "judge_prompt_set": PROMPT_SET,
         }
         if calls[0].form == "rating":
             ratings = [float(v) if v is not None else -1.0 for v in verdicts]
@@ -233,6 +236,8 @@ class GenerativeJudge(Judge):
             if share > self.settings.judge.warn_share:
                 noisy.append(f"{subset} {int(row['judge_unparsed'])}/{int(row['judge_judgments'])}")
         line = f"judge: {judgments} judgments, {unparsed} without a verdict ({100 * unparsed / max(judgments, 1):.1f}%), {ties} rating ties"
+        if "judge_prompt_set" in examples:  # a benchmark's authors' own prompts, or rewardbench-gen's
+            line += f"; prompts: {', '.join(sorted(examples['judge_prompt_set'].unique()))}"
         if consistency is not None:
             line += f"; position consistency {examples['position_consistency'].mean():.4f}"
         review.lines.append(line)

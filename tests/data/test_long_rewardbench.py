@@ -446,6 +446,7 @@ def test_a_judges_figures_equal_upstreams_evaluate(judge, request, judge_data_di
     else:
         kind = lambda answer: "rank" if answer["tasktype"] == "BestOfN" else "pair"  # noqa: E731
         assert _transcribed_evaluate(answers, lambda answer: _transcribed_extract_judgement(answer["output"], kind(answer))) == ours
+    assert set(table["judge_prompt_set"]) == {"long-rewardbench-authors"}
     ranked = table["subset"].str.endswith("/BestOfN")
     if judge == "tiny_judge":  # "[[A]]": a pair is right exactly when its chosen answer is shown first; a set has no ranking
         assert sorted(set(table.loc[~ranked, "correct"])) == [0.0, 1.0] and set(table.loc[ranked, "judge_unparsed"]) == {1}

@@ -219,13 +219,16 @@ class EvaluationPipeline:
         """
         from rm_mlflow.doctor import EVERY_RUN, Patient, examine, sample_of
         from rm_mlflow.scoring.engine import check_lengths, check_rewardbench_batching
-        from rm_mlflow.scoring.loaders import check_examples, check_sees_images
+        from rm_mlflow.scoring.loaders import check_examples, check_sees_images, detect_kind
         from rm_mlflow.tracking.adapters import model_folder, preview_model
 
+        folder = model_folder(plan)
+        if plan.kind == "auto" and folder is not None:  # detected once, from the config, for every check below
+            plan = replace(plan, kind=detect_kind(folder, plan.settings))
         for item in benchmarks:
             if any(example.images for example in item.examples):
-                check_sees_images(plan.kind, plan.reference.uri, model_folder(plan), plan.settings, item.benchmark.name)
-        check_examples(plan.kind, model_folder(plan), plan.settings, all_examples(benchmarks)[0])
+                check_sees_images(plan.kind, plan.reference.uri, folder, plan.settings, item.benchmark.name)
+        check_examples(plan.kind, all_examples(benchmarks)[0])
         preview = preview_model(plan)
         if preview is None:
             return []

@@ -44,10 +44,10 @@ class ModelLoader:
 def check_sees_images(kind: str, model: str, folder: str | None, settings: ScoringSettings, benchmark: str) -> None:
     """Refuse, before any weights load, a model that would read only the text of ``benchmark``'s image-bearing items.
 
-    ``folder`` is where the model's config is read (None for an MLflow flavor other than rm_mlflow's: those are text pipelines).
+    ``folder`` is where the model's config is read (None for an MLflow flavor other than rm_mlflow's: those are text pipelines);
+    ``kind`` is the one the model loads as, detected already where it was ``auto``.
     """
     if folder is not None:
-        kind = kind if kind != "auto" else detect_kind(folder, settings)
         sees = MODEL_LOADERS.get(kind).sees_images
         if sees is not None and sees(folder, settings):
             return
@@ -55,16 +55,12 @@ def check_sees_images(kind: str, model: str, folder: str | None, settings: Scori
                          "(an image-text-to-text judge, a vl-classifier reward model, or --judge_endpoint serving a judge)")
 
 
-def check_examples(kind: str, folder: str | None, settings: ScoringSettings, examples: Sequence[PreferenceExample]) -> None:
+def check_examples(kind: str, examples: Sequence[PreferenceExample]) -> None:
     """The kind's own refusal of ``examples`` (:attr:`ModelLoader.check_examples`), before any weights load.
 
-    ``folder`` is where the model's config is read, when the kind is not named (None: another MLflow flavor, a text pipeline).
+    ``kind`` is the one the model loads as; ``auto`` (a model of another MLflow flavor, a text pipeline) has no check.
     """
-    if kind == "auto":
-        if folder is None:
-            return
-        kind = detect_kind(folder, settings)
-    if (check := MODEL_LOADERS.get(kind).check_examples) is not None:
+    if kind != "auto" and (check := MODEL_LOADERS.get(kind).check_examples) is not None:
         check(examples)
 
 

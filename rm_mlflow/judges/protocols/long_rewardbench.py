@@ -77,14 +77,18 @@ def letters(size: int) -> list[str]:
     return [chr(ord("A") + i) for i in range(size)]
 
 
-def rank_system_prompt(size: int) -> str:
-    """``get_system_prompt(size, "rank")``: Long-RM's ranking prompt from the checkout at ``RM_MLFLOW_LONG_RM``."""
+def ranking_template() -> str:
+    """Long-RM's ``RANK_SYSTEM_PROMPT``, from the checkout at ``RM_MLFLOW_LONG_RM``."""
     checkout = os.environ.get(CHECKOUT_ENV)
     if not checkout:
         raise OptionError(f"a judge ranks Long-RewardBench's best-of-N items with Long-RM's own prompt, which rm-mlflow does not ship "
                           f"(the repository has no license): set {CHECKOUT_ENV} to a checkout of github.com/LCM-Lab/Long-RM")
-    pattern = f"[[{'>'.join(letters(size))}]]"
-    return _rank_system_prompt(checkout).format(number=size, pattern=pattern)
+    return _rank_system_prompt(checkout)
+
+
+def rank_system_prompt(size: int) -> str:
+    """``get_system_prompt(size, "rank")``: the ranking template for ``size`` answers."""
+    return ranking_template().format(number=size, pattern=f"[[{'>'.join(letters(size))}]]")
 
 
 def user_prompt(question: str, answers: Sequence[str]) -> str:
@@ -100,9 +104,10 @@ def plan(example: PreferenceExample, settings: JudgeSettings, draw: Draw) -> lis
     shown = tuple(example.metadata[ORDER])
     responses = example.responses()
     question = "\n\n".join(str(message["content"]) for message in example.prompt)
-    system = rank_system_prompt(len(shown)) if is_ranked(example) else MULTI_TURN_SYSTEM
+    ranked = is_ranked(example)
+    system = rank_system_prompt(len(shown)) if ranked else MULTI_TURN_SYSTEM
     chat = judge_messages(system, user_prompt(question, [responses[i] for i in shown]), merge_system=settings.no_system_prompt)
-    return [JudgeCall(chat, "rank" if is_ranked(example) else "pair", shown, NAME)]
+    return [JudgeCall(chat, "rank" if ranked else "pair", shown, NAME)]
 
 
 def predicted_ranks(call: JudgeCall, text: str) -> list[int]:
@@ -151,7 +156,7 @@ def preflight(examples: Sequence[PreferenceExample]) -> None:
     ranked = sum(map(is_ranked, examples))
     if ranked:
         try:
-            rank_system_prompt(2)
+            ranking_template()
         except OptionError as error:
             raise OptionError(f"long-rewardbench: {ranked} best-of-N items: {error}; or keep only pairs with --subsets "
                               f"({','.join(sorted({e.subset for e in examples if not is_ranked(e)}))})") from None
